@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything Kagami needs to build, run and test on Debian 12.
+# Idempotent; needs root (apt). Only Debian packages and npm are used.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (apt-get)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+PKGS=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  # BPF toolchain: clang-19 for CO-RE objects, bpftool for skeletons
+  clang-19 llvm-19 libbpf-dev bpftool libxdp-dev xdp-tools libelf-dev zlib1g-dev
+  # libraries
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libcpp-httplib-dev libssl-dev libpcap-dev libnghttp2-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # independent judges and test hosts
+  iproute2 iputils-ping tshark prometheus netcat-openbsd procps
+  python3
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  # wireshark-common asks whether non-root users may capture; answer no.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps.sh: all dependencies present"

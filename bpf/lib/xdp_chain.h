@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * xdp_chain.h: make an XDP program chain-aware, so several programs can share
+ * one interface (docs/program-manager.md, "XDP chain").
+ *
+ * Contract:
+ *   - The program manager attaches one root program (bpf/platform/
+ *     xdp_chain_root.bpf.c) per interface. It tail-calls the first occupied
+ *     slot of the interface's prog_array `kagami_xdp_chain`.
+ *   - A chain-aware program includes this header and returns
+ *     kagami_xdp_chain_next(ctx) wherever it would return XDP_PASS. That
+ *     tail-calls the next occupied slot after its own; when there is none, it
+ *     returns XDP_PASS.
+ *   - Before load the manager sets `kagami_xdp_chain_slot` (in its own
+ *     section, so it can be set without knowing .rodata's layout) and makes
+ *     `kagami_xdp_chain` the interface's shared prog_array (bpf_map__reuse_fd).
+ *   - A program that is not chain-aware may sit in a slot too; it simply ends
+ *     the chain (whatever it returns is the verdict).
+ *
+ * Why tail calls and not freplace (libxdp's dispatcher): freplace
+ * (BPF_PROG_TYPE_EXT) needs fentry-style trampolines that some kernels
+ * refuse (EPERM); tail calls work everywhere XDP does (L3AF, Katran).
+ */
+#ifndef KAGAMI_XDP_CHAIN_H
+#define KAGAMI_XDP_CHAIN_H
+
+#include <bpf/bpf_helpers.h>
+
+/* 32 slots: every probe of an empty slot costs one unit of the kernel's
+ * tail-call budget (MAX_TAIL_CALL_CNT = 33, counted before the slot lookup),
+ * and the chain only ever probes each slot once, moving forward. 32 probes
+ * plus nothing else stay under 33 whatever the occupancy. */
+#define KAGAMI_XDP_CHAIN_SLOTS 32
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, KAGAMI_XDP_CHAIN_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} kagami_xdp_chain SEC(".maps");
+
+/* This program's slot; set by the manager before load. -1 = root. */
+const volatile __s32 kagami_xdp_chain_slot SEC(".rodata.kchain") = -1;
+
+static __always_inline int kagami_xdp_chain_next(struct xdp_md *ctx)
+{
+	__s32 i;
+
+	/* Bounded by the slot count (see above); a successful tail call does
+	 * not return, a failed one (empty slot) falls through to the next. */
+	for (i = kagami_xdp_chain_slot + 1; i < KAGAMI_XDP_CHAIN_SLOTS; i++) {
+		if (i < 0)
+			continue;
+		bpf_tail_call(ctx, &kagami_xdp_chain, (__u32)i);
+	}
+	return XDP_PASS;
+}
+
+#endif /* KAGAMI_XDP_CHAIN_H */

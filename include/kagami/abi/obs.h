@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * obs ABI: the only definition of what bpf/obs/obs.bpf.c writes into its maps
+ * and src/modules/obs/ reads back. Plain C, compiled by both sides:
+ *   - BPF:  #include "vmlinux.h" first, then this header;
+ *   - C++:  #include <linux/types.h> first, then this header.
+ * It includes nothing that defines types itself.
+ *
+ * Rules (docs/abi.md, section "obs"):
+ *   - every struct has explicit padding, no implicit holes, and its size and
+ *     member offsets are checked against the object's BTF by
+ *     tests/unit/obs_abi_test.cc;
+ *   - enums are append-only: a new counter or malformed reason goes at the
+ *     end, before the *_MAX sentinel; values are never reused;
+ *   - map names (OBS_MAP_*) are part of the ABI: the module reads maps by name.
+ */
+#ifndef KAGAMI_ABI_OBS_H
+#define KAGAMI_ABI_OBS_H
+
+/* Hook direction. XDP only sees ingress. */
+#define OBS_DIR_INGRESS 0
+#define OBS_DIR_EGRESS 1
+#define OBS_DIR_MAX 2
+
+/* Well-known UDP ports (3GPP TS 29.281 section 4.4.2, TS 29.244 section 7.2). */
+#define OBS_GTPU_PORT 2152
+#define OBS_PFCP_PORT 8805
+
+/* Log2 latency histogram: bucket i counts latencies in [2^i, 2^(i+1)) us,
+ * bucket 0 also holds < 1 us, the last one everything >= 2^(N-1) us (~17 min
+ * with N = 31 is far beyond any PFCP T1 retransmission timer). */
+#define OBS_LAT_BUCKETS 31
+
+/* Map sizes. LRU maps evict the least recently used entry when full; the
+ * *_NEW counters count insertions, so userspace reports evictions as
+ * inserted - present. */
+#define OBS_TEID_MAX_ENTRIES 16384   /* (teid, msg type, direction) */
+#define OBS_PFCP_PENDING_MAX_ENTRIES 8192 /* outstanding PFCP requests */
+#define OBS_FRAG_MAX_ENTRIES 1024    /* GTP-U datagrams awaiting their last IPv4 fragment */
+#define OBS_SCTP_TSN_MAX_ENTRIES 16384 /* recently seen (association, TSN) */
+#define OBS_IFACE_MAX_ENTRIES 1024   /* (ifindex, direction, l4 protocol) */
+#define OBS_PFCP_CAUSE_MAX_ENTRIES 1024 /* (msg type, cause) */
+#define OBS_SCTP_PPID_MAX_ENTRIES 256 /* DATA chunk payload protocol ids */
+
+/* Global counters: percpu array indexed by dir * OBS_CTR_MAX + counter. */
+enum obs_counter {
+	OBS_CTR_PACKETS = 0,            /* every frame the program saw */
+	OBS_CTR_BYTES,                  /* their frame lengths */
+	OBS_CTR_NON_IP,                 /* neither IPv4 nor IPv6 after VLAN tags */
+	OBS_CTR_IPV4_FRAGMENTS,         /* IPv4 fragments (first or not) */
+	OBS_CTR_IPV6_FRAGMENTS,
+	OBS_CTR_GTPU_PACKETS,           /* outermost GTP-U header on UDP 2152 (either port) */
+	OBS_CTR_GTPU_FRAME_BYTES,       /* frame length (tshark frame.len), see OBS_CTR_GTPU_FRAG_* */
+	OBS_CTR_GTPU_UDP_PAYLOAD_BYTES, /* UDP length field - 8 */
+	OBS_CTR_GTPU_LEN_FIELD_BYTES,   /* GTP length field */
+	OBS_CTR_GTPU_LEN_MISMATCH,      /* GTP length + 8 != UDP payload length */
+	OBS_CTR_GTPU_WITH_EXT,          /* E flag set */
+	OBS_CTR_GTPU_WITHOUT_EXT,
+	OBS_CTR_GTPU_WITH_SEQ,          /* S flag set */
+	OBS_CTR_GTPU_ECHO_REQUEST,      /* type 1 */
+	OBS_CTR_GTPU_ECHO_RESPONSE,     /* type 2 */
+	OBS_CTR_GTPU_ERROR_INDICATION,  /* type 26 */
+	OBS_CTR_GTPU_END_MARKER,        /* type 254 */
+	OBS_CTR_GTPU_INNER_IPV4,        /* T-PDU carrying IPv4 */
+	OBS_CTR_GTPU_INNER_IPV6,
+	OBS_CTR_GTPU_INNER_OTHER,       /* T-PDU with neither (e.g. empty, non-IP PDU session) */
+	OBS_CTR_GTPU_TEID_NEW,          /* entries inserted into the teid map */
+	OBS_CTR_GTPU_FRAG_FIRST,        /* GTP-U counted on a first IPv4 fragment */
+	OBS_CTR_GTPU_FRAG_COMPLETED,    /* ... whose last fragment arrived (frame bytes added) */
+	OBS_CTR_PFCP_MESSAGES,          /* every PFCP message (several may share a datagram) */
+	OBS_CTR_PFCP_REQUESTS,
+	OBS_CTR_PFCP_RESPONSES,
+	OBS_CTR_PFCP_RESPONSES_UNMATCHED, /* response whose request we did not see */
+	OBS_CTR_PFCP_PENDING_NEW,       /* requests inserted into the pending map */
+	OBS_CTR_PFCP_SESS_EST_ACCEPTED, /* Session Establishment Response, cause 1 */
+	OBS_CTR_PFCP_SESS_DEL_ACCEPTED, /* Session Deletion Response, cause 1 */
+	OBS_CTR_SCTP_PACKETS,
+	OBS_CTR_SCTP_CHUNKS,
+	OBS_CTR_SCTP_DATA_CHUNKS,
+	OBS_CTR_SCTP_DATA_RETRANSMITTED, /* DATA whose (association, TSN) was seen before */
+	OBS_CTR_SCTP_ABORTS,
+	OBS_CTR_SCTP_TSN_NEW,           /* entries inserted into the TSN map */
+	OBS_CTR_MALFORMED,              /* sum over reasons */
+	OBS_CTR_MAX
+};
+
+/* Why a packet was counted malformed. Append-only. Parsing stops at the first
+ * problem, so a packet has at most one reason. */
+enum obs_malformed_reason {
+	OBS_MAL_NONE = 0,
+	OBS_MAL_ETH_TRUNCATED,
+	OBS_MAL_VLAN_TRUNCATED,
+	OBS_MAL_VLAN_TOO_MANY,           /* more than 2 tags (QinQ is 2) */
+	OBS_MAL_IPV4_TRUNCATED,
+	OBS_MAL_IPV4_BAD_IHL,            /* IHL < 5 */
+	OBS_MAL_IPV4_BAD_TOTAL_LENGTH,   /* total length < header length */
+	OBS_MAL_IPV6_TRUNCATED,
+	OBS_MAL_IPV6_EXT_TRUNCATED,      /* extension header past the packet */
+	OBS_MAL_IPV6_EXT_TOO_MANY,       /* more than 8 extension headers */
+	OBS_MAL_UDP_TRUNCATED,
+	OBS_MAL_UDP_BAD_LENGTH,          /* UDP length < 8 */
+	OBS_MAL_TCP_TRUNCATED,
+	OBS_MAL_TCP_BAD_DOFF,            /* data offset < 5 */
+	OBS_MAL_SCTP_TRUNCATED,          /* common header past the packet */
+	OBS_MAL_SCTP_CHUNK_BAD_LENGTH,   /* chunk length < 4 */
+	OBS_MAL_SCTP_CHUNK_PAST_END,     /* chunk length points past the packet */
+	OBS_MAL_SCTP_TOO_MANY_CHUNKS,    /* more than 32 chunks */
+	OBS_MAL_GTPU_TRUNCATED,          /* mandatory/optional header past the packet */
+	OBS_MAL_GTPU_BAD_VERSION,        /* not GTPv1 on the GTP-U port */
+	OBS_MAL_GTPU_EXT_BAD_LENGTH,     /* extension header length 0 */
+	OBS_MAL_GTPU_EXT_PAST_END,       /* extension header past the packet */
+	OBS_MAL_GTPU_EXT_TOO_MANY,       /* chain longer than 8 */
+	OBS_MAL_GTPU_LENGTH_MISMATCH,    /* GTP length + 8 != UDP payload (still counted as GTP-U) */
+	OBS_MAL_GTPU_INNER_TRUNCATED,    /* inner IP header past the packet */
+	OBS_MAL_PFCP_TRUNCATED,
+	OBS_MAL_PFCP_BAD_VERSION,        /* not version 1 */
+	OBS_MAL_PFCP_LENGTH_PAST_END,    /* message length points past the UDP payload */
+	OBS_MAL_PFCP_IE_PAST_END,        /* IE length points past the message */
+	OBS_MAL_PFCP_TOO_MANY_IES,       /* more IEs before the Cause than we walk */
+	OBS_MAL_PFCP_TOO_MANY_MESSAGES,  /* more than 4 messages in one datagram */
+	OBS_MAL_MAX
+};
+
+/* Transport counters per interface: percpu hash. l4 is the IP protocol number
+ * (6 TCP, 17 UDP, 132 SCTP, ...), 0 for non-IP frames. */
+struct obs_iface_key {
+	__u32 ifindex;
+	__u8 dir;
+	__u8 l4;
+	__u16 pad;
+};
+
+struct obs_pkt_bytes {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* GTP-U per TEID: LRU percpu hash. One entry per (TEID, message type,
+ * direction), so by_message_type per TEID is exact. */
+struct obs_teid_key {
+	__u32 teid;
+	__u8 msg_type;
+	__u8 dir;
+	__u16 pad;
+};
+
+struct obs_teid_value {
+	__u64 packets;
+	__u64 frame_bytes;
+	__u64 udp_payload_bytes;
+	__u64 gtp_length_bytes;
+};
+
+/* GTP-U per QFI: percpu array indexed by
+ * (dir * 2 + pdu_type) * 64 + qfi, pdu_type 0 = DL, 1 = UL (TS 38.415). */
+#define OBS_QFI_SLOTS (OBS_DIR_MAX * 2 * 64)
+
+/* IPv4 fragments of a GTP-U datagram: the first fragment carries the GTP
+ * header and is counted; tshark counts the frame bytes of the frame that
+ * completes reassembly, so the last fragment adds its frame length here. */
+struct obs_frag_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct obs_frag_value {
+	__u32 teid;
+	__u8 msg_type;
+	__u8 dir;
+	__u16 pad;
+};
+
+/* PFCP request awaiting its response: LRU hash keyed by the requester's
+ * address (IPv4 mapped into IPv6 ::ffff:a.b.c.d) and the sequence number.
+ * A response looks the key up with its destination address. */
+struct obs_pfcp_pending_key {
+	__u8 addr[16];
+	__u32 seq;
+	__u32 pad;
+};
+
+struct obs_pfcp_pending_value {
+	__u64 ts_ns;
+	__u8 msg_type;
+	__u8 pad[7];
+};
+
+/* PFCP cause values per message type: percpu hash. */
+struct obs_pfcp_cause_key {
+	__u8 msg_type;
+	__u8 cause;
+	__u16 pad;
+};
+
+/* Response latency per response message type: percpu array of 256. */
+struct obs_latency_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[OBS_LAT_BUCKETS];
+	__u64 pad;
+};
+
+/* SCTP DATA retransmission detection: LRU hash of recently seen TSNs per
+ * association (ports + verification tag identify it in one direction). */
+struct obs_sctp_tsn_key {
+	__u32 vtag;
+	__u32 tsn;
+	__u16 sport;
+	__u16 dport;
+	__u32 pad;
+};
+
+/* Map names the module reads (part of the ABI). */
+#define OBS_MAP_COUNTERS "obs_counters"
+#define OBS_MAP_MALFORMED "obs_malformed"
+#define OBS_MAP_IFACE "obs_iface"
+#define OBS_MAP_TEID "obs_teid"
+#define OBS_MAP_GTPU_MSG "obs_gtpu_msg"
+#define OBS_MAP_GTPU_EXT "obs_gtpu_ext"
+#define OBS_MAP_GTPU_PDU_TYPE "obs_gtpu_pdu_type"
+#define OBS_MAP_QFI "obs_qfi"
+#define OBS_MAP_FRAG "obs_frag"
+#define OBS_MAP_PFCP_MSG "obs_pfcp_msg"
+#define OBS_MAP_PFCP_CAUSE "obs_pfcp_cause"
+#define OBS_MAP_PFCP_PENDING "obs_pfcp_pending"
+#define OBS_MAP_PFCP_LATENCY "obs_pfcp_latency"
+#define OBS_MAP_SCTP_CHUNK "obs_sctp_chunk"
+#define OBS_MAP_SCTP_PPID "obs_sctp_ppid"
+#define OBS_MAP_SCTP_TSN "obs_sctp_tsn"
+
+#endif /* KAGAMI_ABI_OBS_H */

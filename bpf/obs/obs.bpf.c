@@ -1,12 +1,644 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* Transport and 5G user-plane observability. Being written (issue 3). */
+/*
+ * obs: transport and 5G user-plane observability for packets.
+ *
+ * A passive observer on TC ingress/egress and XDP: it parses every frame
+ * (Ethernet, VLAN/QinQ, IPv4/IPv6 + extension headers, UDP/TCP/SCTP, GTP-U
+ * on UDP 2152, PFCP on UDP 8805) and counts into the maps of obs_maps.h.
+ * It never drops, redirects or modifies a packet: every program returns
+ * TC_ACT_OK / XDP_PASS whatever it finds, and malformed input is counted by
+ * reason (enum obs_malformed_reason), never trusted.
+ *
+ * Counting follows Wireshark where it has an opinion (docs/modules/obs.md):
+ * the outermost GTP header on UDP 2152 (either port); UDP payload bytes from
+ * the UDP length field; a fragmented GTP-U datagram counted once, on its
+ * first fragment, with the frame length of the last one; PFCP counted per
+ * message, several per datagram when the FO flag says so.
+ *
+ * Replay (src/replay, BPF_PROG_TEST_RUN): with replay_mode set before load,
+ * the TC programs take the original frame length from skb->cb[0] and the
+ * capture timestamp from skb->tstamp, so counters and latencies match the
+ * capture rather than the replay.
+ */
 #include "vmlinux.h"
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "kagami/abi/obs.h"
+#include "lib/counters.h"
+#include "lib/gtpu.h"
+#include "lib/parse.h"
+#include "lib/pfcp.h"
+#include "lib/sctp.h"
+#include "obs/obs_maps.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TC_ACT_OK 0
+
+/* Set through the skeleton's rodata before load; see the file comment. */
+const volatile __u8 replay_mode = 0;
+
+/* Bytes a TC program makes linear before parsing: enough for Ethernet, two
+ * VLAN tags, IPv6 with extension headers, UDP, GTP-U with its extension
+ * chain and an inner IPv6 header, or a PFCP header with its first IEs. */
+#define OBS_PULL_LEN 256
+
+struct obs_pkt {
+	struct cursor cur;
+	struct obs_counters *ctr;
+	struct obs_malformed_counts *mal;
+	__u64 ts;
+	__u32 frame_len;
+	__u32 ifindex;
+	__u8 dir;
+};
+
+static __always_inline void count_malformed(struct obs_pkt *p, int reason)
+{
+	if (reason <= OBS_MAL_NONE || reason >= OBS_MAL_MAX)
+		return;
+	p->mal->c[reason]++;
+	p->ctr->c[OBS_CTR_MALFORMED]++;
+}
+
+static __always_inline void count_iface(struct obs_pkt *p, __u8 l4)
+{
+	struct obs_iface_key k = { .ifindex = p->ifindex, .dir = p->dir, .l4 = l4 };
+	struct obs_pkt_bytes *v = bpf_map_lookup_elem(&obs_iface, &k);
+
+	if (v) {
+		v->packets++;
+		v->bytes += p->frame_len;
+		return;
+	}
+	struct obs_pkt_bytes init = { .packets = 1, .bytes = p->frame_len };
+
+	bpf_map_update_elem(&obs_iface, &k, &init, BPF_NOEXIST);
+}
+
+static __always_inline void teid_add(struct obs_pkt *p, __u32 teid, __u8 msg, __u8 dir,
+				     __u64 packets, __u64 frame_bytes, __u64 udp_bytes,
+				     __u64 gtp_bytes)
+{
+	struct obs_teid_key k = { .teid = teid, .msg_type = msg, .dir = dir };
+	struct obs_teid_value *v = bpf_map_lookup_elem(&obs_teid, &k);
+
+	if (v) {
+		v->packets += packets;
+		v->frame_bytes += frame_bytes;
+		v->udp_payload_bytes += udp_bytes;
+		v->gtp_length_bytes += gtp_bytes;
+		return;
+	}
+	struct obs_teid_value init = {
+		.packets = packets,
+		.frame_bytes = frame_bytes,
+		.udp_payload_bytes = udp_bytes,
+		.gtp_length_bytes = gtp_bytes,
+	};
+
+	if (!bpf_map_update_elem(&obs_teid, &k, &init, BPF_NOEXIST))
+		p->ctr->c[OBS_CTR_GTPU_TEID_NEW]++;
+}
+
+/* Counts one GTP-U datagram whose mandatory header parsed: in the frame that
+ * carries it, or for a fragmented datagram in the frame that completes it. */
+static __always_inline void gtpu_count(struct obs_pkt *p, const struct gtpu_info *g,
+				       __u32 udp_payload)
+{
+	int i;
+
+	p->ctr->c[OBS_CTR_GTPU_PACKETS]++;
+	p->ctr->c[OBS_CTR_GTPU_FRAME_BYTES] += p->frame_len;
+	p->ctr->c[OBS_CTR_GTPU_UDP_PAYLOAD_BYTES] += udp_payload;
+	p->ctr->c[OBS_CTR_GTPU_LEN_FIELD_BYTES] += g->length;
+	if ((__u32)g->length + 8 != udp_payload)
+		p->ctr->c[OBS_CTR_GTPU_LEN_MISMATCH]++;
+	if (g->flags & GTPU_FLAG_E)
+		p->ctr->c[OBS_CTR_GTPU_WITH_EXT]++;
+	else
+		p->ctr->c[OBS_CTR_GTPU_WITHOUT_EXT]++;
+	if (g->flags & GTPU_FLAG_S)
+		p->ctr->c[OBS_CTR_GTPU_WITH_SEQ]++;
+
+	switch (g->msg_type) {
+	case GTPU_MSG_ECHO_REQUEST:
+		p->ctr->c[OBS_CTR_GTPU_ECHO_REQUEST]++;
+		break;
+	case GTPU_MSG_ECHO_RESPONSE:
+		p->ctr->c[OBS_CTR_GTPU_ECHO_RESPONSE]++;
+		break;
+	case GTPU_MSG_ERROR_INDICATION:
+		p->ctr->c[OBS_CTR_GTPU_ERROR_INDICATION]++;
+		break;
+	case GTPU_MSG_END_MARKER:
+		p->ctr->c[OBS_CTR_GTPU_END_MARKER]++;
+		break;
+	}
+	percpu_array_add(&obs_gtpu_msg, g->msg_type, 1);
+
+	/* Bounded by gtpu_parse: n_ext <= GTPU_MAX_EXT. */
+	for (i = 0; i < GTPU_MAX_EXT; i++) {
+		if (i >= g->n_ext)
+			break;
+		percpu_array_add(&obs_gtpu_ext, g->ext_types[i], 1);
+	}
+	if (g->has_psc) {
+		struct obs_pkt_bytes *q;
+		__u32 slot = ((__u32)p->dir * 2 + (g->pdu_type & 1)) * 64 + (g->qfi & 63);
+
+		percpu_array_add(&obs_gtpu_pdu_type, g->pdu_type & 15, 1);
+		q = bpf_map_lookup_elem(&obs_qfi, &slot);
+		if (q) {
+			q->packets++;
+			q->bytes += p->frame_len;
+		}
+	}
+	teid_add(p, g->teid, g->msg_type, p->dir, 1, p->frame_len, udp_payload, g->length);
+}
+
+/* The last IPv4 fragment of a datagram whose first fragment was GTP-U. */
+static __always_inline void gtpu_frag_complete(struct obs_pkt *p, const struct l3l4 *m)
+{
+	struct obs_frag_key k = {
+		.saddr = m->saddr4, .daddr = m->daddr4, .id = m->ipv4_id, .proto = m->l4,
+	};
+	struct obs_frag_value *v = bpf_map_lookup_elem(&obs_frag, &k);
+	struct gtpu_info g = {};
+
+	if (!v)
+		return;
+	g.teid = v->teid;
+	g.length = v->gtp_length;
+	g.msg_type = v->msg_type;
+	g.flags = v->flags;
+	g.n_ext = v->n_ext;
+	g.has_psc = v->has_psc;
+	g.pdu_type = v->pdu_type;
+	g.qfi = v->qfi;
+	__builtin_memcpy(g.ext_types, v->ext_types, sizeof(g.ext_types));
+	gtpu_count(p, &g, v->udp_payload);
+	p->ctr->c[OBS_CTR_GTPU_FRAG_COMPLETED]++;
+	bpf_map_delete_elem(&obs_frag, &k);
+}
+
+static __always_inline void handle_gtpu(struct obs_pkt *p, const struct l3l4 *m)
+{
+	struct gtpu_info g = {};
+	__u32 udp_payload = m->udp_len - 8;
+	int err;
+
+	if (m->frag_later) {
+		gtpu_frag_complete(p, m);
+		return;
+	}
+	p->cur.off = m->payload_off;
+	err = gtpu_parse(&p->cur, &g);
+	if (err == OBS_MAL_GTPU_TRUNCATED || err == OBS_MAL_GTPU_BAD_VERSION) {
+		count_malformed(p, err);
+		return;
+	}
+	/* From here the mandatory header is valid: Wireshark decodes and counts
+	 * the message even when the extension chain or the lengths are bad. */
+	if (!err && (__u32)g.length + 8 != udp_payload)
+		err = OBS_MAL_GTPU_LENGTH_MISMATCH;
+
+	if (m->frag_first && m->family == 4) {
+		struct obs_frag_key k = {
+			.saddr = m->saddr4, .daddr = m->daddr4, .id = m->ipv4_id, .proto = m->l4,
+		};
+		struct obs_frag_value v = {
+			.teid = g.teid,
+			.gtp_length = g.length,
+			.udp_payload = (__u16)udp_payload,
+			.msg_type = g.msg_type,
+			.flags = g.flags,
+			.n_ext = g.n_ext,
+			.has_psc = g.has_psc,
+			.pdu_type = g.pdu_type,
+			.qfi = g.qfi,
+		};
+
+		__builtin_memcpy(v.ext_types, g.ext_types, sizeof(v.ext_types));
+		bpf_map_update_elem(&obs_frag, &k, &v, BPF_ANY);
+		p->ctr->c[OBS_CTR_GTPU_FRAG_FIRST]++;
+		count_malformed(p, err);
+		return;
+	}
+	gtpu_count(p, &g, udp_payload);
+
+	if (!err && g.msg_type == GTPU_MSG_TPDU) {
+		__u8 *inner = cur_ptr(&p->cur, g.payload_off, 1);
+
+		if (!inner) {
+			p->ctr->c[OBS_CTR_GTPU_INNER_OTHER]++;
+		} else if ((inner[0] >> 4) == 4) {
+			if (cur_ptr(&p->cur, g.payload_off, 20))
+				p->ctr->c[OBS_CTR_GTPU_INNER_IPV4]++;
+			else
+				err = OBS_MAL_GTPU_INNER_TRUNCATED;
+		} else if ((inner[0] >> 4) == 6) {
+			if (cur_ptr(&p->cur, g.payload_off, 40))
+				p->ctr->c[OBS_CTR_GTPU_INNER_IPV6]++;
+			else
+				err = OBS_MAL_GTPU_INNER_TRUNCATED;
+		} else {
+			p->ctr->c[OBS_CTR_GTPU_INNER_OTHER]++;
+		}
+	}
+	count_malformed(p, err);
+}
+
+static __always_inline void pfcp_latency(struct obs_pkt *p, __u8 msg_type, __u64 ns)
+{
+	__u32 key = msg_type;
+	struct obs_latency_hist *h = bpf_map_lookup_elem(&obs_pfcp_latency, &key);
+	__u32 b = log2_u64(ns / 1000);
+
+	if (!h)
+		return;
+	if (b >= OBS_LAT_BUCKETS)
+		b = OBS_LAT_BUCKETS - 1;
+	h->count++;
+	h->sum_ns += ns;
+	h->buckets[b]++;
+}
+
+/* Counts the Cause of a response; returns a malformed reason or 0. */
+static __always_inline int pfcp_count_cause(struct obs_pkt *p, const struct pfcp_hdr *h, __u8 t,
+					    int quoted)
+{
+	__u8 cause = 0;
+	int found = 0, err;
+
+	err = pfcp_find_cause(&p->cur, h, &cause, &found);
+	if (found) {
+		struct obs_pfcp_cause_key ck = { .msg_type = t, .cause = cause };
+		__u64 one = 1, *c = bpf_map_lookup_elem(&obs_pfcp_cause, &ck);
+
+		if (c)
+			*c += 1;
+		else
+			bpf_map_update_elem(&obs_pfcp_cause, &ck, &one, BPF_NOEXIST);
+		if (cause == PFCP_CAUSE_ACCEPTED && !quoted) {
+			if (t == PFCP_MSG_SESSION_ESTABLISHMENT_RESPONSE)
+				p->ctr->c[OBS_CTR_PFCP_SESS_EST_ACCEPTED]++;
+			else if (t == PFCP_MSG_SESSION_DELETION_RESPONSE)
+				p->ctr->c[OBS_CTR_PFCP_SESS_DEL_ACCEPTED]++;
+		}
+	}
+	/* A quote is cut wherever the ICMP error ended: not malformed. */
+	return quoted ? 0 : err;
+}
+
+/* One PFCP message whose header parsed; returns a malformed reason or 0. */
+static __always_inline int pfcp_count(struct obs_pkt *p, const struct l3l4 *m,
+				      const struct pfcp_hdr *h)
+{
+	struct obs_pfcp_pending_key pk = { .seq = h->seq };
+	__u8 t = h->msg_type;
+
+	p->ctr->c[OBS_CTR_PFCP_MESSAGES]++;
+	percpu_array_add(&obs_pfcp_msg, t, 1);
+	if (m->quoted) {
+		/* Quoted in an ICMP error: Wireshark counts it by type and cause,
+		 * but it was never delivered, so no timing and no session. */
+		p->ctr->c[OBS_CTR_PFCP_IN_ICMP]++;
+		if (pfcp_is_response(t))
+			pfcp_count_cause(p, h, t, 1);
+		return 0;
+	}
+	if (pfcp_is_request(t)) {
+		struct obs_pfcp_pending_value pv = { .ts_ns = p->ts, .msg_type = t };
+
+		p->ctr->c[OBS_CTR_PFCP_REQUESTS]++;
+		/* Keyed by the requester; NOEXIST keeps the first transmission,
+		 * so a retransmitted request's latency includes the wait. */
+		__builtin_memcpy(pk.addr, m->saddr, 16);
+		if (!bpf_map_update_elem(&obs_pfcp_pending, &pk, &pv, BPF_NOEXIST))
+			p->ctr->c[OBS_CTR_PFCP_PENDING_NEW]++;
+		return 0;
+	}
+	if (!pfcp_is_response(t))
+		return 0;
+
+	struct obs_pfcp_pending_value *req;
+
+	p->ctr->c[OBS_CTR_PFCP_RESPONSES]++;
+	__builtin_memcpy(pk.addr, m->daddr, 16);
+	req = bpf_map_lookup_elem(&obs_pfcp_pending, &pk);
+	if (req) {
+		pfcp_latency(p, t, p->ts >= req->ts_ns ? p->ts - req->ts_ns : 0);
+		bpf_map_delete_elem(&obs_pfcp_pending, &pk);
+	} else {
+		p->ctr->c[OBS_CTR_PFCP_RESPONSES_UNMATCHED]++;
+	}
+
+	return pfcp_count_cause(p, h, t, 0);
+}
+
+static __always_inline void handle_pfcp(struct obs_pkt *p, const struct l3l4 *m)
+{
+	__u32 off = m->payload_off;
+	__u32 end = m->l4_off + m->udp_len;
+	int i, err = 0;
+
+	/* +1: the extra iteration detects a chain longer than the bound. */
+	for (i = 0; i < PFCP_MAX_MSGS + 1; i++) {
+		struct pfcp_hdr h = {};
+		int perr;
+
+		if (i == PFCP_MAX_MSGS) {
+			err = OBS_MAL_PFCP_TOO_MANY_MESSAGES;
+			break;
+		}
+		if (!cur_widen(&off)) {
+			err = OBS_MAL_PFCP_TRUNCATED;
+			break;
+		}
+		perr = pfcp_parse_header(&p->cur, off, end, &h);
+		if (perr == OBS_MAL_PFCP_TRUNCATED || perr == OBS_MAL_PFCP_BAD_VERSION) {
+			err = perr;
+			break;
+		}
+		err = pfcp_count(p, m, &h);
+		if (perr) {
+			/* Length past the datagram: counted, but nothing after it
+			 * can be trusted. */
+			err = perr;
+			break;
+		}
+		if (err || !(h.flags & PFCP_FLAG_FO) || h.msg_end >= end)
+			break;
+		off = h.msg_end;
+	}
+	/* A quote is cut wherever the ICMP error ended: not malformed. */
+	if (!m->quoted)
+		count_malformed(p, err);
+}
+
+static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
+{
+	struct sctp_common s;
+	__u32 off, end = m->l4_end;
+	int i, err;
+
+	p->cur.off = m->l4_off;
+	err = sctp_parse_common(&p->cur, &s);
+	if (err) {
+		count_malformed(p, err);
+		return;
+	}
+	p->ctr->c[OBS_CTR_SCTP_PACKETS]++;
+	off = p->cur.off;
+	/* +1: the extra iteration detects more chunks than the bound. */
+	for (i = 0; i < SCTP_MAX_CHUNKS + 1; i++) {
+		struct sctp_chunk_info ci = {};
+
+		if (off >= end)
+			break;
+		if (i == SCTP_MAX_CHUNKS) {
+			err = OBS_MAL_SCTP_TOO_MANY_CHUNKS;
+			break;
+		}
+		if (!cur_widen(&off)) {
+			err = OBS_MAL_SCTP_CHUNK_PAST_END;
+			break;
+		}
+		err = sctp_chunk_at(&p->cur, off, end, &ci);
+		if (err)
+			break;
+		p->ctr->c[OBS_CTR_SCTP_CHUNKS]++;
+		percpu_array_add(&obs_sctp_chunk, ci.type, 1);
+		if (ci.type == SCTP_CHUNK_DATA || ci.type == SCTP_CHUNK_IDATA) {
+			struct obs_sctp_tsn_key tk = {
+				.vtag = s.vtag, .tsn = ci.tsn, .sport = s.sport, .dport = s.dport,
+			};
+			__u8 seen = 1;
+
+			p->ctr->c[OBS_CTR_SCTP_DATA_CHUNKS]++;
+			percpu_array_add(&obs_sctp_ppid,
+					 ci.ppid < OBS_SCTP_PPID_OTHER ? ci.ppid : OBS_SCTP_PPID_OTHER, 1);
+			if (bpf_map_lookup_elem(&obs_sctp_tsn, &tk))
+				p->ctr->c[OBS_CTR_SCTP_DATA_RETRANSMITTED]++;
+			else if (!bpf_map_update_elem(&obs_sctp_tsn, &tk, &seen, BPF_NOEXIST))
+				p->ctr->c[OBS_CTR_SCTP_TSN_NEW]++;
+		} else if (ci.type == SCTP_CHUNK_ABORT) {
+			p->ctr->c[OBS_CTR_SCTP_ABORTS]++;
+		}
+		off = ci.next_off;
+	}
+	count_malformed(p, err);
+}
+
+/*
+ * What the L2-L4 pass hands to the protocol handlers. The handlers are
+ * global (non-inlined) functions, so the verifier checks each one once on
+ * its own instead of once per path through the L2-L4 parser: with the
+ * bounded loops of VLAN, IPv6, SCTP, GTP-U and PFCP all inlined into one
+ * body the path count exceeds the verifier's 1M-instruction budget. A
+ * global function cannot take packet pointers, so each handler takes its
+ * hook's context and re-reads data/data_end from it; hence one thin wrapper
+ * per (handler, context type).
+ */
+struct obs_args {
+	struct l3l4 m;
+	__u64 ts;
+	__u32 frame_len;
+	__u32 ifindex;
+	__u8 dir;
+	__u8 pad[7];
+};
+
+static __always_inline int obs_pkt_init(struct obs_pkt *p, void *data, void *data_end,
+					const struct obs_args *a)
+{
+	__u32 key = a->dir;
+
+	p->cur.data = data;
+	p->cur.data_end = data_end;
+	p->cur.off = 0;
+	p->ts = a->ts;
+	p->frame_len = a->frame_len;
+	p->ifindex = a->ifindex;
+	p->dir = a->dir;
+	p->ctr = bpf_map_lookup_elem(&obs_counters, &key);
+	p->mal = bpf_map_lookup_elem(&obs_malformed, &key);
+	return p->ctr && p->mal;
+}
+
+enum obs_handler { OBS_H_GTPU, OBS_H_PFCP, OBS_H_SCTP };
+
+static __always_inline int obs_handle(void *data, void *data_end, struct obs_args *a,
+				      enum obs_handler h)
+{
+	struct obs_pkt p;
+
+	if (!a || !obs_pkt_init(&p, data, data_end, a))
+		return 0;
+	if (h == OBS_H_GTPU)
+		handle_gtpu(&p, &a->m);
+	else if (h == OBS_H_PFCP)
+		handle_pfcp(&p, &a->m);
+	else
+		handle_sctp(&p, &a->m);
+	return 0;
+}
+
+__noinline int obs_gtpu_tc(struct __sk_buff *skb, struct obs_args *a)
+{
+	return obs_handle((void *)(long)skb->data, (void *)(long)skb->data_end, a, OBS_H_GTPU);
+}
+
+__noinline int obs_pfcp_tc(struct __sk_buff *skb, struct obs_args *a)
+{
+	return obs_handle((void *)(long)skb->data, (void *)(long)skb->data_end, a, OBS_H_PFCP);
+}
+
+__noinline int obs_sctp_tc(struct __sk_buff *skb, struct obs_args *a)
+{
+	return obs_handle((void *)(long)skb->data, (void *)(long)skb->data_end, a, OBS_H_SCTP);
+}
+
+__noinline int obs_gtpu_xdp(struct xdp_md *ctx, struct obs_args *a)
+{
+	return obs_handle((void *)(long)ctx->data, (void *)(long)ctx->data_end, a, OBS_H_GTPU);
+}
+
+__noinline int obs_pfcp_xdp(struct xdp_md *ctx, struct obs_args *a)
+{
+	return obs_handle((void *)(long)ctx->data, (void *)(long)ctx->data_end, a, OBS_H_PFCP);
+}
+
+__noinline int obs_sctp_xdp(struct xdp_md *ctx, struct obs_args *a)
+{
+	return obs_handle((void *)(long)ctx->data, (void *)(long)ctx->data_end, a, OBS_H_SCTP);
+}
+
+/*
+ * The L2-L4 pass shared by every hook: counts the frame, parses up to the
+ * transport header and says which handler (if any) the caller must run.
+ * Returns -1 for none.
+ */
+static __always_inline int obs_l2l4(void *data, void *data_end, struct obs_args *a)
+{
+	struct obs_pkt p;
+	int err;
+
+	if (!obs_pkt_init(&p, data, data_end, a))
+		return -1;
+	p.ctr->c[OBS_CTR_PACKETS]++;
+	p.ctr->c[OBS_CTR_BYTES] += a->frame_len;
+
+	err = parse_l3(&p.cur, &a->m);
+	count_iface(&p, a->m.family ? a->m.l4 : 0);
+	if (err) {
+		count_malformed(&p, err);
+		return -1;
+	}
+	if (!a->m.family) {
+		p.ctr->c[OBS_CTR_NON_IP]++;
+		return -1;
+	}
+	if (a->m.frag_first || a->m.frag_later)
+		p.ctr->c[a->m.family == 4 ? OBS_CTR_IPV4_FRAGMENTS : OBS_CTR_IPV6_FRAGMENTS]++;
+	if (a->m.frag_later) {
+		/* No L4 header here; the last fragment may complete a GTP-U
+		 * datagram counted on its first (handle_gtpu). */
+		if (a->m.frag_last && a->m.family == 4 && a->m.l4 == IPPROTO_UDP)
+			return OBS_H_GTPU;
+		return -1;
+	}
+
+	switch (a->m.l4) {
+	case IPPROTO_UDP:
+		err = parse_udp(&p.cur, &a->m);
+		if (err)
+			break;
+		if (a->m.sport == OBS_GTPU_PORT || a->m.dport == OBS_GTPU_PORT)
+			return OBS_H_GTPU;
+		if (a->m.sport == OBS_PFCP_PORT || a->m.dport == OBS_PFCP_PORT)
+			return OBS_H_PFCP;
+		break;
+	case IPPROTO_TCP:
+		err = parse_tcp(&p.cur, &a->m);
+		break;
+	case IPPROTO_SCTP:
+		return OBS_H_SCTP;
+	case PARSE_IPPROTO_ICMP:
+	case PARSE_IPPROTO_ICMPV6:
+		parse_icmp_quote(&p.cur, &a->m);
+		if (a->m.quoted && (a->m.sport == OBS_PFCP_PORT || a->m.dport == OBS_PFCP_PORT))
+			return OBS_H_PFCP;
+		return -1;
+	}
+	count_malformed(&p, err);
+	return -1;
+}
+
+static __always_inline void obs_skb(struct __sk_buff *skb, __u8 dir)
+{
+	struct obs_args a = { .dir = dir, .frame_len = skb->len, .ifindex = skb->ifindex };
+	__u32 linear;
+	int h;
+
+	if (replay_mode) {
+		if (skb->cb[0])
+			a.frame_len = skb->cb[0];
+		a.ts = skb->tstamp;
+	} else {
+		a.ts = bpf_ktime_get_ns();
+	}
+	/* GRO'd or paged skbs may hold only part of the headers linearly;
+	 * direct packet access sees only the linear part. */
+	linear = skb->data_end - skb->data;
+	if (linear < OBS_PULL_LEN && linear < skb->len)
+		bpf_skb_pull_data(skb, skb->len < OBS_PULL_LEN ? skb->len : OBS_PULL_LEN);
+	/* Keep clang from reusing ctx+offset registers across the helper call:
+	 * the verifier only accepts ctx loads at constant offsets. */
+	asm volatile("" : "+r"(skb));
+	h = obs_l2l4((void *)(long)skb->data, (void *)(long)skb->data_end, &a);
+	if (h == OBS_H_GTPU)
+		obs_gtpu_tc(skb, &a);
+	else if (h == OBS_H_PFCP)
+		obs_pfcp_tc(skb, &a);
+	else if (h == OBS_H_SCTP)
+		obs_sctp_tc(skb, &a);
+}
 
 SEC("tc")
 int obs_tc_ingress(struct __sk_buff *skb)
 {
-	return 0;
+	obs_skb(skb, OBS_DIR_INGRESS);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int obs_tc_egress(struct __sk_buff *skb)
+{
+	obs_skb(skb, OBS_DIR_EGRESS);
+	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int obs_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct obs_args a = {
+		.dir = OBS_DIR_INGRESS,
+		.frame_len = (__u32)(data_end - data),
+		.ifindex = ctx->ingress_ifindex,
+		.ts = bpf_ktime_get_ns(),
+	};
+	int h = obs_l2l4(data, data_end, &a);
+
+	if (h == OBS_H_GTPU)
+		obs_gtpu_xdp(ctx, &a);
+	else if (h == OBS_H_PFCP)
+		obs_pfcp_xdp(ctx, &a);
+	else if (h == OBS_H_SCTP)
+		obs_sctp_xdp(ctx, &a);
+	return XDP_PASS;
 }

@@ -1,14 +1,417 @@
 #include "cli/cli.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <variant>
+
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/control_socket.h"
+#include "core/probe.h"
+#include "replay/replay.h"
 
 namespace kagami::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kDefaultSocket = "/run/kagami/kagami.sock";
+
+// Every value any command takes; the table below says which command uses which.
+struct Opts {
+  std::string socket = kDefaultSocket;
+  bool socket_given = false;
+  bool json = false;
+  std::string config, http, pin_root, state_file;
+  std::string object, name, file;
+  std::vector<std::string> attach, migrate, modules;
+};
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// A command fails with an Error; the runner prints it as "kagami: <message>".
+using Runner = Result<void> (*)(const Opts&, Io&);
+
+struct Arg {
+  enum Kind { Positional, Option, Flag };
+  Kind kind;
+  const char* name;  // "OBJ", "--name,-n", "--json"
+  const char* help;
+  std::variant<std::string Opts::*, std::vector<std::string> Opts::*, bool Opts::*> field;
+  bool required = false;
+};
+
+struct Command {
+  const char* path;  // "prog load": the subcommand chain
+  const char* help;
+  std::vector<Arg> args;
+  Runner run;
+};
+
+// ---- helpers ------------------------------------------------------------------
+
+Result<json> call(const Opts& o, const std::string& op, const json& args) {
+  return agent::call_agent(o.socket, op, args);
+}
+
+std::string absolute(const std::string& p) {
+  std::error_code ec;
+  auto a = fs::absolute(p, ec);
+  return ec ? p : a.lexically_normal().string();
+}
+
+void print_json(Io& io, const json& j) {
+  io.out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+std::string short_sha(const json& p) {
+  std::string s = p.value("sha256", "");
+  return s.substr(0, 12);
+}
+
+std::string prog_ids(const json& p) {
+  std::string out;
+  for (const auto& pr : p.value("progs", json::array()))
+    out += (out.empty() ? "" : ",") + std::to_string(pr.value("id", 0u));
+  return out.empty() ? "-" : out;
+}
+
+std::string attach_list(const json& p) {
+  std::string out;
+  for (const auto& a : p.value("attachments", json::array()))
+    out += (out.empty() ? "" : " ") + a.value("point", std::string());
+  return out.empty() ? "-" : out;
+}
+
+void print_program_table(Io& io, const json& list) {
+  std::vector<std::vector<std::string>> rows = {{"NAME", "ORIGIN", "GEN", "PROG IDS", "SHA256", "ATTACH"}};
+  for (const auto& p : list)
+    rows.push_back({p.value("name", ""), p.value("origin", ""), std::to_string(p.value("generation", 0u)),
+                    prog_ids(p), short_sha(p), attach_list(p)});
+  std::vector<size_t> w(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i)
+      line += i + 1 == r.size() ? r[i] : fmt::format("{:<{}}  ", r[i], w[i]);
+    io.out << line << "\n";
+  }
+}
+
+Result<json> parse_migrate_flags(const std::vector<std::string>& flags) {
+  json out = json::array();
+  for (const auto& f : flags) {
+    auto eq = f.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == f.size())
+      return make_error("invalid --migrate '{}': expected MAP=RULE (rule: reset, extend, refuse)", f);
+    auto rule = agent::parse_migration_rule(f.substr(eq + 1));
+    if (!rule) return rule.error().with_context("invalid --migrate '" + f + "'");
+    out.push_back({{"map", f.substr(0, eq)}, {"rule", f.substr(eq + 1)}});
+  }
+  return out;
+}
+
+// ---- commands -------------------------------------------------------------------
+
+Result<void> cmd_agent(const Opts& o, Io& io) {
+  agent::AgentOptions ao;
+  if (!o.config.empty()) ao.config_path = absolute(o.config);
+  if (!o.http.empty()) ao.http = o.http;
+  if (!o.pin_root.empty()) ao.pin_root = o.pin_root;
+  if (!o.state_file.empty()) ao.state_file = o.state_file;
+  if (o.socket_given) ao.socket = o.socket;
+  auto a = agent::Agent::create(ao);
+  if (!a) return a.error();
+  KAGAMI_TRY((*a)->start());
+  if (o.json)
+    io.out << (*a)->status_json().dump() << "\n" << std::flush;
+  else
+    io.out << fmt::format("kagami agent running: http {}, socket {}\n", (*a)->http_address(),
+                          (*a)->socket_path())
+           << std::flush;
+  const int rc = (*a)->run();
+  if (rc != 0) return make_error("agent exited with status {}", rc);
+  return ok();
+}
+
+Result<void> cmd_prog_load(const Opts& o, Io& io) {
+  if (!agent::valid_program_name(o.name))
+    return make_error("invalid --name '{}' (use [a-z0-9_-], 1 to 32 characters)", o.name);
+  for (const auto& s : o.attach) {
+    auto ap = core::AttachPoint::parse(s);
+    if (!ap) return ap.error().with_context("invalid --attach '" + s + "'");
+  }
+  const std::string obj = absolute(o.object);
+  std::error_code ec;
+  if (!fs::is_regular_file(obj, ec)) return make_error("object {}: no such file", obj);
+  auto r = call(o, "prog.load", {{"name", o.name}, {"object", obj}, {"attach", o.attach}});
+  if (!r) return r.error();
+  if (o.json) print_json(io, *r);
+  else io.out << fmt::format("loaded {} (prog ids {}) attached to {}\n", o.name, prog_ids(*r), attach_list(*r));
+  return ok();
+}
+
+Result<void> cmd_prog_replace(const Opts& o, Io& io) {
+  auto migrations = parse_migrate_flags(o.migrate);
+  if (!migrations) return migrations.error();
+  const std::string obj = absolute(o.object);
+  std::error_code ec;
+  if (!fs::is_regular_file(obj, ec)) return make_error("object {}: no such file", obj);
+  json args = {{"name", o.name}, {"object", obj}, {"migrations", *migrations}};
+  if (!o.attach.empty()) args["attach"] = o.attach;
+  auto r = call(o, "prog.replace", args);
+  if (!r) return r.error();
+  if (o.json) {
+    print_json(io, *r);
+  } else {
+    io.out << fmt::format("replaced {} (generation {}, prog ids {})\n", o.name, r->value("generation", 0u),
+                          prog_ids(*r));
+    if (r->contains("warning")) io.err << "kagami: warning: " << (*r)["warning"].get<std::string>() << "\n";
+  }
+  return ok();
+}
+
+Result<void> cmd_prog_list(const Opts& o, Io& io) {
+  auto r = call(o, "prog.list", json::object());
+  if (!r) return r.error();
+  if (o.json) print_json(io, *r);
+  else print_program_table(io, *r);
+  return ok();
+}
+
+Result<void> cmd_prog_show(const Opts& o, Io& io) {
+  auto r = call(o, "prog.get", {{"name", o.name}});
+  if (!r) return r.error();
+  print_json(io, *r);  // the full record is nested; JSON is its readable form too
+  return ok();
+}
+
+Result<void> cmd_prog_unload(const Opts& o, Io& io) {
+  auto r = call(o, "prog.unload", {{"name", o.name}});
+  if (!r) return r.error();
+  if (o.json) {
+    print_json(io, *r);
+  } else {
+    io.out << "unloaded " << o.name << "\n";
+    if (r->contains("warning")) io.err << "kagami: warning: " << (*r)["warning"].get<std::string>() << "\n";
+  }
+  return ok();
+}
+
+Result<void> cmd_apply(const Opts& o, Io& io) {
+  json args = json::object();
+  if (!o.file.empty()) {
+    const std::string f = absolute(o.file);
+    // Validate locally first: the operator sees the error even when the agent
+    // runs elsewhere, and the agent re-validates anyway.
+    auto cfg = agent::load_config(f);
+    if (!cfg) return cfg.error();
+    args["file"] = f;
+  }
+  auto r = call(o, "apply", args);
+  if (!r) return r.error();
+  if (o.json) {
+    print_json(io, *r);
+    return ok();
+  }
+  auto names = [](const json& a) {
+    std::string s;
+    for (const auto& n : a) s += (s.empty() ? "" : ", ") + n.get<std::string>();
+    return s.empty() ? std::string("none") : s;
+  };
+  io.out << fmt::format("applied {}: added {}; replaced {}; removed {}; unchanged {}\n",
+                        r->value("config", std::string("config")), names((*r)["added"]),
+                        names((*r)["replaced"]), names((*r)["removed"]), (*r)["unchanged"].size());
+  for (const auto& w : r->value("warnings", json::array()))
+    io.err << "kagami: warning: " << w.get<std::string>() << "\n";
+  return ok();
+}
+
+Result<void> cmd_status(const Opts& o, Io& io) {
+  auto r = call(o, "status", json::object());
+  if (!r) return r.error();
+  if (o.json) {
+    print_json(io, *r);
+    return ok();
+  }
+  const json& s = *r;
+  const json stats = s.value("stats", json::object());
+  io.out << fmt::format("agent      kagami {} on {} (pid {})\n", s.value("version", ""), s.value("node", ""),
+                        s.value("pid", 0));
+  io.out << fmt::format("http       {}\n", s.value("http", ""));
+  io.out << fmt::format("socket     {}\n", s.value("socket", ""));
+  io.out << fmt::format("pin root   {}\n", s.value("pin_root", ""));
+  io.out << fmt::format("config     {}\n", s.value("config", std::string()).empty()
+                                               ? std::string("(defaults)")
+                                               : s.value("config", std::string()));
+  std::string mods;
+  for (const auto& m : s.value("modules", json::array())) mods += (mods.empty() ? "" : ", ") + m.get<std::string>();
+  io.out << fmt::format("modules    {}\n", mods.empty() ? "none" : mods);
+  io.out << fmt::format("programs   {} ({} BPF programs)\n", stats.value("program_sets", 0),
+                        stats.value("bpf_programs", 0));
+  io.out << fmt::format("uptime     {:.0f} s, rss {:.1f} MiB\n", stats.value("uptime_seconds", 0.0),
+                        stats.value("rss_bytes", 0.0) / 1048576.0);
+  const json last = stats.value("last_apply", json::object());
+  if (last.value("ok", true)) io.out << "last apply ok\n";
+  else io.out << "last apply FAILED: " << last.value("error", std::string()) << "\n";
+  return ok();
+}
+
+Result<void> cmd_probe(const Opts& o, Io& io) {
+  const core::ProbeReport rep = core::probe_features();
+  if (o.json) print_json(io, rep.to_json());
+  else io.out << rep.to_table();
+  return ok();
+}
+
+Result<void> cmd_replay(const Opts& o, Io& io) {
+  replay::ReplayOptions ro;
+  ro.file = o.file;
+  ro.modules = o.modules;
+  auto r = replay::run(ro);
+  if (!r) return r.error();
+  if (o.json) print_json(io, *r);
+  else io.out << replay::render_text(*r);
+  return ok();
+}
+
+// ---- the table ------------------------------------------------------------------
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"agent", "Run the node agent in the foreground",
+       {{Arg::Option, "--config,-c", "YAML config file (default: built-in defaults)", &Opts::config},
+        {Arg::Option, "--http", "override agent.http (host:port; port 0 = any free port)", &Opts::http},
+        {Arg::Option, "--pin-root", "override agent.pin_root (under /sys/fs/bpf)", &Opts::pin_root},
+        {Arg::Option, "--state-file", "override agent.state_file", &Opts::state_file}},
+       cmd_agent},
+      {"prog load", "Load an eBPF object and attach it",
+       {{Arg::Positional, "OBJ", "the .bpf.o file", &Opts::object, true},
+        {Arg::Option, "--name,-n", "program name ([a-z0-9_-]{1,32})", &Opts::name, true},
+        {Arg::Option, "--attach,-a", "attach point, repeatable (e.g. xdp:eth0, tc:eth0:ingress#10)",
+         &Opts::attach}},
+       cmd_prog_load},
+      {"prog replace", "Atomically replace a loaded program, carrying its maps over",
+       {{Arg::Positional, "NAME", "loaded program name", &Opts::name, true},
+        {Arg::Positional, "OBJ", "the new .bpf.o file", &Opts::object, true},
+        {Arg::Option, "--migrate,-m", "MAP=reset|extend|refuse, repeatable", &Opts::migrate},
+        {Arg::Option, "--attach,-a", "new attach points (default: keep the current ones)", &Opts::attach}},
+       cmd_prog_replace},
+      {"prog list", "List loaded programs", {}, cmd_prog_list},
+      {"prog show", "Show one program with its maps and attachments",
+       {{Arg::Positional, "NAME", "loaded program name", &Opts::name, true}},
+       cmd_prog_show},
+      {"prog unload", "Detach and unload a program, removing its pins",
+       {{Arg::Positional, "NAME", "loaded program name", &Opts::name, true}},
+       cmd_prog_unload},
+      {"probe", "Report the BPF features this kernel offers", {}, cmd_probe},
+      {"apply", "Apply a config file (default: re-read the agent's own)",
+       {{Arg::Positional, "FILE", "YAML config file", &Opts::file}},
+       cmd_apply},
+      {"status", "Show the agent's state", {}, cmd_status},
+      {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
+       {{Arg::Positional, "FILE", "capture file", &Opts::file, true},
+        {Arg::Option, "--module", "module to run, repeatable (default: all packet modules)", &Opts::modules}},
+       cmd_replay},
+  };
+  return table;
+}
+
+CLI::App* subcommand_for(CLI::App& root, std::map<std::string, CLI::App*>& groups, const std::string& path,
+                         const char* help) {
+  std::istringstream ss(path);
+  std::string word, prefix;
+  CLI::App* parent = &root;
+  std::vector<std::string> words;
+  while (ss >> word) words.push_back(word);
+  for (size_t i = 0; i < words.size(); ++i) {
+    prefix += (prefix.empty() ? "" : " ") + words[i];
+    auto it = groups.find(prefix);
+    if (it != groups.end()) {
+      parent = it->second;
+      continue;
+    }
+    const bool leaf = i + 1 == words.size();
+    CLI::App* sub = parent->add_subcommand(words[i], leaf ? help : "Manage " + words[i] + "s");
+    sub->fallthrough();  // global options (--socket) may follow the subcommand
+    if (!leaf) sub->require_subcommand(1);
+    groups[prefix] = sub;
+    parent = sub;
+  }
+  return parent;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Opts o;
+  Io io{out, err};
+  CLI::App app{"kagami: eBPF platform for cloud-native 5G networks", "kagami"};
+  app.require_subcommand(1);
+  auto* socket_opt = app.add_option("--socket", o.socket, "agent control socket")
+                         ->envname("KAGAMI_SOCKET")
+                         ->default_str(kDefaultSocket);
+  std::map<std::string, CLI::App*> groups;
+  const Command* chosen = nullptr;
+  std::vector<std::pair<CLI::App*, const Command*>> leaves;
+  for (const auto& c : commands()) {
+    CLI::App* sub = subcommand_for(app, groups, c.path, c.help);
+    for (const auto& a : c.args) {
+      CLI::Option* opt = std::visit(
+          [&](auto field) -> CLI::Option* {
+            using F = decltype(field);
+            if constexpr (std::is_same_v<F, bool Opts::*>) return sub->add_flag(a.name, o.*field, a.help);
+            else return sub->add_option(a.name, o.*field, a.help);
+          },
+          a.field);
+      if (a.required) opt->required();
+    }
+    sub->add_flag("--json", o.json, "machine-readable JSON output");
+    leaves.emplace_back(sub, &c);
+  }
+
+  std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 parses a reversed vector
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::ParseError& e) {
+    err << "kagami: " << e.what() << "\nRun 'kagami --help' for usage.\n";
+    return 2;
+  }
+  for (const auto& [sub, c] : leaves)
+    if (sub->parsed()) chosen = c;
+  if (!chosen) {
+    err << "kagami: no command given\nRun 'kagami --help' for usage.\n";
+    return 2;
+  }
+  o.socket_given = socket_opt->count() > 0 || std::getenv("KAGAMI_SOCKET") != nullptr;
+  auto r = chosen->run(o, io);
+  if (!r) {
+    err << "kagami: " << r.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
 
 int run(int argc, char** argv) {
-  CLI::App app{"kagami: eBPF platform for cloud-native 5G networks"};
-  app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return run(args, std::cout, std::cerr);
 }
 
 }  // namespace kagami::cli

@@ -19,6 +19,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -36,5 +37,8 @@ struct AttachPoint {
   std::string to_string() const;
   bool operator==(const AttachPoint&) const = default;
 };
+
+// The cgroup hook names accepted after "cgroup:<path>:".
+const std::vector<std::string>& cgroup_attach_options();
 
 }  // namespace kagami::core

@@ -2,11 +2,14 @@
 // replaces and unloads BPF objects, built-in modules and operators' custom
 // code alike, and keeps them running across agent restarts through pins.
 //
-// Pin layout (docs/abi.md has the full contract):
-//   <pin_root>/<name>/meta.json            what was loaded: source, sha256, attach, generation
-//   <pin_root>/<name>/maps/<map>           every map of the object
+// Pin layout (docs/program-manager.md has the full contract):
+//   <pin_root>/<name>/meta                 meta.json (what was loaded: source, sha256, attach,
+//                                          generation) in a one-entry array map: bpffs holds
+//                                          only BPF objects and refuses '.' in names
+//   <pin_root>/<name>/maps/<map>           every map of the object ('.' -> '_': _rodata)
 //   <pin_root>/<name>/progs/<prog>         every program
 //   <pin_root>/<name>/links/<n>            bpf_links (hooks that have them)
+//   <pin_root>/_xdp_chain/<ifname>/        XDP chain root: root, link, slots (shared)
 // Hooks without links (TC via netlink, XDP chain slots) are recorded in
 // meta.json so a restarted agent can find and detach them.
 //
@@ -48,7 +51,8 @@ struct MapMigration {
 };
 
 struct LoadRequest {
-  std::string name;  // unique per manager: [a-z0-9_-]{1,32}
+  std::string name;  // unique per manager: [a-z0-9_-]{1,32}, not starting with '_'
+
   ProgramSource source;
   std::vector<AttachPoint> attach;
   bool builtin = false;  // custom code is subject to the trust policy

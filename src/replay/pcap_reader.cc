@@ -1,11 +1,16 @@
 #include "replay/pcap_reader.h"
 
+#include "replay/pcapng_source.h"
+
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include <fmt/format.h>
 
 namespace kagami::replay {
 namespace {
@@ -57,29 +62,49 @@ bool link_type_supported(int dlt) {
   }
 }
 
-PcapReader::PcapReader(pcap_t* p, std::string name, std::vector<uint8_t> backing)
-    : pcap_(p), name_(std::move(name)), backing_(std::move(backing)) {
-  link_type_ = pcap_datalink(p);
-  supported_ = link_type_supported(link_type_);
-  // Normalized frames are at most the snapshot length plus a synthesized
-  // header; libpcap already refuses records longer than its maximum.
-  buf_.reserve(1 << 16);
+PcapReader::~PcapReader() {
+  if (pcap_) pcap_close(pcap_);  // also fcloses the FILE
 }
 
-PcapReader::~PcapReader() {
-  if (pcap_) pcap_close(pcap_);  // also fcloses the fmemopen FILE
+std::string link_type_to_name(int dlt) {
+  const char* n = pcap_datalink_val_to_name(dlt);
+  return n ? n : ("DLT_" + std::to_string(dlt));
+}
+
+Result<std::unique_ptr<PcapReader>> PcapReader::from_file(FILE* f, std::string name, std::vector<uint8_t> backing) {
+  std::unique_ptr<PcapReader> r(new PcapReader());
+  r->name_ = std::move(name);
+  r->backing_ = std::move(backing);
+  // Normalized frames are at most one record plus a synthesized header.
+  r->buf_.reserve(1 << 16);
+  uint8_t magic[4] = {};
+  size_t n = std::fread(magic, 1, 4, f);
+  std::rewind(f);
+  if (n == 4 && std::memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0) {
+    r->ng_ = std::make_unique<PcapngSource>(f, r->name_);
+    auto s = r->ng_->start();
+    if (!s) return s.error().with_context("capture " + r->name_);
+    return r;
+  }
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  // Nanosecond precision: libpcap scales microsecond files up, so ts_ns is
+  // exact for both.
+  r->pcap_ = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (!r->pcap_) {
+    std::fclose(f);
+    return make_error("capture {}: not a readable pcap/pcapng file: {}", r->name_, errbuf);
+  }
+  return r;
 }
 
 Result<std::unique_ptr<PcapReader>> PcapReader::open(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return errno_error(errno, "capture {}", path);
   if (S_ISDIR(st.st_mode)) return make_error("capture {}: is a directory", path);
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  // Nanosecond precision: libpcap scales microsecond files up, so ts_ns is
-  // exact for both.
-  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (!p) return make_error("capture {}: not a readable pcap/pcapng file: {}", path, errbuf);
-  return std::unique_ptr<PcapReader>(new PcapReader(p, path, {}));
+  if (st.st_size == 0) return make_error("capture {}: not a readable pcap/pcapng file: empty file", path);
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return errno_error(errno, "capture {}", path);
+  return from_file(f, path, {});
 }
 
 Result<std::unique_ptr<PcapReader>> PcapReader::open_memory(std::span<const uint8_t> bytes,
@@ -88,23 +113,29 @@ Result<std::unique_ptr<PcapReader>> PcapReader::open_memory(std::span<const uint
   std::vector<uint8_t> backing(bytes.begin(), bytes.end());
   FILE* f = ::fmemopen(backing.data(), backing.size(), "rb");
   if (!f) return errno_error(errno, "capture {}: fmemopen", name);
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (!p) {
-    std::fclose(f);
-    return make_error("capture {}: not a readable pcap/pcapng file: {}", name, errbuf);
-  }
   // The vector's heap buffer does not move when the vector is moved, so the
   // FILE keeps pointing at valid memory.
-  return std::unique_ptr<PcapReader>(new PcapReader(p, name, std::move(backing)));
+  return from_file(f, name, std::move(backing));
+}
+
+int PcapReader::link_type() const {
+  if (pcap_) return pcap_datalink(pcap_);
+  return ng_->link_types().empty() ? -1 : ng_->link_types().front();
 }
 
 std::string PcapReader::link_type_name() const {
-  const char* n = pcap_datalink_val_to_name(link_type_);
-  return n ? n : ("DLT_" + std::to_string(link_type_));
+  if (pcap_) return link_type_to_name(pcap_datalink(pcap_));
+  std::string out;
+  std::vector<int> done;
+  for (int lt : ng_->link_types()) {
+    if (std::find(done.begin(), done.end(), lt) != done.end()) continue;
+    done.push_back(lt);
+    out += (out.empty() ? "" : ",") + link_type_to_name(lt);
+  }
+  return out.empty() ? "none" : out;
 }
 
-const char* PcapReader::normalize(const uint8_t* d, uint32_t caplen) {
+const char* PcapReader::normalize(int link_type, const uint8_t* d, uint32_t caplen) {
   buf_.clear();
   auto synth = [&](uint16_t ethertype, const uint8_t* src_mac, const uint8_t* payload, size_t len) {
     buf_.resize(kEthHlen + len);
@@ -115,7 +146,7 @@ const char* PcapReader::normalize(const uint8_t* d, uint32_t caplen) {
     if (len) std::memcpy(buf_.data() + kEthHlen, payload, len);
   };
 
-  switch (link_type_) {
+  switch (link_type) {
     case DLT_EN10MB:
       if (caplen < kEthHlen) return kSkipShorterThanLinkHeader;
       buf_.assign(d, d + caplen);
@@ -165,33 +196,59 @@ const char* PcapReader::normalize(const uint8_t* d, uint32_t caplen) {
 }
 
 Result<bool> PcapReader::next(Frame& out) {
+  if (!sticky_error_.empty()) return make_error("{}", sticky_error_);
   // Each iteration consumes one record; the loop ends at EOF or error, so it
   // is bounded by the file.
   for (;;) {
-    struct pcap_pkthdr* hdr = nullptr;
-    const u_char* data = nullptr;
-    int rc = pcap_next_ex(pcap_, &hdr, &data);
-    if (rc == PCAP_ERROR_BREAK) return false;  // end of file
-    if (rc != 1) {
-      // libpcap's messages are precise ("truncated dump file; tried to read
-      // 74 captured bytes, only got 20", "an interface has a type 1
-      // different from the type of the first interface"); add where.
-      return make_error("capture {}: record after frame {} unreadable: {}", name_, frames_read_,
-                        pcap_geterr(pcap_));
+    const uint8_t* data = nullptr;
+    uint32_t caplen = 0, len = 0;
+    uint64_t ts_ns = 0;
+    int lt = 0;
+    if (ng_) {
+      PcapngPacket p;
+      auto more = ng_->next(p);
+      if (!more) {
+        sticky_error_ = fmt::format("capture {}: after frame {}: {}", name_, frames_read_, more.error().message);
+        return make_error("{}", sticky_error_);
+      }
+      if (!*more) return false;
+      data = p.data;
+      caplen = p.cap_len;
+      len = p.wire_len;
+      ts_ns = p.ts_ns;
+      lt = p.link_type;
+    } else {
+      struct pcap_pkthdr* hdr = nullptr;
+      const u_char* d = nullptr;
+      int rc = pcap_next_ex(pcap_, &hdr, &d);
+      if (rc == PCAP_ERROR_BREAK) return false;  // end of file
+      if (rc != 1) {
+        // libpcap's messages are precise ("truncated dump file; tried to
+        // read 74 captured bytes, only got 20"); add where.
+        sticky_error_ = fmt::format("capture {}: record after frame {} unreadable: {}", name_, frames_read_,
+                                    pcap_geterr(pcap_));
+        return make_error("{}", sticky_error_);
+      }
+      data = d;
+      caplen = hdr->caplen;
+      len = hdr->len;
+      // With PCAP_TSTAMP_PRECISION_NANO, tv_usec holds nanoseconds.
+      ts_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(hdr->ts.tv_usec);
+      lt = pcap_datalink(pcap_);
     }
     frames_read_++;
-    if (hdr->caplen < hdr->len) snapped_++;
-    const char* skip = normalize(data, hdr->caplen);
+    if (caplen < len) snapped_++;
+    const char* skip = normalize(lt, data, caplen);
     if (skip) {
       skipped_[skip]++;
       continue;
     }
     out.number = frames_read_;
     out.data = std::span<const uint8_t>(buf_.data(), buf_.size());
-    out.wire_len = hdr->len;
-    out.cap_len = hdr->caplen;
-    // With PCAP_TSTAMP_PRECISION_NANO, tv_usec holds nanoseconds.
-    out.ts_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(hdr->ts.tv_usec);
+    out.wire_len = len;
+    out.cap_len = caplen;
+    out.ts_ns = ts_ns;
+    out.link_type = lt;
     return true;
   }
 }

@@ -1,6 +1,18 @@
-// PcapReader: reads a pcap or pcapng capture (libpcap) and hands out every
-// frame normalized to an Ethernet frame, the form BPF_PROG_TEST_RUN feeds a
-// TC or XDP program.
+// PcapReader: reads a pcap or pcapng capture and hands out every frame
+// normalized to an Ethernet frame, the form BPF_PROG_TEST_RUN feeds a TC or
+// XDP program.
+//
+// Two readers behind one interface:
+//   classic pcap   libpcap (pcap_fopen_offline), every variant it knows
+//                  (µs/ns magic, byte orders, modified pcap);
+//   pcapng         our own block reader (pcapng_reader.cc). libpcap 1.10
+//                  refuses a pcapng whose interfaces differ in link type or
+//                  snapshot length ("an interface has a snapshot length 65535
+//                  different from the snapshot length of the first
+//                  interface"): two of the shared captures (pcpp_gtp,
+//                  pcpp_gtpv2) are such files, and merged captures often
+//                  are. Ours keeps a link type per interface and normalizes
+//                  each frame by its own interface's type.
 //
 // Link types and what normalization does (docs/replay.md has the table):
 //   EN10MB                  frame as captured (802.1Q/802.1ad tags kept)
@@ -11,7 +23,7 @@
 //   NULL / LOOP             4-byte family header replaced, ethertype from the
 //                           IP version nibble (the family's value is
 //                           OS-specific, the nibble is not)
-// Any other link type is not fatal: every frame is skipped and counted under
+// Any other link type is not fatal: its frames are skipped and counted under
 // "unsupported_link_type". Frames that cannot be normalized (non-IP cooked
 // protocols, runts) are skipped and counted by reason too.
 //
@@ -19,17 +31,14 @@
 // is what tshark reports as frame.len (for cooked captures it includes the
 // 16/20-byte SLL header, not our synthesized 14-byte Ethernet header).
 //
-// pcapng with several interfaces: libpcap reads them as long as they share
-// one link type; an interface with a different link type ends the read with
-// an Error naming the frame (libpcap has no per-packet link type).
-//
-// Errors (Result): missing/unreadable file, not a capture, and a file cut
-// short in the middle of a record (the Error names the frame number). A
+// Errors (Result): missing/unreadable file, not a capture, and a damaged or
+// truncated file (the Error names the capture and the last good frame). A
 // reader is single-threaded; the span returned by next() is valid until the
 // following call.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <span>
@@ -43,11 +52,12 @@ struct pcap;
 namespace kagami::replay {
 
 struct Frame {
-  uint64_t number = 0;              // 1-based, counts every record of the file like tshark
+  uint64_t number = 0;              // 1-based, counts every packet record of the file like tshark
   std::span<const uint8_t> data;    // normalized Ethernet frame
   uint32_t wire_len = 0;            // original length on the wire (tshark frame.len)
   uint32_t cap_len = 0;             // bytes the capture kept of it (before normalization)
   uint64_t ts_ns = 0;               // capture timestamp, ns since the epoch
+  int link_type = 0;                // DLT_* of the frame's interface
   bool snapped() const { return cap_len < wire_len; }
 };
 
@@ -55,6 +65,8 @@ struct Frame {
 inline constexpr const char* kSkipUnsupportedLinkType = "unsupported_link_type";
 inline constexpr const char* kSkipShorterThanLinkHeader = "shorter_than_link_header";
 inline constexpr const char* kSkipNonIpPayload = "non_ip_payload";  // cooked/raw/null frame not carrying IP or an ethertype
+
+class PcapngSource;
 
 class PcapReader {
  public:
@@ -70,34 +82,42 @@ class PcapReader {
   // Fills `out` with the next replayable frame and returns true; false at the
   // end of the file. Frames that cannot be normalized are skipped (counted in
   // skipped()). An Error means the file is damaged; the frames returned before
-  // it stay valid.
+  // it stay valid, and later calls return the same Error.
   Result<bool> next(Frame& out);
 
-  int link_type() const { return link_type_; }
-  // libpcap's name for the link type ("EN10MB", "LINUX_SLL", ...).
+  // "pcap" or "pcapng".
+  const char* format() const { return ng_ ? "pcapng" : "pcap"; }
+  // The link type of the file (pcap) or of its first interface (pcapng);
+  // -1 for a pcapng before its first interface block was read.
+  int link_type() const;
+  // libpcap's name for link_type() ("EN10MB", "LINUX_SLL", ...); for a
+  // pcapng whose interfaces differ, the distinct names joined with ",".
   std::string link_type_name() const;
   const std::string& name() const { return name_; }
-  uint64_t frames_read() const { return frames_read_; }      // every record, skipped ones included
+  uint64_t frames_read() const { return frames_read_; }      // every packet record, skipped ones included
   uint64_t snapped_frames() const { return snapped_; }       // records with caplen < len
   const std::map<std::string, uint64_t>& skipped() const { return skipped_; }
 
  private:
-  PcapReader(struct pcap* p, std::string name, std::vector<uint8_t> backing);
+  PcapReader() = default;
+  static Result<std::unique_ptr<PcapReader>> from_file(FILE* f, std::string name, std::vector<uint8_t> backing);
   // Writes the normalized frame into buf_; returns the skip reason or nullptr.
-  const char* normalize(const uint8_t* data, uint32_t caplen);
+  const char* normalize(int link_type, const uint8_t* data, uint32_t caplen);
 
-  struct pcap* pcap_ = nullptr;
+  struct pcap* pcap_ = nullptr;          // classic pcap
+  std::unique_ptr<PcapngSource> ng_;     // pcapng
   std::string name_;
   std::vector<uint8_t> backing_;  // the fmemopen buffer, for open_memory()
-  int link_type_ = 0;
-  bool supported_ = false;
   std::vector<uint8_t> buf_;
   uint64_t frames_read_ = 0;
   uint64_t snapped_ = 0;
   std::map<std::string, uint64_t> skipped_;
+  std::string sticky_error_;
 };
 
 // True for the link types normalize() understands.
 bool link_type_supported(int dlt);
+// libpcap's name for a DLT ("EN10MB"), or "DLT_<n>".
+std::string link_type_to_name(int dlt);
 
 }  // namespace kagami::replay

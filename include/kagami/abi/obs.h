@@ -40,9 +40,9 @@
 #define OBS_SCTP_TSN_MAX_ENTRIES 16384 /* recently seen (association, TSN) */
 #define OBS_IFACE_MAX_ENTRIES 1024   /* (ifindex, direction, l4 protocol) */
 #define OBS_PFCP_CAUSE_MAX_ENTRIES 1024 /* (msg type, cause) */
-#define OBS_SCTP_PPID_MAX_ENTRIES 256 /* DATA chunk payload protocol ids */
 
-/* Global counters: percpu array indexed by dir * OBS_CTR_MAX + counter. */
+/* Global counters: percpu array of OBS_DIR_MAX struct obs_counters, one
+ * lookup per packet; c[] is indexed by enum obs_counter. */
 enum obs_counter {
 	OBS_CTR_PACKETS = 0,            /* every frame the program saw */
 	OBS_CTR_BYTES,                  /* their frame lengths */
@@ -81,6 +81,7 @@ enum obs_counter {
 	OBS_CTR_SCTP_ABORTS,
 	OBS_CTR_SCTP_TSN_NEW,           /* entries inserted into the TSN map */
 	OBS_CTR_MALFORMED,              /* sum over reasons */
+	OBS_CTR_PFCP_IN_ICMP,           /* PFCP quoted in ICMP errors (counted by type, as Wireshark does) */
 	OBS_CTR_MAX
 };
 
@@ -121,6 +122,17 @@ enum obs_malformed_reason {
 	OBS_MAL_MAX
 };
 
+/* Appending a counter grows these values; the program manager carries old
+ * values over with MapMigration::Extend. */
+struct obs_counters {
+	__u64 c[OBS_CTR_MAX];
+};
+
+/* Malformed packets by reason: percpu array of OBS_DIR_MAX. */
+struct obs_malformed_counts {
+	__u64 c[OBS_MAL_MAX];
+};
+
 /* Transport counters per interface: percpu hash. l4 is the IP protocol number
  * (6 TCP, 17 UDP, 132 SCTP, ...), 0 for non-IP frames. */
 struct obs_iface_key {
@@ -155,9 +167,12 @@ struct obs_teid_value {
  * (dir * 2 + pdu_type) * 64 + qfi, pdu_type 0 = DL, 1 = UL (TS 38.415). */
 #define OBS_QFI_SLOTS (OBS_DIR_MAX * 2 * 64)
 
-/* IPv4 fragments of a GTP-U datagram: the first fragment carries the GTP
- * header and is counted; tshark counts the frame bytes of the frame that
- * completes reassembly, so the last fragment adds its frame length here. */
+/* IPv4 fragments of a GTP-U datagram. The first fragment carries the GTP
+ * header; Wireshark counts the datagram only once reassembly completes, in
+ * the frame that completes it (its frame length, not the first one's). So
+ * the first fragment stores what it parsed here and the last fragment
+ * counts it; a datagram whose last fragment never comes is not counted
+ * (OBS_CTR_GTPU_FRAG_FIRST - OBS_CTR_GTPU_FRAG_COMPLETED of them). */
 struct obs_frag_key {
 	__u32 saddr;
 	__u32 daddr;
@@ -168,9 +183,16 @@ struct obs_frag_key {
 
 struct obs_frag_value {
 	__u32 teid;
+	__u16 gtp_length;   /* GTP length field */
+	__u16 udp_payload;  /* UDP length field - 8 */
 	__u8 msg_type;
-	__u8 dir;
-	__u16 pad;
+	__u8 flags;         /* GTP flags octet */
+	__u8 n_ext;
+	__u8 has_psc;
+	__u8 pdu_type;
+	__u8 qfi;
+	__u8 pad[2];
+	__u8 ext_types[8];  /* GTPU_MAX_EXT */
 };
 
 /* PFCP request awaiting its response: LRU hash keyed by the requester's
@@ -202,6 +224,13 @@ struct obs_latency_hist {
 	__u64 buckets[OBS_LAT_BUCKETS];
 	__u64 pad;
 };
+
+/* SCTP DATA chunks by payload protocol id: percpu array of u64 indexed by
+ * PPID, PPIDs >= OBS_SCTP_PPID_OTHER share the last slot. 128 covers every
+ * 3GPP/IETF signalling PPID in use (S1AP 18, X2AP 27, NGAP 60, XnAP 61,
+ * F1AP 62, E1AP 64, Diameter 46/47, M3UA 3). */
+#define OBS_SCTP_PPID_SLOTS 128
+#define OBS_SCTP_PPID_OTHER (OBS_SCTP_PPID_SLOTS - 1)
 
 /* SCTP DATA retransmission detection: LRU hash of recently seen TSNs per
  * association (ports + verification tag identify it in one direction). */

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds replay's libFuzzer targets with clang + ASan/UBSan and runs each for
+# a while.
+#
+#   scripts/fuzz.sh [SECONDS]          default 60 s per fuzzer
+#   BUILD_DIR=build-fuzz PCAPS=../shared/pcaps scripts/fuzz.sh 300
+#
+# Seeds: every capture under PCAPS (default ../shared/pcaps, or $KAGAMI_PCAPS)
+# no larger than 64 KiB, the size the fuzzers are capped at (-max_len), plus
+# a few JSON reports for the renderer. The corpus grows in
+# $BUILD_DIR/corpus/<fuzzer>; crashes land in $BUILD_DIR/artifacts/. Exit
+# status is non-zero if any fuzzer found a crash, leak or sanitizer report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_FUZZER=${1:-60}
+BUILD_DIR=${BUILD_DIR:-build-fuzz}
+PCAPS=${PCAPS:-${KAGAMI_PCAPS:-$(pwd)/../shared/pcaps}}
+CLANG=${CLANG:-clang-19}
+CLANGXX=${CLANGXX:-clang++-19}
+JOBS=${JOBS:-2}
+
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_CXX_COMPILER="$CLANGXX" \
+  -DKAGAMI_FUZZ=ON -DKAGAMI_SANITIZE=ON >/dev/null
+cmake --build "$BUILD_DIR" -j"$JOBS" --target pcap_reader_fuzz pcap_render_fuzz
+
+mkdir -p "$BUILD_DIR/corpus/pcap_reader_fuzz" "$BUILD_DIR/corpus/pcap_render_fuzz" "$BUILD_DIR/artifacts"
+if [ -d "$PCAPS" ]; then
+  find "$PCAPS" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) -size -65537c \
+    -exec cp -n {} "$BUILD_DIR/corpus/pcap_reader_fuzz/" \;
+else
+  echo "fuzz.sh: no captures at $PCAPS; starting pcap_reader_fuzz from an empty corpus" >&2
+fi
+cat >"$BUILD_DIR/corpus/pcap_render_fuzz/report.json" <<'JSON'
+{"capture":"x.pcap","link_type":"EN10MB","total_frames":3,"replayed_frames":2,"skipped":{"non_ip_payload":1},
+ "duration_ms":0.5,"gtpu":{"packets":2,"by_teid":{"0x00000001":{"packets":2,"frame_bytes":200,
+ "by_message_type":{"0xff":{"name":"T-PDU","count":2}}}}},"pfcp":{"messages":1,"by_msg_type":{"50":{"count":1}}}}
+JSON
+
+status=0
+for f in pcap_reader_fuzz pcap_render_fuzz; do
+  echo "== $f for ${SECONDS_PER_FUZZER}s"
+  # -rss_limit_mb: ASan's shadow plus libpcap's 256 KiB record buffers stay
+  # far below this; a real leak or blow-up does not.
+  if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      "$BUILD_DIR/tests/fuzz/$f" -max_total_time="$SECONDS_PER_FUZZER" -max_len=65536 -rss_limit_mb=2048 \
+      -artifact_prefix="$BUILD_DIR/artifacts/$f-" -print_final_stats=1 "$BUILD_DIR/corpus/$f" 2>"$BUILD_DIR/$f.log"; then
+    echo "!! $f failed; see $BUILD_DIR/$f.log and $BUILD_DIR/artifacts/" >&2
+    status=1
+  fi
+  grep -E "^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)|^#[0-9]+.*DONE" "$BUILD_DIR/$f.log" || true
+done
+exit $status

@@ -1,0 +1,769 @@
+#include "agent/agent.h"
+
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/control_socket.h"
+#include "agent/http_server.h"
+#include "agent/prometheus.h"
+
+#ifndef KAGAMI_VERSION
+#define KAGAMI_VERSION "0.0.0"
+#endif
+
+namespace kagami::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string hex(const unsigned char* d, unsigned n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (unsigned i = 0; i < n; ++i) {
+    out += digits[d[i] >> 4];
+    out += digits[d[i] & 15];
+  }
+  return out;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+double rss_bytes() {
+  std::ifstream in("/proc/self/statm");
+  long pages_total = 0, pages_rss = 0;
+  in >> pages_total >> pages_rss;
+  return static_cast<double>(pages_rss) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+std::vector<std::string> attach_strings(const core::ProgramInfo& p) {
+  std::vector<core::AttachPoint> pts;
+  for (const auto& a : p.attachments) pts.push_back(a.point);
+  return canonical_attach(pts);
+}
+
+Result<std::vector<core::MapMigration>> parse_migrations(const Request& r) {
+  std::vector<core::MapMigration> out;
+  auto it = r.args.find("migrations");
+  if (it == r.args.end() || it->is_null()) return out;
+  if (!it->is_array()) return make_error("{}: 'migrations' must be a list", r.op);
+  for (const auto& m : *it) {
+    if (!m.is_object() || !m.contains("map") || !m["map"].is_string() || !m.contains("rule") ||
+        !m["rule"].is_string())
+      return make_error("{}: each migration needs string 'map' and 'rule'", r.op);
+    auto rule = parse_migration_rule(m["rule"].get<std::string>());
+    if (!rule) return rule.error().with_context(r.op);
+    out.push_back({m["map"].get<std::string>(), *rule});
+  }
+  return out;
+}
+
+std::vector<std::string> module_names_or_empty() {
+  try {
+    return core::builtin_module_names();
+  } catch (...) {
+    return {};
+  }
+}
+
+}  // namespace
+
+// ---- hashing and JSON forms -------------------------------------------------
+
+std::string sha256_bytes(const std::vector<uint8_t>& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
+  return hex(md, n);
+}
+
+Result<std::string> sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return errno_error(errno ? errno : ENOENT, "reading {}", path);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return errno_error(errno ? errno : EIO, "reading {}", path);
+  return sha256_bytes(bytes);
+}
+
+nlohmann::json to_json(const core::AttachmentInfo& a) {
+  return {{"point", a.point.to_string()}, {"program", a.program}, {"mechanism", a.mechanism}};
+}
+
+nlohmann::json to_json(const core::MapInfo& m) {
+  return {{"name", m.name},         {"id", m.id},
+          {"type", m.type},         {"key_size", m.key_size},
+          {"value_size", m.value_size}, {"max_entries", m.max_entries}};
+}
+
+nlohmann::json to_json(const core::ProgramInfo& p) {
+  nlohmann::json progs = nlohmann::json::array(), maps = nlohmann::json::array(),
+                 atts = nlohmann::json::array();
+  for (const auto& pr : p.progs)
+    progs.push_back({{"name", pr.name},
+                     {"id", pr.id},
+                     {"type", pr.type},
+                     {"run_cnt", pr.run_cnt},
+                     {"run_time_ns", pr.run_time_ns}});
+  for (const auto& m : p.maps) maps.push_back(to_json(m));
+  for (const auto& a : p.attachments) atts.push_back(to_json(a));
+  return {{"name", p.name},         {"label", p.label},      {"sha256", p.sha256},
+          {"builtin", p.builtin},   {"adopted", p.adopted},  {"generation", p.generation},
+          {"progs", progs},         {"maps", maps},          {"attachments", atts}};
+}
+
+// ---- lifecycle ----------------------------------------------------------------
+
+Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
+  Config cfg = default_config();
+  const auto known = module_names_or_empty();
+  if (!opts.config_path.empty()) {
+    auto c = load_config(opts.config_path, known);
+    if (!c) return c.error();
+    cfg = std::move(*c);
+  }
+  if (opts.http) {
+    auto hp = parse_host_port(*opts.http);
+    if (!hp) return hp.error().with_context("--http");
+    cfg.agent.http = *opts.http;
+  }
+  if (opts.socket) cfg.agent.socket = *opts.socket;
+  if (opts.pin_root) cfg.agent.pin_root = *opts.pin_root;
+  if (opts.state_file) cfg.agent.state_file = *opts.state_file;
+  if (cfg.agent.node.empty()) cfg.agent.node = hostname();
+  log::init(cfg.agent.log);
+
+  std::unique_ptr<Agent> a(new Agent());
+  a->started_ = std::chrono::steady_clock::now();
+  a->start_unix_ = static_cast<double>(std::time(nullptr));
+  a->settings_ = cfg.agent;
+  a->config_path_ = cfg.path;
+
+  core::ManagerOptions mo;
+  mo.pin_root = cfg.agent.pin_root;
+  mo.trust = cfg.trust;
+  auto pm = core::ProgramManager::create(mo);
+  if (!pm) return pm.error().with_context("starting the program manager");
+  a->pm_ = std::move(*pm);
+
+  std::lock_guard lk(a->mu_);
+  a->load_state_locked();
+  spdlog::info("agent {} on node {}: pin root {}, {} program(s) adopted", KAGAMI_VERSION,
+               cfg.agent.node, cfg.agent.pin_root, a->pm_->list().size());
+  auto r = a->apply_locked(std::move(cfg));
+  if (!r) spdlog::error("initial config apply failed: {}", r.error().message);
+  return a;
+}
+
+Agent::~Agent() { stop(); }
+
+Result<void> Agent::start() {
+  // Block the signals run() handles before any thread exists, so that every
+  // thread inherits the mask and only run()'s sigtimedwait sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  control_ = std::make_unique<ControlServer>(settings_.socket,
+                                             [this](const Request& r) { return handle(r); });
+  KAGAMI_TRY_CTX(control_->start(), "control socket");
+  http_ = std::make_unique<HttpServer>(*this);
+  auto h = http_->start(settings_.http);
+  if (!h) {
+    control_->stop();
+    return h.error();
+  }
+  spdlog::info("control socket {} (root only)", settings_.socket);
+  return ok();
+}
+
+int Agent::run() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  while (!stop_) {
+    timespec ts{1, 0};  // wake up once a second to notice stop()
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: re-reading {}", config_path_.empty() ? "(no config file)" : config_path_);
+      auto r = reload("");
+      if (!r) spdlog::error("config reload rejected, running state unchanged: {}", r.error().message);
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("{}: stopping the agent; loaded programs keep running (pinned)",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  stop();
+  return 0;
+}
+
+void Agent::stop() {
+  stop_ = true;
+  if (http_) http_->stop();
+  if (control_) control_->stop();
+}
+
+std::string Agent::http_address() const { return http_ ? http_->address() : settings_.http; }
+
+// ---- state file ----------------------------------------------------------------
+
+void Agent::load_state_locked() {
+  const std::string path = state_file_path(settings_);
+  std::ifstream in(path);
+  std::set<std::string> live;
+  for (const auto& p : pm_->list()) live.insert(p.name);
+  if (in) {
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_object() && j.contains("programs") && j["programs"].is_object()) {
+      for (auto it = j["programs"].begin(); it != j["programs"].end(); ++it) {
+        if (!live.count(it.key()) || !it->is_object()) continue;  // unloaded while we were away
+        Record r;
+        r.origin = it->value("origin", std::string(kOriginCli));
+        r.sha256 = it->value("sha256", std::string());
+        r.attach = it->value("attach", std::vector<std::string>());
+        records_[it.key()] = std::move(r);
+      }
+    } else {
+      spdlog::warn("state file {} is unreadable; adopted programs count as ad hoc (cli)", path);
+    }
+  }
+  // Programs pinned without a record (state file lost): keep them, as ad hoc.
+  // The config apply that follows takes over the ones it declares.
+  for (const auto& p : pm_->list()) {
+    if (records_.count(p.name)) continue;
+    records_[p.name] = Record{kOriginCli, p.sha256, attach_strings(p)};
+  }
+}
+
+void Agent::save_state_locked() {
+  nlohmann::json progs = nlohmann::json::object();
+  for (const auto& [name, r] : records_)
+    progs[name] = {{"origin", r.origin}, {"sha256", r.sha256}, {"attach", r.attach}};
+  const std::string path = state_file_path(settings_);
+  const std::string tmp = path + ".tmp";
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << nlohmann::json{{"version", 1}, {"programs", progs}}.dump(2) << "\n";
+    if (!out) {
+      spdlog::error("cannot write state file {}: {}", tmp, std::strerror(errno));
+      return;
+    }
+  }
+  // rename() is atomic: a crash leaves the old or the new file, never half of one.
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    spdlog::error("cannot replace state file {}: {}", path, std::strerror(errno));
+}
+
+std::string Agent::origin_locked(const std::string& name) const {
+  auto it = records_.find(name);
+  return it == records_.end() ? kOriginCli : it->second.origin;
+}
+
+std::vector<CurrentProgram> Agent::current_locked() const {
+  std::vector<CurrentProgram> out;
+  for (const auto& p : pm_->list()) {
+    CurrentProgram c;
+    c.name = p.name;
+    auto it = records_.find(p.name);
+    if (it != records_.end()) {
+      c.origin = it->second.origin;
+      c.sha256 = it->second.sha256.empty() ? p.sha256 : it->second.sha256;
+      c.attach = it->second.attach;
+    } else {
+      c.origin = kOriginCli;
+      c.sha256 = p.sha256;
+      c.attach = attach_strings(p);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// ---- apply ---------------------------------------------------------------------
+
+Result<nlohmann::json> Agent::reload(const std::string& path) {
+  std::lock_guard lk(mu_);
+  const std::string file = path.empty() ? config_path_ : path;
+  if (file.empty())
+    return make_error("the agent runs without a config file; pass one (kagami apply FILE)");
+  auto cfg = load_config(file, module_names_or_empty());
+  if (!cfg) {
+    ++applies_failed_;
+    last_apply_ = {{"ok", false}, {"error", cfg.error().message}, {"time", std::time(nullptr)}};
+    return cfg.error();
+  }
+  return apply_locked(std::move(*cfg));
+}
+
+Result<nlohmann::json> Agent::apply_locked(Config cfg) {
+  auto fail = [&](const Error& e) -> Result<nlohmann::json> {
+    ++applies_failed_;
+    last_apply_ = {{"ok", false}, {"error", e.message}, {"time", std::time(nullptr)}};
+    return e;
+  };
+  nlohmann::json warnings = nlohmann::json::array();
+  auto restart_note = [&](const char* key, const std::string& was, const std::string& now) {
+    if (was != now)
+      warnings.push_back(fmt::format("agent.{} changed ({} -> {}): takes effect after a restart", key,
+                                     was, now));
+  };
+  // Settings fixed at start-up: note changes instead of silently ignoring them.
+  Config effective = cfg;
+  if (!cfg.path.empty() || !cfg_.path.empty()) {
+    restart_note("pin_root", settings_.pin_root, cfg.agent.pin_root);
+    restart_note("socket", settings_.socket, cfg.agent.socket);
+    if (cfg_.agent.http != cfg.agent.http) restart_note("http", cfg_.agent.http, cfg.agent.http);
+    if (cfg.trust.allowed_sha256 != pm_->options().trust.allowed_sha256 ||
+        cfg.trust.allowed_prog_types != pm_->options().trust.allowed_prog_types)
+      warnings.push_back("trust changed: takes effect after a restart");
+  }
+
+  // 1. Everything that can be checked without the kernel, for the whole config.
+  std::vector<DesiredProgram> desired;
+  std::map<std::string, std::string> owner;  // program name -> "programs[i]" / "modules.x"
+  for (size_t i = 0; i < cfg.programs.size(); ++i) {
+    const auto& ps = cfg.programs[i];
+    DesiredProgram d;
+    d.origin = kOriginConfig;
+    d.request.name = ps.name;
+    d.request.source.path = ps.object;
+    d.request.source.label = ps.object;
+    d.request.attach = ps.attach;
+    d.request.migrations = ps.migrations;
+    auto sha = sha256_file(ps.object);
+    if (!sha) return fail(make_error("programs[{}].object: {} (line {})", i, sha.error().message, ps.line));
+    d.sha256 = *sha;
+    owner[ps.name] = fmt::format("programs[{}]", i);
+    desired.push_back(std::move(d));
+  }
+  std::map<std::string, std::unique_ptr<core::Module>> next_modules;
+  for (const auto& [name, ms] : cfg.modules) {
+    if (!ms.enabled) continue;
+    std::unique_ptr<core::Module> mod;
+    if (auto it = modules_.find(name); it != modules_.end()) {
+      mod = std::move(it->second);  // put back below if the apply fails
+    } else {
+      mod = core::make_module(name);
+    }
+    if (!mod) {
+      for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+      return fail(make_error("modules.{}: unknown module (line {})", name, ms.line));
+    }
+    auto reqs = mod->plan(ms.section);
+    if (!reqs) {
+      modules_[name] = std::move(mod);
+      for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+      return fail(make_error("modules.{}: {} (line {})", name, reqs.error().message, ms.line));
+    }
+    for (auto& req : *reqs) {
+      if (auto o = owner.find(req.name); o != owner.end()) {
+        modules_[name] = std::move(mod);
+        for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+        return fail(make_error("modules.{}: program name '{}' is also used by {} (line {})", name,
+                               req.name, o->second, ms.line));
+      }
+      owner[req.name] = "modules." + name;
+      DesiredProgram d;
+      d.origin = module_origin(name);
+      if (!req.source.path.empty()) {
+        auto sha = sha256_file(req.source.path);
+        if (!sha) {
+          modules_[name] = std::move(mod);
+          for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+          return fail(sha.error().with_context("modules." + name));
+        }
+        d.sha256 = *sha;
+      } else {
+        d.sha256 = sha256_bytes(req.source.bytes);
+      }
+      d.request = std::move(req);
+      desired.push_back(std::move(d));
+    }
+    next_modules[name] = std::move(mod);
+  }
+  // From here on the old module instances that are still enabled live in
+  // next_modules; the rest are dropped when the apply succeeds.
+  auto restore_modules = [&] {
+    for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+  };
+
+  // 2. The diff.
+  const ApplyPlan plan = plan_apply(desired, current_locked());
+  nlohmann::json report = {{"config", cfg.path}, {"added", nlohmann::json::array()},
+                           {"replaced", nlohmann::json::array()}, {"removed", nlohmann::json::array()},
+                           {"unchanged", nlohmann::json::array()}, {"steps", nlohmann::json::array()}};
+  std::vector<std::string> added_now;
+
+  // 3. Execute: adds (rolled back on failure), replaces, removes.
+  for (const auto& s : plan.steps) {
+    const DesiredProgram* d = s.desired >= 0 ? &desired[static_cast<size_t>(s.desired)] : nullptr;
+    report["steps"].push_back({{"action", action_name(s.action)}, {"program", s.name},
+                               {"origin", s.origin}, {"reason", s.reason}});
+    switch (s.action) {
+      case Action::Add: {
+        auto r = pm_->load(d->request);
+        if (!r) {
+          for (auto it = added_now.rbegin(); it != added_now.rend(); ++it) {
+            (void)pm_->unload(*it);
+            records_.erase(*it);
+          }
+          restore_modules();
+          return fail(r.error().with_context(fmt::format("loading '{}' ({})", s.name, owner[s.name])) );
+        }
+        added_now.push_back(s.name);
+        records_[s.name] = Record{s.origin, d->sha256, canonical_attach(d->request.attach)};
+        report["added"].push_back(s.name);
+        spdlog::info("apply: loaded {} ({})", s.name, s.origin);
+        break;
+      }
+      case Action::Replace: {
+        auto r = pm_->replace(s.name, d->request);
+        if (!r) {
+          save_state_locked();
+          restore_modules();
+          return fail(r.error().with_context(
+              fmt::format("replacing '{}' ({}); already applied: added {}, replaced {}", s.name,
+                          s.reason, report["added"].dump(), report["replaced"].dump())));
+        }
+        records_[s.name] = Record{s.origin, d->sha256, canonical_attach(d->request.attach)};
+        report["replaced"].push_back(s.name);
+        spdlog::info("apply: replaced {} ({})", s.name, s.reason);
+        break;
+      }
+      case Action::Remove: {
+        auto r = pm_->unload(s.name);
+        if (!r) {
+          warnings.push_back(fmt::format("unloading '{}': {}", s.name, r.error().message));
+          spdlog::error("apply: unloading {}: {}", s.name, r.error().message);
+          break;
+        }
+        records_.erase(s.name);
+        report["removed"].push_back(s.name);
+        spdlog::info("apply: unloaded {} ({})", s.name, s.reason);
+        break;
+      }
+      case Action::Keep:
+        records_[s.name].origin = s.origin;  // a take-over from the CLI changes only the origin
+        if (records_[s.name].sha256.empty()) records_[s.name].sha256 = d->sha256;
+        if (records_[s.name].attach.empty()) records_[s.name].attach = canonical_attach(d->request.attach);
+        report["unchanged"].push_back(s.name);
+        break;
+    }
+  }
+  modules_ = std::move(next_modules);
+  if (effective.agent.log.level != cfg_.agent.log.level || effective.agent.log.json != cfg_.agent.log.json)
+    log::init(effective.agent.log);
+  if (!effective.path.empty()) config_path_ = effective.path;
+  cfg_ = std::move(effective);
+  save_state_locked();
+  report["warnings"] = warnings;
+  for (const auto& w : warnings) spdlog::warn("apply: {}", w.get<std::string>());
+  ++applies_ok_;
+  last_apply_ = {{"ok", true},
+                 {"time", std::time(nullptr)},
+                 {"added", report["added"].size()},
+                 {"replaced", report["replaced"].size()},
+                 {"removed", report["removed"].size()},
+                 {"unchanged", report["unchanged"].size()}};
+  return report;
+}
+
+// ---- control operations ------------------------------------------------------------
+
+Result<nlohmann::json> Agent::handle(const Request& req) {
+  using Handler = Result<nlohmann::json> (*)(Agent&, const Request&);
+  // The protocol's op table (docs/agent.md lists the same ops and arguments).
+  static const std::map<std::string, Handler> ops = {
+      {"prog.load", [](Agent& a, const Request& r) { return a.op_prog_load(r); }},
+      {"prog.replace", [](Agent& a, const Request& r) { return a.op_prog_replace(r); }},
+      {"prog.unload", [](Agent& a, const Request& r) { return a.op_prog_unload(r); }},
+      {"prog.list", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.programs_json(); }},
+      {"prog.get",
+       [](Agent& a, const Request& r) -> Result<nlohmann::json> {
+         auto n = arg_string(r, "name");
+         if (!n) return n.error();
+         return a.program_json(*n);
+       }},
+      {"apply",
+       [](Agent& a, const Request& r) -> Result<nlohmann::json> {
+         auto f = arg_string(r, "file", false);
+         if (!f) return f.error();
+         return a.reload(*f);
+       }},
+      {"status", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.status_json(); }},
+      {"modules", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.modules_json(); }},
+      {"stats", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.stats_json(); }},
+  };
+  auto it = ops.find(req.op);
+  if (it == ops.end()) {
+    std::string known;
+    for (const auto& [k, v] : ops) known += (known.empty() ? "" : ", ") + k;
+    return make_error("unknown op '{}' (known: {})", req.op, known);
+  }
+  return it->second(*this, req);
+}
+
+Result<nlohmann::json> Agent::op_prog_load(const Request& r) {
+  auto name = arg_string(r, "name");
+  if (!name) return name.error();
+  auto object = arg_string(r, "object");
+  if (!object) return object.error();
+  auto specs = arg_string_list(r, "attach");
+  if (!specs) return specs.error();
+  if (!valid_program_name(*name))
+    return make_error("invalid program name '{}' (use [a-z0-9_-], 1 to 32 characters)", *name);
+  if (object->empty() || (*object)[0] != '/')
+    return make_error("object path '{}' must be absolute (the CLI resolves it)", *object);
+  core::LoadRequest req;
+  req.name = *name;
+  req.source.path = *object;
+  req.source.label = *object;
+  for (const auto& s : *specs) {
+    auto ap = core::AttachPoint::parse(s);
+    if (!ap) return ap.error().with_context("--attach " + s);
+    req.attach.push_back(std::move(*ap));
+  }
+  std::lock_guard lk(mu_);
+  if (auto it = records_.find(*name); it != records_.end())
+    return make_error("program '{}' is already loaded (origin {}); use prog replace", *name,
+                      it->second.origin);
+  auto sha = sha256_file(*object);
+  if (!sha) return sha.error();
+  auto info = pm_->load(req);
+  if (!info) return info.error();
+  records_[*name] = Record{kOriginCli, *sha, canonical_attach(req.attach)};
+  save_state_locked();
+  spdlog::info("cli: loaded {} from {}", *name, *object);
+  return program_to_json_locked(*info);
+}
+
+Result<nlohmann::json> Agent::op_prog_replace(const Request& r) {
+  auto name = arg_string(r, "name");
+  if (!name) return name.error();
+  auto object = arg_string(r, "object");
+  if (!object) return object.error();
+  if (object->empty() || (*object)[0] != '/')
+    return make_error("object path '{}' must be absolute (the CLI resolves it)", *object);
+  auto migrations = parse_migrations(r);
+  if (!migrations) return migrations.error();
+  auto specs = arg_string_list(r, "attach");
+  if (!specs) return specs.error();
+  std::lock_guard lk(mu_);
+  auto cur = pm_->get(*name);
+  if (!cur) return cur.error();
+  const std::string origin = origin_locked(*name);
+  if (origin.rfind("module:", 0) == 0)
+    return make_error("program '{}' belongs to {}; change the module's config section instead", *name,
+                      origin);
+  core::LoadRequest req;
+  req.name = *name;
+  req.source.path = *object;
+  req.source.label = *object;
+  req.migrations = *migrations;
+  if (specs->empty()) {
+    for (const auto& a : cur->attachments) req.attach.push_back(a.point);  // keep the hooks
+  } else {
+    for (const auto& s : *specs) {
+      auto ap = core::AttachPoint::parse(s);
+      if (!ap) return ap.error().with_context("--attach " + s);
+      req.attach.push_back(std::move(*ap));
+    }
+  }
+  auto sha = sha256_file(*object);
+  if (!sha) return sha.error();
+  auto info = pm_->replace(*name, req);
+  if (!info) return info.error();
+  records_[*name] = Record{origin, *sha, canonical_attach(req.attach)};
+  save_state_locked();
+  spdlog::info("cli: replaced {} with {} (generation {})", *name, *object, info->generation);
+  nlohmann::json j = program_to_json_locked(*info);
+  if (origin == kOriginConfig)
+    j["warning"] = "this program comes from the config; the next apply restores the config's object";
+  return j;
+}
+
+Result<nlohmann::json> Agent::op_prog_unload(const Request& r) {
+  auto name = arg_string(r, "name");
+  if (!name) return name.error();
+  std::lock_guard lk(mu_);
+  const std::string origin = origin_locked(*name);
+  if (origin.rfind("module:", 0) == 0)
+    return make_error("program '{}' belongs to {}; disable the module in the config instead", *name,
+                      origin);
+  KAGAMI_TRY(pm_->unload(*name));
+  records_.erase(*name);
+  save_state_locked();
+  spdlog::info("cli: unloaded {}", *name);
+  nlohmann::json j = {{"unloaded", *name}, {"origin", origin}};
+  if (origin == kOriginConfig)
+    j["warning"] = "this program is in the config; the next apply loads it again";
+  return j;
+}
+
+// ---- views -------------------------------------------------------------------------
+
+nlohmann::json Agent::program_to_json_locked(const core::ProgramInfo& p) const {
+  nlohmann::json j = to_json(p);
+  j["origin"] = origin_locked(p.name);
+  return j;
+}
+
+nlohmann::json Agent::programs_json() {
+  std::lock_guard lk(mu_);
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : pm_->list()) arr.push_back(program_to_json_locked(p));
+  return arr;
+}
+
+Result<nlohmann::json> Agent::program_json(const std::string& name) {
+  std::lock_guard lk(mu_);
+  auto p = pm_->get(name);
+  if (!p) return p.error();
+  return program_to_json_locked(*p);
+}
+
+nlohmann::json Agent::attachments_json() {
+  std::lock_guard lk(mu_);
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : pm_->list())
+    for (const auto& a : p.attachments) {
+      nlohmann::json j = to_json(a);
+      j["owner"] = p.name;
+      arr.push_back(std::move(j));
+    }
+  return arr;
+}
+
+nlohmann::json Agent::maps_json() {
+  std::lock_guard lk(mu_);
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : pm_->list())
+    for (const auto& m : p.maps) {
+      nlohmann::json j = to_json(m);
+      j["owner"] = p.name;
+      arr.push_back(std::move(j));
+    }
+  return arr;
+}
+
+nlohmann::json Agent::stats_json() {
+  std::lock_guard lk(mu_);
+  uint64_t runs = 0, ns = 0;
+  size_t progs = 0;
+  auto list = pm_->list();
+  for (const auto& p : list)
+    for (const auto& pr : p.progs) {
+      runs += pr.run_cnt;
+      ns += pr.run_time_ns;
+      ++progs;
+    }
+  return {{"uptime_seconds",
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+          {"rss_bytes", rss_bytes()},
+          {"cpu_seconds", cpu_seconds()},
+          {"program_sets", list.size()},
+          {"bpf_programs", progs},
+          {"run_count_total", runs},
+          {"run_time_ns_total", ns},
+          {"applies_ok", applies_ok_},
+          {"applies_failed", applies_failed_},
+          {"last_apply", last_apply_},
+          {"module_collect_errors", collect_errors_.load()}};
+}
+
+nlohmann::json Agent::modules_json() {
+  std::lock_guard lk(mu_);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, mod] : modules_) {
+    auto s = mod->snapshot(*pm_);
+    out[name] = s ? *s : nlohmann::json{{"error", s.error().message}};
+  }
+  return out;
+}
+
+nlohmann::json Agent::status_json() {
+  nlohmann::json stats = stats_json();
+  std::lock_guard lk(mu_);
+  nlohmann::json mods = nlohmann::json::array();
+  for (const auto& [name, m] : modules_) mods.push_back(name);
+  std::map<std::string, int> per_origin;
+  for (const auto& p : pm_->list()) per_origin[origin_locked(p.name)]++;
+  return {{"version", KAGAMI_VERSION},
+          {"node", settings_.node},
+          {"pid", ::getpid()},
+          {"http", http_address()},
+          {"socket", settings_.socket},
+          {"pin_root", settings_.pin_root},
+          {"state_file", state_file_path(settings_)},
+          {"config", config_path_},
+          {"modules", mods},
+          {"programs_by_origin", per_origin},
+          {"stats", stats}};
+}
+
+std::string Agent::metrics_text() {
+  std::vector<core::MetricFamily> families;
+  AgentFacts f;
+  {
+    std::lock_guard lk(mu_);
+    std::vector<ProgramRow> rows;
+    for (auto& p : pm_->list()) rows.push_back({p, origin_locked(p.name)});
+    families = program_families(rows);
+    for (const auto& [name, mod] : modules_) {
+      auto fams = mod->collect(*pm_);
+      if (!fams) {
+        ++collect_errors_;
+        spdlog::warn("metrics: module {}: {}", name, fams.error().message);
+        continue;
+      }
+      families.insert(families.end(), fams->begin(), fams->end());
+    }
+    f.version = KAGAMI_VERSION;
+    f.node = settings_.node;
+    f.applies_ok = applies_ok_;
+    f.applies_failed = applies_failed_;
+    f.last_apply_ok = last_apply_.value("ok", true);
+  }
+  f.start_time_seconds = start_unix_;
+  f.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  f.rss_bytes = rss_bytes();
+  f.cpu_seconds = cpu_seconds();
+  f.collect_errors = collect_errors_.load();
+  auto agent = agent_families(f);
+  families.insert(families.begin(), agent.begin(), agent.end());
+  auto r = render_prometheus(families);
+  for (const auto& w : r.warnings) spdlog::debug("metrics: {}", w);
+  return r.text;
+}
+
+}  // namespace kagami::agent

@@ -1,0 +1,128 @@
+// Agent: the node daemon (`kagami agent`).
+//
+// Owns the ProgramManager (which adopts programs pinned by a previous run, so
+// stopping or killing the agent never stops the data plane), the enabled
+// modules, the control socket and the HTTP server. Configuration is applied as
+// a diff (agent/plan.h): only programs whose object, attach list or module
+// section changed are touched; programs loaded ad hoc through the CLI are
+// left alone. An invalid configuration is rejected whole before anything in
+// the kernel changes.
+//
+// Origins (config / module:<m> / cli) survive restarts in a small JSON state
+// file (default /run/kagami/agent-state.json, beside the socket): bpffs holds
+// only pins, and the manager's meta.json describes objects, not why they run.
+//
+// Thread-safety: every public method may be called from any thread; mutating
+// operations are serialized by one mutex.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/config.h"
+#include "agent/plan.h"
+#include "agent/protocol.h"
+#include "common/result.h"
+#include "core/module.h"
+#include "core/program_manager.h"
+
+namespace kagami::agent {
+
+class ControlServer;
+class HttpServer;
+
+struct AgentOptions {
+  std::string config_path;  // "" = built-in defaults (docs/config.md)
+  // Command-line overrides of the agent: section.
+  std::optional<std::string> http, socket, pin_root, state_file;
+};
+
+class Agent {
+ public:
+  // Loads the config, creates the manager (adopting pins), applies the config.
+  // A config that does not parse is an error; a kernel failure while applying
+  // it is logged and reported by `kagami status`, and the agent still starts.
+  static Result<std::unique_ptr<Agent>> create(const AgentOptions& opts);
+  ~Agent();
+
+  // Opens the control socket and the HTTP server.
+  Result<void> start();
+  // Blocks SIGHUP/SIGTERM/SIGINT and serves them until SIGTERM/SIGINT or
+  // stop(); SIGHUP re-reads the config file. Returns the exit code.
+  int run();
+  void stop();
+
+  // Control-socket dispatch (also used by tests directly).
+  Result<nlohmann::json> handle(const Request& req);
+
+  // Re-reads `path` (or the current config file when empty) and applies it.
+  Result<nlohmann::json> reload(const std::string& path);
+
+  // HTTP views.
+  std::string metrics_text();
+  nlohmann::json programs_json();
+  Result<nlohmann::json> program_json(const std::string& name);
+  nlohmann::json attachments_json();
+  nlohmann::json maps_json();
+  nlohmann::json stats_json();
+  nlohmann::json modules_json();
+  nlohmann::json status_json();
+
+  std::string http_address() const;  // as bound (port 0 resolved)
+  const std::string& socket_path() const { return settings_.socket; }
+
+ private:
+  struct Record {  // what the agent remembers about one program
+    std::string origin;
+    std::string sha256;
+    std::vector<std::string> attach;  // canonical strings
+  };
+
+  Agent() = default;
+  Result<nlohmann::json> apply_locked(Config cfg);
+  std::vector<CurrentProgram> current_locked() const;
+  std::string origin_locked(const std::string& name) const;
+  void load_state_locked();
+  void save_state_locked();
+  nlohmann::json program_to_json_locked(const core::ProgramInfo& p) const;
+
+  Result<nlohmann::json> op_prog_load(const Request& r);
+  Result<nlohmann::json> op_prog_replace(const Request& r);
+  Result<nlohmann::json> op_prog_unload(const Request& r);
+
+  mutable std::mutex mu_;
+  AgentSettings settings_;  // fixed at start (changes need a restart)
+  Config cfg_;              // last successfully applied config
+  std::string config_path_;
+  std::unique_ptr<core::ProgramManager> pm_;
+  std::map<std::string, std::unique_ptr<core::Module>> modules_;  // enabled ones
+  std::map<std::string, Record> records_;
+  nlohmann::json last_apply_ = nlohmann::json::object();
+  uint64_t applies_ok_ = 0, applies_failed_ = 0;
+  std::atomic<uint64_t> collect_errors_{0};
+  std::chrono::steady_clock::time_point started_;
+  double start_unix_ = 0;
+
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<HttpServer> http_;
+  std::atomic<bool> stop_{false};
+};
+
+// Hex sha256 of a file / a byte buffer (what the plan compares).
+Result<std::string> sha256_file(const std::string& path);
+std::string sha256_bytes(const std::vector<uint8_t>& bytes);
+
+// JSON forms of manager data (stable API, docs/agent.md).
+nlohmann::json to_json(const core::ProgramInfo& p);
+nlohmann::json to_json(const core::AttachmentInfo& a);
+nlohmann::json to_json(const core::MapInfo& m);
+
+}  // namespace kagami::agent

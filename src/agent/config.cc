@@ -1,0 +1,507 @@
+#include "agent/config.h"
+
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace kagami::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+// YAML anchors/aliases share nodes, so a tiny document can describe an
+// exponentially large tree ("billion laughs"). Module sections are expanded
+// into JSON, so cap the number of nodes we are willing to expand.
+constexpr size_t kMaxSectionNodes = 100000;
+// A config is a few KiB; anything this large is a mistake (or an attack on
+// the parser) and is refused before yaml-cpp sees it.
+constexpr size_t kMaxConfigBytes = 4 << 20;
+
+int line_of(const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  return m.is_null() ? 0 : m.line + 1;
+}
+
+Error field_error(const std::string& path, const YAML::Node& n, const std::string& msg) {
+  const int line = line_of(n);
+  if (line > 0) return make_error("{}: {} (line {})", path, msg, line);
+  return make_error("{}: {}", path, msg);
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string child_path(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+const char* kind_name(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "empty";
+    default: return "undefined";
+  }
+}
+
+// Iterates a mapping, rejecting non-scalar keys, duplicate keys and keys
+// outside `allowed` (when non-empty). Calls f(key, value).
+template <typename F>
+Result<void> for_each_key(const YAML::Node& map, const std::string& path,
+                          const std::vector<std::string>& allowed, F&& f) {
+  if (!map.IsMap()) return field_error(path, map, fmt::format("must be a mapping, got {}", kind_name(map)));
+  std::set<std::string> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar())
+      return field_error(path, kv.first, "keys must be plain strings");
+    const std::string key = kv.first.Scalar();
+    const std::string p = child_path(path, key);
+    if (!seen.insert(key).second) return field_error(p, kv.first, "duplicate key");
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      return field_error(path.empty() ? key : path, kv.first,
+                         fmt::format("unknown key '{}' (known: {})", key, join(allowed)));
+    KAGAMI_TRY(f(key, kv.second, p));
+  }
+  return ok();
+}
+
+Result<std::string> get_string(const YAML::Node& n, const std::string& path) {
+  if (!n.IsScalar()) return field_error(path, n, fmt::format("must be a string, got {}", kind_name(n)));
+  return n.Scalar();
+}
+
+Result<bool> get_bool(const YAML::Node& n, const std::string& path) {
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "off") return false;
+  }
+  return field_error(path, n, "must be true or false");
+}
+
+Result<std::vector<std::string>> get_string_list(const YAML::Node& n, const std::string& path) {
+  std::vector<std::string> out;
+  if (n.IsNull()) return out;
+  if (!n.IsSequence()) return field_error(path, n, fmt::format("must be a list, got {}", kind_name(n)));
+  for (size_t i = 0; i < n.size(); ++i) {
+    auto s = get_string(n[i], fmt::format("{}[{}]", path, i));
+    if (!s) return s.error();
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+// YAML -> JSON for module sections. Plain scalars get YAML 1.2 core-schema
+// typing (null, bool, int, float); quoted scalars stay strings.
+Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, size_t& budget) {
+  if (budget == 0) return field_error(path, n, "section too large (aliases expand past 100000 nodes)");
+  --budget;
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nlohmann::json(nullptr);
+    case YAML::NodeType::Sequence: {
+      nlohmann::json arr = nlohmann::json::array();
+      for (size_t i = 0; i < n.size(); ++i) {
+        auto v = to_json(n[i], fmt::format("{}[{}]", path, i), budget);
+        if (!v) return v.error();
+        arr.push_back(std::move(*v));
+      }
+      return arr;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json obj = nlohmann::json::object();
+      auto r = for_each_key(n, path, {}, [&](const std::string& k, const YAML::Node& v,
+                                             const std::string& p) -> Result<void> {
+        auto j = to_json(v, p, budget);
+        if (!j) return j.error();
+        obj[k] = std::move(*j);
+        return ok();
+      });
+      if (!r) return r.error();
+      return obj;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "!") return nlohmann::json(s);  // quoted: always a string
+      if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nlohmann::json(nullptr);
+      if (s == "true" || s == "True" || s == "TRUE") return nlohmann::json(true);
+      if (s == "false" || s == "False" || s == "FALSE") return nlohmann::json(false);
+      if (!s.empty()) {
+        char* end = nullptr;
+        errno = 0;
+        long long ll = std::strtoll(s.c_str(), &end, 10);
+        if (errno == 0 && end && *end == '\0') return nlohmann::json(ll);
+        errno = 0;
+        double d = std::strtod(s.c_str(), &end);
+        const bool numeric_start = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
+                                   s[0] == '+' || s[0] == '.';
+        if (errno == 0 && end && *end == '\0' && numeric_start && std::isfinite(d))
+          return nlohmann::json(d);
+      }
+      return nlohmann::json(s);
+    }
+  }
+  return nlohmann::json(nullptr);
+}
+
+bool is_hex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c));
+         });
+}
+
+std::vector<std::string> libbpf_prog_type_names() {
+  std::vector<std::string> out;
+  // libbpf's table is dense from 0 (unspec) to the newest type it knows;
+  // 256 is far above the ~32 program types of any kernel so far.
+  for (int t = 1; t < 256; ++t) {
+    const char* s = libbpf_bpf_prog_type_str(static_cast<enum bpf_prog_type>(t));
+    if (!s) break;
+    out.emplace_back(s);
+  }
+  return out;
+}
+
+Result<void> parse_agent(const YAML::Node& n, AgentSettings& a) {
+  return for_each_key(
+      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
+        if (k == "log") {
+          return for_each_key(v, p, {"level", "json"},
+                              [&](const std::string& lk, const YAML::Node& lv,
+                                  const std::string& lp) -> Result<void> {
+                                if (lk == "json") {
+                                  auto b = get_bool(lv, lp);
+                                  if (!b) return b.error();
+                                  a.log.json = *b;
+                                  return ok();
+                                }
+                                auto s = get_string(lv, lp);
+                                if (!s) return s.error();
+                                static const std::vector<std::string> levels = {
+                                    "trace", "debug", "info", "warn", "error"};
+                                if (std::find(levels.begin(), levels.end(), *s) == levels.end())
+                                  return field_error(lp, lv,
+                                                     fmt::format("unknown level '{}' (one of: {})",
+                                                                 *s, join(levels)));
+                                a.log.level = *s;
+                                return ok();
+                              });
+        }
+        auto s = get_string(v, p);
+        if (!s) return s.error();
+        if (k == "http") {
+          auto hp = parse_host_port(*s);
+          if (!hp) return field_error(p, v, hp.error().message);
+          a.http = *s;
+        } else if (k == "socket" || k == "state_file") {
+          if (s->empty() || (*s)[0] != '/') return field_error(p, v, "must be an absolute path");
+          if (k == "socket" && s->size() >= 108)
+            return field_error(p, v, "too long for a unix socket path (max 107 bytes)");
+          (k == "socket" ? a.socket : a.state_file) = *s;
+        } else if (k == "pin_root") {
+          const std::string norm = fs::path(*s).lexically_normal().string();
+          if (norm.rfind("/sys/fs/bpf/", 0) != 0 || norm.size() <= std::strlen("/sys/fs/bpf/"))
+            return field_error(p, v, fmt::format("'{}' must be a directory under /sys/fs/bpf/", *s));
+          a.pin_root = norm;
+        } else if (k == "node") {
+          if (s->empty()) return field_error(p, v, "must not be empty");
+          a.node = *s;
+        }
+        return ok();
+      });
+}
+
+Result<void> parse_trust(const YAML::Node& n, core::TrustPolicy& t) {
+  return for_each_key(
+      n, "trust", {"allowed_sha256", "custom_program_types"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
+        auto list = get_string_list(v, p);
+        if (!list) return list.error();
+        if (k == "allowed_sha256") {
+          for (size_t i = 0; i < list->size(); ++i) {
+            std::string h = (*list)[i];
+            if (!is_hex64(h))
+              return field_error(fmt::format("{}[{}]", p, i), v[i],
+                                 fmt::format("'{}' is not a sha256 (64 hex digits)", h));
+            std::transform(h.begin(), h.end(), h.begin(), [](char c) { return std::tolower(c); });
+            t.allowed_sha256.insert(h);
+          }
+        } else {
+          static const std::vector<std::string> known = libbpf_prog_type_names();
+          for (size_t i = 0; i < list->size(); ++i) {
+            const std::string& ty = (*list)[i];
+            if (std::find(known.begin(), known.end(), ty) == known.end())
+              return field_error(fmt::format("{}[{}]", p, i), v[i],
+                                 fmt::format("unknown program type '{}' (e.g. xdp, sched_cls, "
+                                             "tracepoint, cgroup_sock_addr)",
+                                             ty));
+            t.allowed_prog_types.insert(ty);
+          }
+        }
+        return ok();
+      });
+}
+
+Result<void> parse_modules(const YAML::Node& n, const ParseOptions& opts,
+                           std::map<std::string, ModuleSpec>& out) {
+  if (n.IsNull()) return ok();
+  return for_each_key(
+      n, "modules", {},
+      [&](const std::string& name, const YAML::Node& v, const std::string& p) -> Result<void> {
+        if (opts.known_modules) {
+          const auto& known = *opts.known_modules;
+          if (std::find(known.begin(), known.end(), name) == known.end())
+            return field_error(p, v, fmt::format("unknown module '{}' (built-in: {})", name,
+                                                 known.empty() ? "none" : join(known)));
+        }
+        ModuleSpec m;
+        m.name = name;
+        m.line = line_of(v);
+        if (!v.IsNull()) {
+          if (!v.IsMap())
+            return field_error(p, v, fmt::format("must be a mapping, got {}", kind_name(v)));
+          size_t budget = kMaxSectionNodes;
+          auto j = to_json(v, p, budget);
+          if (!j) return j.error();
+          if (j->contains("enabled")) {
+            auto b = get_bool(v["enabled"], p + ".enabled");
+            if (!b) return b.error();
+            m.enabled = *b;
+            j->erase("enabled");
+          }
+          m.section = std::move(*j);
+        }
+        out.emplace(name, std::move(m));
+        return ok();
+      });
+}
+
+Result<void> parse_program(const YAML::Node& n, const std::string& path, const ParseOptions& opts,
+                           ProgramSpec& spec) {
+  spec.line = line_of(n);
+  bool has_name = false, has_object = false;
+  KAGAMI_TRY(for_each_key(
+      n, path, {"name", "object", "attach", "migrations"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
+        if (k == "name") {
+          auto s = get_string(v, p);
+          if (!s) return s.error();
+          if (!valid_program_name(*s))
+            return field_error(p, v, fmt::format("invalid name '{}' (use [a-z0-9_-], 1 to 32 characters)", *s));
+          spec.name = *s;
+          has_name = true;
+        } else if (k == "object") {
+          auto s = get_string(v, p);
+          if (!s) return s.error();
+          if (s->empty()) return field_error(p, v, "must not be empty");
+          fs::path obj(*s);
+          if (obj.is_relative()) obj = fs::path(opts.base_dir) / obj;
+          spec.object = obj.lexically_normal().string();
+          if (opts.check_objects) {
+            std::error_code ec;
+            if (!fs::is_regular_file(spec.object, ec) || ::access(spec.object.c_str(), R_OK) != 0) {
+              const char* why = fs::exists(spec.object, ec) ? (fs::is_directory(spec.object, ec)
+                                                                   ? "is a directory"
+                                                                   : "not readable")
+                                                            : "no such file";
+              return field_error(p, v, fmt::format("object '{}': {}", spec.object, why));
+            }
+          }
+          has_object = true;
+        } else if (k == "attach") {
+          if (!v.IsSequence())
+            return field_error(p, v, fmt::format("must be a list of attach specs, got {}", kind_name(v)));
+          for (size_t i = 0; i < v.size(); ++i) {
+            const std::string ip = fmt::format("{}[{}]", p, i);
+            auto s = get_string(v[i], ip);
+            if (!s) return s.error();
+            auto ap = core::AttachPoint::parse(*s);
+            if (!ap) return field_error(ip, v[i], ap.error().message);
+            if (std::find(spec.attach.begin(), spec.attach.end(), *ap) != spec.attach.end())
+              return field_error(ip, v[i], fmt::format("duplicate attach point '{}'", *s));
+            spec.attach.push_back(std::move(*ap));
+          }
+        } else if (k == "migrations") {
+          if (!v.IsSequence()) return field_error(p, v, fmt::format("must be a list, got {}", kind_name(v)));
+          for (size_t i = 0; i < v.size(); ++i) {
+            const std::string mp = fmt::format("{}[{}]", p, i);
+            core::MapMigration m;
+            bool has_map = false, has_rule = false;
+            KAGAMI_TRY(for_each_key(v[i], mp, {"map", "rule"},
+                                    [&](const std::string& mk, const YAML::Node& mv,
+                                        const std::string& mpp) -> Result<void> {
+                                      auto s = get_string(mv, mpp);
+                                      if (!s) return s.error();
+                                      if (mk == "map") {
+                                        if (s->empty()) return field_error(mpp, mv, "must not be empty");
+                                        m.map = *s;
+                                        has_map = true;
+                                      } else {
+                                        auto r = parse_migration_rule(*s);
+                                        if (!r) return field_error(mpp, mv, r.error().message);
+                                        m.rule = *r;
+                                        has_rule = true;
+                                      }
+                                      return ok();
+                                    }));
+            if (!has_map) return field_error(mp, v[i], "missing required key 'map'");
+            if (!has_rule) return field_error(mp, v[i], "missing required key 'rule'");
+            for (const auto& prev : spec.migrations)
+              if (prev.map == m.map)
+                return field_error(mp, v[i], fmt::format("map '{}' listed twice", m.map));
+            spec.migrations.push_back(std::move(m));
+          }
+        }
+        return ok();
+      }));
+  if (!has_name) return field_error(path, n, "missing required key 'name'");
+  if (!has_object) return field_error(path, n, "missing required key 'object'");
+  return ok();
+}
+
+Result<void> parse_programs(const YAML::Node& n, const ParseOptions& opts,
+                            std::vector<ProgramSpec>& out) {
+  if (n.IsNull()) return ok();
+  if (!n.IsSequence()) return field_error("programs", n, fmt::format("must be a list, got {}", kind_name(n)));
+  std::map<std::string, int> names;  // name -> index
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string path = fmt::format("programs[{}]", i);
+    ProgramSpec spec;
+    KAGAMI_TRY(parse_program(n[i], path, opts, spec));
+    auto [it, fresh] = names.emplace(spec.name, static_cast<int>(i));
+    if (!fresh)
+      return field_error(path + ".name", n[i]["name"],
+                         fmt::format("duplicate program name '{}' (also programs[{}])", spec.name,
+                                     it->second));
+    out.push_back(std::move(spec));
+  }
+  return ok();
+}
+
+Result<Config> parse_document(const YAML::Node& root, const ParseOptions& opts) {
+  Config cfg = default_config();
+  if (root.IsNull()) return cfg;  // an empty file is the default configuration
+  KAGAMI_TRY(for_each_key(
+      root, "", {"agent", "trust", "modules", "programs"},
+      [&](const std::string& k, const YAML::Node& v, const std::string&) -> Result<void> {
+        if (k == "agent") return v.IsNull() ? ok() : parse_agent(v, cfg.agent);
+        if (k == "trust") return v.IsNull() ? ok() : parse_trust(v, cfg.trust);
+        if (k == "modules") return parse_modules(v, opts, cfg.modules);
+        return parse_programs(v, opts, cfg.programs);
+      }));
+  return cfg;
+}
+
+}  // namespace
+
+Config default_config() { return Config{}; }
+
+Result<Config> parse_config(std::string_view yaml, const ParseOptions& opts) {
+  if (yaml.size() > kMaxConfigBytes)
+    return make_error("config too large ({} bytes, max {})", yaml.size(), kMaxConfigBytes);
+  try {
+    // yaml-cpp reads until NUL in some paths; a NUL byte is never valid YAML text.
+    if (yaml.find('\0') != std::string_view::npos) return make_error("bad YAML: contains a NUL byte");
+    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
+    if (docs.size() > 1) return make_error("bad YAML: expected one document, found {}", docs.size());
+    return parse_document(docs.empty() ? YAML::Node() : docs[0], opts);
+  } catch (const YAML::Exception& e) {
+    // e.msg is the bare reason; e.mark says where.
+    if (!e.mark.is_null()) return make_error("bad YAML: {} (line {})", e.msg, e.mark.line + 1);
+    return make_error("bad YAML: {}", e.msg);
+  } catch (const std::exception& e) {
+    return make_error("bad YAML: {}", e.what());
+  }
+}
+
+Result<Config> load_config(const std::string& path,
+                           std::optional<std::vector<std::string>> known_modules) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return errno_error(errno ? errno : ENOENT, "config {}", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  ParseOptions opts;
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec);
+  opts.base_dir = abs.parent_path().string();
+  opts.known_modules = std::move(known_modules);
+  auto cfg = parse_config(ss.str(), opts);
+  if (!cfg) return cfg.error().with_context(path);
+  cfg->path = abs.lexically_normal().string();
+  return cfg;
+}
+
+std::string state_file_path(const AgentSettings& s) {
+  if (!s.state_file.empty()) return s.state_file;
+  return (fs::path(s.socket).parent_path() / "agent-state.json").string();
+}
+
+Result<std::pair<std::string, int>> parse_host_port(std::string_view addr) {
+  std::string host;
+  std::string_view port;
+  if (!addr.empty() && addr.front() == '[') {
+    auto close = addr.find(']');
+    if (close == std::string_view::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
+      return make_error("'{}' is not host:port (IPv6 as [addr]:port)", addr);
+    host = std::string(addr.substr(1, close - 1));
+    port = addr.substr(close + 2);
+  } else {
+    auto colon = addr.rfind(':');
+    if (colon == std::string_view::npos || colon == 0)
+      return make_error("'{}' is not host:port", addr);
+    host = std::string(addr.substr(0, colon));
+    if (host.find(':') != std::string::npos)
+      return make_error("'{}': write IPv6 addresses as [addr]:port", addr);
+    port = addr.substr(colon + 1);
+  }
+  if (host.empty()) return make_error("'{}': empty host", addr);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return make_error("'{}': port must be a number 0-65535", addr);
+  const int p = std::stoi(std::string(port));
+  if (p > 65535) return make_error("'{}': port must be a number 0-65535", addr);
+  return std::make_pair(host, p);
+}
+
+bool valid_program_name(std::string_view name) {
+  return !name.empty() && name.size() <= 32 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+const char* migration_rule_name(core::MapMigration::Rule r) {
+  switch (r) {
+    case core::MapMigration::Rule::Reset: return "reset";
+    case core::MapMigration::Rule::Extend: return "extend";
+    case core::MapMigration::Rule::Refuse: return "refuse";
+  }
+  return "refuse";
+}
+
+Result<core::MapMigration::Rule> parse_migration_rule(std::string_view s) {
+  if (s == "reset") return core::MapMigration::Rule::Reset;
+  if (s == "extend") return core::MapMigration::Rule::Extend;
+  if (s == "refuse") return core::MapMigration::Rule::Refuse;
+  return make_error("unknown migration rule '{}' (one of: reset, extend, refuse)", s);
+}
+
+}  // namespace kagami::agent

@@ -1,0 +1,60 @@
+// The agent's control socket (unix stream, protocol in agent/protocol.h).
+//
+// Security model: the socket is the agent's only write interface, so only
+// root may use it. Three layers, each enough on its own:
+//   - the parent directory is created 0700 (if missing),
+//   - the socket file is chmod 0600 and chown root:root,
+//   - every accepted connection's SO_PEERCRED uid must equal allowed_uid (0);
+//     others get one error line naming their uid, then the connection closes.
+// A stale socket file from a killed agent is replaced; a live one (something
+// accepts connections on it) is an error, so two agents never share a path.
+//
+// Requests are served one at a time, in the order connections arrive, on one
+// thread: operations change the kernel and must be serialized anyway.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/protocol.h"
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace kagami::agent {
+
+using RequestHandler = std::function<Result<nlohmann::json>(const Request&)>;
+
+class ControlServer {
+ public:
+  ControlServer(std::string path, RequestHandler handler, uid_t allowed_uid = 0);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  Result<void> start();
+  void stop();  // idempotent; removes the socket file
+  const std::string& path() const { return path_; }
+
+ private:
+  void serve();
+  void serve_connection(int fd);
+
+  std::string path_;
+  RequestHandler handler_;
+  uid_t allowed_uid_;
+  Fd listen_fd_;
+  Fd wake_fd_;  // eventfd: wakes the poll loop on stop()
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+};
+
+// Client: sends one request and waits for its response (timeout_ms per read).
+// "agent not running (no socket at PATH)" when nobody listens there.
+Result<nlohmann::json> call_agent(const std::string& socket_path, const std::string& op,
+                                  const nlohmann::json& args, int timeout_ms = 120000);
+
+}  // namespace kagami::agent

@@ -1,0 +1,91 @@
+// Kernel-object operations on fds: pins, object info, map element access,
+// map migration, BPF statistics and the pseudo-filesystems BPF needs.
+// Thin wrappers over libbpf's bpf.h that turn -errno into Result with the
+// object named, so src/core never calls libbpf itself.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace kagami::bpf {
+
+// --- environment -------------------------------------------------------------
+
+// Fails with "needs root or CAP_BPF+CAP_NET_ADMIN" when the effective
+// capability set cannot load and attach programs.
+Result<void> check_privileges();
+// Mounts bpffs at /sys/fs/bpf (if `path` lies below it and it is not yet a
+// bpffs) and creates `path`.
+Result<void> ensure_bpffs(const std::string& path);
+// Mounts tracefs at /sys/kernel/tracing unless it is there; returns its root.
+Result<std::string> ensure_tracefs();
+// Turns on run_cnt/run_time_ns accounting for as long as the fd lives
+// (BPF_ENABLE_STATS). When the syscall is unavailable it reports whether the
+// sysctl kernel.bpf_stats_enabled is on, returning an invalid Fd.
+Result<Fd> enable_stats();
+bool stats_enabled_sysctl();
+// True when path is a directory of a cgroup v2 hierarchy.
+bool is_cgroup2(const std::string& path);
+// Where cgroup2 is mounted ("" if nowhere): /sys/fs/cgroup or .../unified.
+std::string cgroup2_root();
+
+// --- pins --------------------------------------------------------------------
+
+Result<Fd> obj_get(const std::string& path);
+Result<void> obj_pin(int fd, const std::string& path);
+Result<Fd> dup_fd(int fd);
+bool path_exists(const std::string& path);
+Result<void> remove_path(const std::string& path);  // unlink a pin or rmdir; ENOENT is fine
+Result<void> make_dir(const std::string& path);     // EEXIST is fine
+std::vector<std::string> list_dir(const std::string& path);
+
+// --- info --------------------------------------------------------------------
+
+struct KMapInfo {
+  uint32_t id = 0, map_type = 0, key_size = 0, value_size = 0, max_entries = 0, flags = 0;
+  std::string name, type;
+};
+struct KProgInfo {
+  uint32_t id = 0, prog_type = 0;
+  std::string name, type;
+  uint64_t run_cnt = 0, run_time_ns = 0;
+};
+struct KLinkInfo {
+  uint32_t id = 0, prog_id = 0, type = 0;
+};
+Result<KMapInfo> map_info(int fd);
+Result<KProgInfo> prog_info(int fd);
+Result<KLinkInfo> link_info(int fd);
+std::string map_type_name(uint32_t type);
+
+// --- maps --------------------------------------------------------------------
+
+Result<void> map_update(int fd, const void* key, const void* value, uint64_t flags = 0);
+Result<void> map_lookup(int fd, const void* key, void* value);
+Result<void> map_delete(int fd, const void* key);
+// Creates an anonymous map (the manager's metadata record).
+Result<Fd> map_create(uint32_t map_type, const std::string& name, uint32_t key_size,
+                      uint32_t value_size, uint32_t max_entries);
+// Bytes one lookup returns: value_size, or per-CPU slices rounded to 8 bytes.
+size_t value_buffer_size(const KMapInfo& m);
+
+// Copies every entry of src into dst (same key size; dst value at least as
+// large: old bytes copied, tail zeroed; per-CPU slices handled). Fails with
+// "map <name> is full" when dst has no room. Returns the number copied.
+Result<size_t> copy_map(int src_fd, const KMapInfo& src, int dst_fd, const KMapInfo& dst,
+                        const std::string& name);
+
+// --- links -------------------------------------------------------------------
+
+// Atomically points a link at a new program (xdp, cgroup, sockmap links).
+// Fails with EOPNOTSUPP for links that cannot be updated (perf, raw_tp).
+Result<void> link_update(int link_fd, int new_prog_fd, int old_prog_fd);
+// Detaches a link now, whoever else holds it (BPF_LINK_DETACH); links that
+// do not support it detach when their last reference (fd or pin) goes.
+Result<void> link_detach(int link_fd);
+
+}  // namespace kagami::bpf

@@ -1,0 +1,47 @@
+// ObsObject: obs.bpf.o loaded on its own, outside the ProgramManager, for
+// pcap replay (src/replay) and the kernel tests. Nothing is attached: the
+// programs are driven with BPF_PROG_TEST_RUN (src/bpf/test_run.h) and the
+// maps read back with counters().
+//
+// In replay mode the TC programs take the original frame length from
+// skb->cb[0] and the capture timestamp (ns) from skb->tstamp (see
+// bpf/obs/obs.bpf.c); live mode uses skb->len and the monotonic clock.
+//
+// RAII: the skeleton (programs, maps) is destroyed with the object.
+// Not thread-safe; one owner drives it.
+#pragma once
+
+#include <memory>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "modules/obs/snapshot.h"
+
+struct obs_bpf;
+
+namespace kagami::obs {
+
+class ObsObject {
+ public:
+  static Result<std::unique_ptr<ObsObject>> open(bool replay_mode);
+  ~ObsObject();
+  ObsObject(const ObsObject&) = delete;
+  ObsObject& operator=(const ObsObject&) = delete;
+
+  int tc_ingress_fd() const;
+  int tc_egress_fd() const;
+  int xdp_fd() const;
+  // fd of one of the object's maps by name (OBS_MAP_*), -1 if unknown.
+  int map_fd(const char* name) const;
+
+  Result<ObsSnapshot> snapshot() const;
+  // The JSON of snapshot(): keys mirror the tshark truth files.
+  Result<nlohmann::json> counters() const;
+
+ private:
+  explicit ObsObject(obs_bpf* skel) : skel_(skel) {}
+  obs_bpf* skel_;
+};
+
+}  // namespace kagami::obs

@@ -1,0 +1,422 @@
+#include "modules/obs/snapshot.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace kagami::obs {
+namespace {
+
+constexpr uint8_t PFCP_MSG_EST_RESP = 51;  // Session Establishment Response
+
+// The layout the maps must have; checked against the kernel's view of each
+// map so an object built from another ABI revision is an error naming the
+// map, not garbage counters.
+struct MapShape {
+  const char* name;
+  uint32_t key_size;
+  uint32_t value_size;
+};
+
+struct MapReader {
+  int fd;
+  std::string name;
+  uint32_t value_size;
+  uint32_t type;
+};
+
+Result<MapReader> open_map(const MapFdFn& map_fd, const MapShape& shape) {
+  auto fd = map_fd(shape.name);
+  if (!fd) return fd.error();
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  int err = bpf_obj_get_info_by_fd(*fd, &info, &len);
+  if (err) return errno_error(err, "map {}: get info", shape.name);
+  if (info.key_size != shape.key_size || info.value_size != shape.value_size)
+    return make_error("map {}: key/value size {}/{}, this agent expects {}/{} (obs ABI mismatch)",
+                      shape.name, info.key_size, info.value_size, shape.key_size,
+                      shape.value_size);
+  return MapReader{*fd, shape.name, info.value_size, info.type};
+}
+
+bool is_percpu(uint32_t type) {
+  return type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+int ncpus() {
+  static const int n = libbpf_num_possible_cpus();
+  return n > 0 ? n : 1;
+}
+
+// Looks up one key; for per-CPU maps calls `each` once per CPU copy.
+template <typename V, typename F>
+Result<bool> lookup(const MapReader& m, const void* key, F&& each) {
+  const size_t stride = (sizeof(V) + 7) & ~size_t{7};
+  const int n = is_percpu(m.type) ? ncpus() : 1;
+  std::vector<uint8_t> buf(stride * n);
+  if (bpf_map_lookup_elem(m.fd, key, buf.data())) {
+    if (errno == ENOENT) return false;
+    return errno_error(errno, "map {}: lookup", m.name);
+  }
+  for (int i = 0; i < n; i++) {
+    V v;
+    std::memcpy(&v, buf.data() + stride * i, sizeof(V));
+    each(v);
+  }
+  return true;
+}
+
+// Every key of a hash map (entries may come and go while we iterate; a key
+// deleted between get_next_key and lookup is skipped).
+template <typename K, typename V, typename F>
+Result<uint64_t> for_each(const MapReader& m, F&& each) {
+  K key{}, next{};
+  const void* prev = nullptr;
+  uint64_t entries = 0;
+  while (bpf_map_get_next_key(m.fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    bool found = false;
+    auto r = lookup<V>(m, &key, [&](const V& v) {
+      found = true;
+      each(key, v);
+    });
+    if (!r) return r.error();
+    if (found) entries++;
+  }
+  if (errno != ENOENT) return errno_error(errno, "map {}: iterate", m.name);
+  return entries;
+}
+
+template <size_t N>
+Result<void> read_u64_array(const MapFdFn& map_fd, const char* name, std::array<uint64_t, N>& out) {
+  auto m = open_map(map_fd, {name, 4, 8});
+  if (!m) return m.error();
+  for (uint32_t k = 0; k < N; k++) {
+    auto r = lookup<uint64_t>(*m, &k, [&](uint64_t v) { out[k] += v; });
+    if (!r) return r.error();
+  }
+  return ok();
+}
+
+std::string hex2(uint8_t v) { return fmt::format("0x{:02x}", v); }
+
+}  // namespace
+
+Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
+  ObsSnapshot s;
+  {
+    auto m = open_map(map_fd, {OBS_MAP_COUNTERS, 4, sizeof(obs_counters)});
+    if (!m) return m.error();
+    for (uint32_t d = 0; d < OBS_DIR_MAX; d++) {
+      auto r = lookup<obs_counters>(*m, &d, [&](const obs_counters& v) {
+        for (int i = 0; i < OBS_CTR_MAX; i++) s.counters[d][i] += v.c[i];
+      });
+      if (!r) return r.error();
+    }
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_MALFORMED, 4, sizeof(obs_malformed_counts)});
+    if (!m) return m.error();
+    for (uint32_t d = 0; d < OBS_DIR_MAX; d++) {
+      auto r = lookup<obs_malformed_counts>(*m, &d, [&](const obs_malformed_counts& v) {
+        for (int i = 0; i < OBS_MAL_MAX; i++) s.malformed[d][i] += v.c[i];
+      });
+      if (!r) return r.error();
+    }
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_IFACE, sizeof(obs_iface_key), sizeof(obs_pkt_bytes)});
+    if (!m) return m.error();
+    auto r = for_each<obs_iface_key, obs_pkt_bytes>(
+        *m, [&](const obs_iface_key& k, const obs_pkt_bytes& v) {
+          auto& e = s.iface[IfaceKey{k.ifindex, k.dir, k.l4}];
+          e.packets += v.packets;
+          e.bytes += v.bytes;
+        });
+    if (!r) return r.error();
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_TEID, sizeof(obs_teid_key), sizeof(obs_teid_value)});
+    if (!m) return m.error();
+    auto r = for_each<obs_teid_key, obs_teid_value>(
+        *m, [&](const obs_teid_key& k, const obs_teid_value& v) {
+          auto& t = s.teids[k.teid];
+          t.packets += v.packets;
+          t.frame_bytes += v.frame_bytes;
+          t.udp_payload_bytes += v.udp_payload_bytes;
+          t.gtp_length_bytes += v.gtp_length_bytes;
+          if (k.dir < OBS_DIR_MAX) t.packets_by_dir[k.dir] += v.packets;
+          // Entries created by a completing fragment alone carry no packet.
+          if (v.packets) t.by_msg_type[k.msg_type] += v.packets;
+        });
+    if (!r) return r.error();
+    s.teid_entries = *r;
+  }
+  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_MSG, s.gtpu_msg));
+  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_EXT, s.gtpu_ext));
+  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_PDU_TYPE, s.gtpu_pdu_type));
+  {
+    auto m = open_map(map_fd, {OBS_MAP_QFI, 4, sizeof(obs_pkt_bytes)});
+    if (!m) return m.error();
+    for (uint32_t k = 0; k < OBS_QFI_SLOTS; k++) {
+      auto r = lookup<obs_pkt_bytes>(*m, &k, [&](const obs_pkt_bytes& v) {
+        s.qfi[k].packets += v.packets;
+        s.qfi[k].bytes += v.bytes;
+      });
+      if (!r) return r.error();
+    }
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_FRAG, sizeof(obs_frag_key), sizeof(obs_frag_value)});
+    if (!m) return m.error();
+    auto r = for_each<obs_frag_key, obs_frag_value>(*m, [](auto&, auto&) {});
+    if (!r) return r.error();
+    s.frag_pending = *r;
+  }
+  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_PFCP_MSG, s.pfcp_msg));
+  {
+    auto m = open_map(map_fd, {OBS_MAP_PFCP_CAUSE, sizeof(obs_pfcp_cause_key), 8});
+    if (!m) return m.error();
+    auto r = for_each<obs_pfcp_cause_key, uint64_t>(
+        *m, [&](const obs_pfcp_cause_key& k, uint64_t v) { s.pfcp_cause[{k.msg_type, k.cause}] += v; });
+    if (!r) return r.error();
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_PFCP_LATENCY, 4, sizeof(obs_latency_hist)});
+    if (!m) return m.error();
+    for (uint32_t k = 0; k < 256; k++) {
+      LatencyHist h;
+      auto r = lookup<obs_latency_hist>(*m, &k, [&](const obs_latency_hist& v) {
+        h.count += v.count;
+        h.sum_ns += v.sum_ns;
+        for (int i = 0; i < OBS_LAT_BUCKETS; i++) h.buckets[i] += v.buckets[i];
+      });
+      if (!r) return r.error();
+      if (h.count) s.pfcp_latency[static_cast<uint8_t>(k)] = h;
+    }
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_PFCP_PENDING, sizeof(obs_pfcp_pending_key),
+                               sizeof(obs_pfcp_pending_value)});
+    if (!m) return m.error();
+    auto r = for_each<obs_pfcp_pending_key, obs_pfcp_pending_value>(*m, [](auto&, auto&) {});
+    if (!r) return r.error();
+    s.pfcp_pending = *r;
+  }
+  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_SCTP_CHUNK, s.sctp_chunk));
+  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_SCTP_PPID, s.sctp_ppid));
+  {
+    auto m = open_map(map_fd, {OBS_MAP_SCTP_TSN, sizeof(obs_sctp_tsn_key), 1});
+    if (!m) return m.error();
+    auto r = for_each<obs_sctp_tsn_key, uint8_t>(*m, [](auto&, auto&) {});
+    if (!r) return r.error();
+    s.sctp_tsn_entries = *r;
+  }
+  return s;
+}
+
+namespace {
+
+nlohmann::json latency_json(const LatencyHist& h) {
+  nlohmann::json b = nlohmann::json::object();
+  uint64_t cum = 0;
+  for (int i = 0; i < OBS_LAT_BUCKETS; i++) {
+    cum += h.buckets[i];
+    if (h.buckets[i]) b[fmt::format("le_{}us", uint64_t{1} << (i + 1))] = cum;
+  }
+  return {{"count", h.count}, {"sum_ns", h.sum_ns}, {"cumulative_buckets", b}};
+}
+
+const char* sctp_chunk_name(uint8_t t) {
+  switch (t) {
+    case 0: return "DATA";
+    case 1: return "INIT";
+    case 2: return "INIT_ACK";
+    case 3: return "SACK";
+    case 4: return "HEARTBEAT";
+    case 5: return "HEARTBEAT_ACK";
+    case 6: return "ABORT";
+    case 7: return "SHUTDOWN";
+    case 8: return "SHUTDOWN_ACK";
+    case 9: return "ERROR";
+    case 10: return "COOKIE_ECHO";
+    case 11: return "COOKIE_ACK";
+    case 14: return "SHUTDOWN_COMPLETE";
+    case 64: return "I_DATA";
+    case 192: return "FORWARD_TSN";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+nlohmann::json to_json(const ObsSnapshot& s) {
+  using nlohmann::json;
+  json j;
+
+  // --- GTP-U: keys and formats mirror the tshark truth files ---
+  json g;
+  g["packets"] = s.total(OBS_CTR_GTPU_PACKETS);
+  g["frame_bytes"] = s.total(OBS_CTR_GTPU_FRAME_BYTES);
+  g["udp_payload_bytes"] = s.total(OBS_CTR_GTPU_UDP_PAYLOAD_BYTES);
+  g["gtp_length_field_bytes"] = s.total(OBS_CTR_GTPU_LEN_FIELD_BYTES);
+  g["packets_where_gtp_length_plus_8_differs_from_udp_payload"] = s.total(OBS_CTR_GTPU_LEN_MISMATCH);
+  json bm = json::object();
+  for (int t = 0; t < 256; t++)
+    if (s.gtpu_msg[t])
+      bm[hex2(t)] = {{"name", gtpu_msg_name(t)}, {"count", s.gtpu_msg[t]}};
+  g["by_message_type"] = bm;
+  g["with_extension_header"] = s.total(OBS_CTR_GTPU_WITH_EXT);
+  g["without_extension_header"] = s.total(OBS_CTR_GTPU_WITHOUT_EXT);
+  g["with_sequence_number"] = s.total(OBS_CTR_GTPU_WITH_SEQ);
+  json ext = json::object();
+  for (int t = 1; t < 256; t++)
+    if (s.gtpu_ext[t]) ext[hex2(t)] = {{"name", gtpu_ext_name(t)}, {"count", s.gtpu_ext[t]}};
+  g["extension_header_types"] = ext;
+  json pt = json::object();
+  for (int t = 0; t < 16; t++)
+    if (s.gtpu_pdu_type[t])
+      pt[std::to_string(t)] = {
+          {"name", t == 0 ? "DL PDU SESSION INFORMATION" : t == 1 ? "UL PDU SESSION INFORMATION" : ""},
+          {"count", s.gtpu_pdu_type[t]}};
+  g["pdu_session_container_type"] = pt;
+  std::array<uint64_t, 64> qfi{};
+  json qfi_detail = json::object();
+  for (int slot = 0; slot < OBS_QFI_SLOTS; slot++) {
+    if (!s.qfi[slot].packets) continue;
+    const int q = slot % 64, pdu = (slot / 64) % 2, dir = slot / 128;
+    qfi[q] += s.qfi[slot].packets;
+    qfi_detail[std::to_string(q)][pdu ? "ul" : "dl"][dir ? "egress" : "ingress"] = {
+        {"packets", s.qfi[slot].packets}, {"frame_bytes", s.qfi[slot].bytes}};
+  }
+  json qj = json::object();
+  for (int q = 0; q < 64; q++)
+    if (qfi[q]) qj[std::to_string(q)] = qfi[q];
+  g["qfi"] = qj;
+  g["qfi_detail"] = qfi_detail;
+  uint64_t distinct = 0;
+  json bt = json::object();
+  for (const auto& [teid, t] : s.teids) {
+    if (!t.packets) continue;  // only a completing fragment left, its first was evicted
+    distinct++;
+    json tm = json::object();
+    for (const auto& [mt, n] : t.by_msg_type) tm[hex2(mt)] = {{"name", gtpu_msg_name(mt)}, {"count", n}};
+    bt[fmt::format("0x{:08x}", teid)] = {{"packets", t.packets},
+                                         {"frame_bytes", t.frame_bytes},
+                                         {"udp_payload_bytes", t.udp_payload_bytes},
+                                         {"gtp_length_field_bytes", t.gtp_length_bytes},
+                                         {"by_message_type", tm},
+                                         {"ingress_packets", t.packets_by_dir[OBS_DIR_INGRESS]},
+                                         {"egress_packets", t.packets_by_dir[OBS_DIR_EGRESS]}};
+  }
+  g["distinct_teids"] = distinct;
+  g["by_teid"] = bt;
+  g["echo_request"] = s.total(OBS_CTR_GTPU_ECHO_REQUEST);
+  g["echo_response"] = s.total(OBS_CTR_GTPU_ECHO_RESPONSE);
+  g["error_indication"] = s.total(OBS_CTR_GTPU_ERROR_INDICATION);
+  g["end_marker"] = s.total(OBS_CTR_GTPU_END_MARKER);
+  g["inner_ipv4"] = s.total(OBS_CTR_GTPU_INNER_IPV4);
+  g["inner_ipv6"] = s.total(OBS_CTR_GTPU_INNER_IPV6);
+  g["inner_other"] = s.total(OBS_CTR_GTPU_INNER_OTHER);
+  g["fragmented_datagrams"] = s.total(OBS_CTR_GTPU_FRAG_FIRST);
+  g["fragmented_datagrams_completed"] = s.total(OBS_CTR_GTPU_FRAG_COMPLETED);
+  const uint64_t inserted = s.total(OBS_CTR_GTPU_TEID_NEW);
+  g["teid_map"] = {{"entries", s.teid_entries},
+                   {"capacity", OBS_TEID_MAX_ENTRIES},
+                   {"evicted", inserted > s.teid_entries ? inserted - s.teid_entries : 0}};
+  j["gtpu"] = g;
+
+  // --- PFCP ---
+  json p;
+  p["messages"] = s.total(OBS_CTR_PFCP_MESSAGES);
+  json pm = json::object();
+  for (int t = 0; t < 256; t++)
+    if (s.pfcp_msg[t]) pm[std::to_string(t)] = {{"name", pfcp_msg_name(t)}, {"count", s.pfcp_msg[t]}};
+  p["by_msg_type"] = pm;
+  json cm = json::object();
+  for (const auto& [k, n] : s.pfcp_cause) {
+    auto& e = cm[std::to_string(k.first)];
+    e["msg"] = pfcp_msg_name(k.first);
+    e["causes"][std::to_string(k.second)] = {{"name", pfcp_cause_name(k.second)}, {"count", n}};
+  }
+  p["cause_by_msg_type"] = cm;
+  const uint64_t est = s.total(OBS_CTR_PFCP_SESS_EST_ACCEPTED);
+  const uint64_t del = s.total(OBS_CTR_PFCP_SESS_DEL_ACCEPTED);
+  // Wireshark's figure: every accepted Establishment Response it decodes,
+  // ICMP-quoted ones included (the cause map has them; the gauge does not).
+  auto acc = s.pfcp_cause.find({PFCP_MSG_EST_RESP, 1});
+  p["session_establishment_responses_accepted"] = acc == s.pfcp_cause.end() ? 0 : acc->second;
+  p["in_icmp_errors"] = s.total(OBS_CTR_PFCP_IN_ICMP);
+  p["session_deletion_responses_accepted"] = del;
+  // A gauge from counters: a session deleted before we started watching
+  // would make it negative, so it is clamped at 0.
+  p["sessions_established"] = est > del ? est - del : 0;
+  p["requests"] = s.total(OBS_CTR_PFCP_REQUESTS);
+  p["responses"] = s.total(OBS_CTR_PFCP_RESPONSES);
+  p["responses_unmatched"] = s.total(OBS_CTR_PFCP_RESPONSES_UNMATCHED);
+  p["requests_pending"] = s.pfcp_pending;
+  json lat = json::object();
+  for (const auto& [t, h] : s.pfcp_latency) lat[std::to_string(t)] = latency_json(h);
+  p["response_latency"] = lat;
+  j["pfcp"] = p;
+
+  // --- SCTP ---
+  json sc;
+  sc["packets"] = s.total(OBS_CTR_SCTP_PACKETS);
+  sc["chunks"] = s.total(OBS_CTR_SCTP_CHUNKS);
+  sc["data_chunks"] = s.total(OBS_CTR_SCTP_DATA_CHUNKS);
+  sc["data_retransmitted"] = s.total(OBS_CTR_SCTP_DATA_RETRANSMITTED);
+  sc["aborts"] = s.total(OBS_CTR_SCTP_ABORTS);
+  json ch = json::object();
+  for (int t = 0; t < 256; t++)
+    if (s.sctp_chunk[t]) ch[std::to_string(t)] = {{"name", sctp_chunk_name(t)}, {"count", s.sctp_chunk[t]}};
+  sc["by_chunk_type"] = ch;
+  json pp = json::object();
+  for (int t = 0; t < OBS_SCTP_PPID_SLOTS; t++)
+    if (s.sctp_ppid[t]) pp[t == OBS_SCTP_PPID_OTHER ? "other" : std::to_string(t)] = s.sctp_ppid[t];
+  sc["data_by_ppid"] = pp;
+  j["sctp"] = sc;
+
+  // --- Transport per interface ---
+  json tr;
+  tr["packets"] = s.total(OBS_CTR_PACKETS);
+  tr["bytes"] = s.total(OBS_CTR_BYTES);
+  tr["non_ip"] = s.total(OBS_CTR_NON_IP);
+  tr["ipv4_fragments"] = s.total(OBS_CTR_IPV4_FRAGMENTS);
+  tr["ipv6_fragments"] = s.total(OBS_CTR_IPV6_FRAGMENTS);
+  json ifs = json::array();
+  for (const auto& [k, v] : s.iface)
+    ifs.push_back({{"ifindex", k.ifindex},
+                   {"direction", k.dir == OBS_DIR_EGRESS ? "egress" : "ingress"},
+                   {"l4", k.l4},
+                   {"packets", v.packets},
+                   {"bytes", v.bytes}});
+  tr["interfaces"] = ifs;
+  j["transport"] = tr;
+
+  json mal = json::object();
+  for (int r = 1; r < OBS_MAL_MAX; r++) {
+    const uint64_t n = s.malformed_total(static_cast<obs_malformed_reason>(r));
+    if (n) mal[malformed_reason_name(static_cast<obs_malformed_reason>(r))] = n;
+  }
+  j["malformed"] = mal;
+  j["malformed_total"] = s.total(OBS_CTR_MALFORMED);
+
+  json raw = json::object();
+  for (int c = 0; c < OBS_CTR_MAX; c++) {
+    const auto ctr = static_cast<obs_counter>(c);
+    raw[counter_name(ctr)] = {{"ingress", s.counters[OBS_DIR_INGRESS][c]},
+                              {"egress", s.counters[OBS_DIR_EGRESS][c]}};
+  }
+  j["counters"] = raw;
+  return j;
+}
+
+}  // namespace kagami::obs

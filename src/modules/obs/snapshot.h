@@ -1,0 +1,99 @@
+// ObsSnapshot: the obs maps read into plain C++ structs (per-CPU values
+// summed), shared by ObsObject::counters() (replay, tests) and ObsModule
+// (metrics, API). One reader, so the JSON the replay compares with tshark and
+// the metrics the agent exports can never disagree.
+//
+// read_snapshot() takes a function that yields a map fd by name (the skeleton
+// for ObsObject, ProgramManager::map_fd for the module), so it works on any
+// loaded copy of obs.bpf.o.
+#pragma once
+
+#include <linux/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "kagami/abi/obs.h"
+
+namespace kagami::obs {
+
+struct PktBytes {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct TeidStats {
+  uint64_t packets = 0;
+  uint64_t frame_bytes = 0;
+  uint64_t udp_payload_bytes = 0;
+  uint64_t gtp_length_bytes = 0;
+  std::array<uint64_t, OBS_DIR_MAX> packets_by_dir{};
+  std::map<uint8_t, uint64_t> by_msg_type;  // packets
+};
+
+struct LatencyHist {
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+  std::array<uint64_t, OBS_LAT_BUCKETS> buckets{};  // bucket i: [2^i, 2^(i+1)) us
+};
+
+struct IfaceKey {
+  uint32_t ifindex = 0;
+  uint8_t dir = 0;
+  uint8_t l4 = 0;
+  bool operator<(const IfaceKey& o) const {
+    return std::tie(ifindex, dir, l4) < std::tie(o.ifindex, o.dir, o.l4);
+  }
+};
+
+struct ObsSnapshot {
+  std::array<std::array<uint64_t, OBS_CTR_MAX>, OBS_DIR_MAX> counters{};
+  std::array<std::array<uint64_t, OBS_MAL_MAX>, OBS_DIR_MAX> malformed{};
+  std::map<IfaceKey, PktBytes> iface;
+  std::map<uint32_t, TeidStats> teids;
+  uint64_t teid_entries = 0;  // live (teid, msg type, dir) entries
+  std::array<uint64_t, 256> gtpu_msg{};
+  std::array<uint64_t, 256> gtpu_ext{};
+  std::array<uint64_t, 16> gtpu_pdu_type{};
+  std::array<PktBytes, OBS_QFI_SLOTS> qfi{};
+  uint64_t frag_pending = 0;
+  std::array<uint64_t, 256> pfcp_msg{};
+  std::map<std::pair<uint8_t, uint8_t>, uint64_t> pfcp_cause;  // (msg type, cause)
+  std::map<uint8_t, LatencyHist> pfcp_latency;                 // response type
+  uint64_t pfcp_pending = 0;
+  std::array<uint64_t, 256> sctp_chunk{};
+  std::array<uint64_t, OBS_SCTP_PPID_SLOTS> sctp_ppid{};
+  uint64_t sctp_tsn_entries = 0;
+
+  // A counter summed over both directions.
+  uint64_t total(obs_counter c) const { return counters[0][c] + counters[1][c]; }
+  uint64_t malformed_total(obs_malformed_reason r) const {
+    return malformed[0][r] + malformed[1][r];
+  }
+};
+
+// Yields a map fd by map name (the fd stays owned by the caller's source).
+using MapFdFn = std::function<Result<int>(const std::string& map)>;
+
+Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd);
+
+// The JSON whose keys mirror the tshark truth files (docs/modules/obs.md).
+nlohmann::json to_json(const ObsSnapshot& s);
+
+// Names shared with the metrics: counters and malformed reasons as
+// snake_case, and Wireshark's value strings for message types.
+const char* counter_name(obs_counter c);
+const char* malformed_reason_name(obs_malformed_reason r);
+std::string gtpu_msg_name(uint8_t t);
+std::string gtpu_ext_name(uint8_t t);
+std::string pfcp_msg_name(uint8_t t);
+std::string pfcp_cause_name(uint8_t c);
+
+}  // namespace kagami::obs

@@ -1,0 +1,43 @@
+// `kagami replay FILE [--json]`: runs Kagami's packet programs over a pcap or
+// pcapng capture through BPF_PROG_TEST_RUN and reports every counter.
+//
+// run() loads the obs module's BPF object in replay mode (nothing is attached
+// to any interface, nothing is pinned), feeds it every frame of the capture
+// (driver.h), reads its maps and returns one JSON document. The document's
+// schema is in docs/replay.md; where it overlaps the tshark ground-truth files
+// (../shared/pcaps/*.truth.json) it uses their names and keys, so the two can
+// be compared key by key ("gtpu.by_teid", "pfcp.by_msg_type", ...).
+//
+// Needs CAP_BPF (root). Errors name the cause: missing file, not a capture,
+// damaged capture (with the frame number), unknown module, BPF load failure.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+
+namespace kagami::replay {
+
+struct ReplayOptions {
+  std::string file;
+  std::vector<std::string> modules;  // empty: every module that has packet programs ("obs")
+};
+
+// The modules replay can run.
+std::vector<std::string> replay_modules();
+
+Result<nlohmann::json> run(const ReplayOptions& opts);
+
+// True for the keys run() writes itself; every other top-level key is a
+// module's counter section.
+bool is_replay_key(std::string_view key);
+
+// A human-readable report of run()'s JSON: a summary, then one aligned
+// "key  value" table per counter section.
+std::string render_text(const nlohmann::json& report);
+
+}  // namespace kagami::replay

@@ -249,6 +249,27 @@ static __always_inline void count_drop(const struct sk_buff *skb, __u32 reason,
 	count_event(&drops, &key, TRANSPORT_FOLD_DROP);
 }
 
+/* Counts one retransmission the way the kernel's own counters do
+ * (tcpi_total_retrans, RetransSegs in `netstat -s`): by segments
+ * (tcp_skb_pcount, a TSO skb carries several), and for every attempt that
+ * got past __tcp_retransmit_skb's early checks. Newer kernels fire the
+ * tracepoint for those early bail-outs too, with the errors below; an error
+ * from the transmit itself (a local qdisc or device drop) still counts, as
+ * it does in the kernel's counters. */
+static __always_inline void count_retransmit(const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct transport_tcp *t;
+	__u16 segs;
+
+	if (err == -16 /* EBUSY: still in the host queue */ || err == -11 /* EAGAIN */ ||
+	    err == -12 /* ENOMEM */ || err == -22 /* EINVAL */)
+		return;
+	segs = BPF_CORE_READ((struct tcp_skb_cb *)&skb->cb[0], tcp_gso_segs);
+	t = tcp_slot(sk_cgroup_id(sk));
+	if (t)
+		__sync_fetch_and_add(&t->retransmits, segs ? segs : 1);
+}
+
 static __always_inline __u16 sk_protocol(const struct sock *sk)
 {
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);

@@ -100,16 +100,12 @@ int BPF_PROG(transport_kfree_skb, struct sk_buff *skb, void *location,
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(transport_tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
-	struct transport_tcp *t;
+	int err = 0;
 
 	hook_ran(TRANSPORT_HOOK_RETRANSMIT);
-	/* Newer kernels also fire for failed attempts and pass err. */
-	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err) &&
-	    (int)ctx[2] != 0)
-		return 0;
-	t = tcp_slot(sk_cgroup_id(sk));
-	if (t)
-		__sync_fetch_and_add(&t->retransmits, 1);
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err))
+		err = (int)ctx[2];
+	count_retransmit(sk, skb, err);
 	return 0;
 }
 
@@ -182,14 +178,12 @@ int transport_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int transport_tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 {
-	struct transport_tcp *t;
+	int err = 0;
 
 	hook_ran(TRANSPORT_HOOK_RETRANSMIT);
-	if (bpf_core_field_exists(ctx->err) && BPF_CORE_READ(ctx, err) != 0)
-		return 0;
-	t = tcp_slot(sk_cgroup_id(BPF_CORE_READ(ctx, skaddr)));
-	if (t)
-		__sync_fetch_and_add(&t->retransmits, 1);
+	if (bpf_core_field_exists(ctx->err))
+		err = BPF_CORE_READ(ctx, err);
+	count_retransmit(BPF_CORE_READ(ctx, skaddr), BPF_CORE_READ(ctx, skbaddr), err);
 	return 0;
 }
 

@@ -183,7 +183,9 @@ Result<KLinkInfo> link_info(int fd) {
   bpf_link_info info{};
   uint32_t len = sizeof(info);
   if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return errno_error(errno, "link info");
-  return KLinkInfo{info.id, info.prog_id, info.type};
+  KLinkInfo l{info.id, info.prog_id, info.type, 0};
+  if (info.type == BPF_LINK_TYPE_XDP) l.xdp_ifindex = info.xdp.ifindex;
+  return l;
 }
 
 Result<void> map_update(int fd, const void* key, const void* value, uint64_t flags) {

@@ -56,6 +56,7 @@ struct KProgInfo {
 };
 struct KLinkInfo {
   uint32_t id = 0, prog_id = 0, type = 0;
+  uint32_t xdp_ifindex = 0;  // XDP links: 0 once the interface is gone
 };
 Result<KMapInfo> map_info(int fd);
 Result<KProgInfo> prog_info(int fd);

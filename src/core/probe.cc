@@ -75,6 +75,22 @@ Feature kernel_fact(const std::string& name) {
     else f.detail = "kernel lacks " + type;
     return f;
   }
+  if (name == "bpf_privileges") {
+    // CapEff from /proc/self/status: what this process may actually do.
+    std::ifstream st("/proc/self/status");
+    std::string line;
+    uint64_t caps = 0;
+    while (std::getline(st, line))
+      if (line.rfind("CapEff:", 0) == 0) caps = std::stoull(line.substr(7), nullptr, 16);
+    auto has = [&](int bit) { return (caps >> bit) & 1; };
+    constexpr int kNetAdmin = 12, kSysAdmin = 21, kPerfmon = 38, kBpf = 39;
+    bool full = has(kSysAdmin) || (has(kBpf) && has(kPerfmon) && has(kNetAdmin));
+    f.available = full;
+    f.detail = full ? (has(kSysAdmin) ? "CAP_SYS_ADMIN" : "CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN")
+                    : "missing CAP_BPF/CAP_PERFMON/CAP_NET_ADMIN: the trials below fail for that "
+                      "reason, not for the kernel's; run as root";
+    return f;
+  }
   if (name == "cgroup_v2") {
     std::string where = mounts_of("cgroup2");
     bool v1 = !mounts_of("cgroup").empty();
@@ -126,7 +142,7 @@ const std::vector<Entry>& registry() {
                    std::initializer_list<const char*> names) {
       for (const char* n : names) e.push_back({n, category, fn});
     };
-    add("kernel", kernel_fact, {"kernel_version"});
+    add("kernel", kernel_fact, {"kernel_version", "bpf_privileges"});
     add("kernel", [](const std::string&) { return btf_vmlinux(); }, {"btf_vmlinux"});
     add("kernel", [](const std::string&) { return bpf_stats(); }, {"bpf_stats"});
     add("kernel", [](const std::string&) { return cgroup_id_inode(); }, {"cgroup_id_inode"});
@@ -281,6 +297,8 @@ std::string ProbeReport::to_table() const {
     if (f.available) ++avail;
   }
   out += fmt::format("\n{} of {} features available\n", avail, features.size());
+  if (const Feature* p = find("bpf_privileges"); p && !p->available)
+    out = "WARNING: " + p->detail + "\n\n" + out;
   return out;
 }
 

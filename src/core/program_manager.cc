@@ -386,8 +386,24 @@ bool Manager::chain_aware(const bpf::Object& obj) const {
   return map && slot;
 }
 
+// A chain whose interface went away (and maybe came back under the same
+// name with a new ifindex) has a defunct root link: drop it and its pins.
+bool chain_alive(const Chain& c) {
+  auto li = bpf::link_info(c.link.get());
+  const int now = static_cast<int>(if_nametoindex(c.ifname.c_str()));
+  return li && li->xdp_ifindex != 0 && static_cast<int>(li->xdp_ifindex) == now;
+}
+
 Result<Chain*> Manager::get_or_create_chain(const AttachPoint& p, Undo& undo) {
   auto it = chains_.find(p.target);
+  if (it != chains_.end() && !chain_alive(it->second)) {
+    spdlog::warn("xdp chain on {} is stale (interface gone or re-created); rebuilding it", p.target);
+    const std::string d = chain_dir(p.target);
+    for (const char* f : {"/link", "/root", "/slots"}) (void)bpf::remove_path(d + f);
+    (void)bpf::remove_path(d);
+    chains_.erase(it);
+    it = chains_.end();
+  }
   if (it != chains_.end()) return &it->second;
   const int ifindex = static_cast<int>(if_nametoindex(p.target.c_str()));
   if (!ifindex) return make_error("no such interface {}", p.target);
@@ -491,6 +507,12 @@ Result<void> Manager::adopt_chains() {
     c.root = std::move(*root);
     c.slots = std::move(*slots);
     c.link = std::move(*link);
+    if (!chain_alive(c)) {
+      spdlog::warn("xdp chain on {} is stale (interface gone); removing its pins", ifname);
+      for (const char* f : {"/link", "/root", "/slots"}) (void)bpf::remove_path(d + f);
+      (void)bpf::remove_path(d);
+      continue;
+    }
     chains_.emplace(ifname, std::move(c));
   }
   return ok();

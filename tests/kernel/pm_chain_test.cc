@@ -152,6 +152,19 @@ TEST_F(PmChain, ReadmeExampleCountsPerProtocol) {
   EXPECT_EQ(chain_packets("after"), 4u) << "the example passes packets down the chain";
 }
 
+TEST_F(PmChain, ChainOfAVanishedInterfaceIsDroppedOnRestart) {
+  auto h = net_.add_host();
+  ASSERT_TRUE(h) << h.error().message;
+  ASSERT_TRUE(pm_->load(request("gone", "chain_count", {"xdp:" + h->host_if})));
+  const std::string chain = pin_root_ + "/_xdp_chain/" + h->host_if;
+  ASSERT_TRUE(std::filesystem::exists(chain + "/link"));
+  ASSERT_EQ(system(("ip link del " + h->host_if).c_str()), 0);
+  restart();
+  EXPECT_FALSE(std::filesystem::exists(chain)) << "stale chain pins removed";
+  auto u = pm_->unload("gone");
+  EXPECT_TRUE(u) << u.error().message;
+}
+
 TEST_F(PmChain, FreplaceProbeAnswers) {
   // The kernel here refuses BPF_PROG_TYPE_EXT (EPERM), which is why the
   // chain uses tail calls; the probe must not crash and must say so.

@@ -46,7 +46,8 @@ TEST_F(ProbeKernel, HooksThatWorkHereAreAvailable) {
                         "percpu_array", "prog_array", "sockmap", "bpf_send_signal",
                         "bpf_get_current_cgroup_id", "bpf_skb_cgroup_id", "bpf_loop", "btf_vmlinux",
                         "xdp_generic", "xdp_native", "bpf_crypto_ctx_create", "bpf_crypto_encrypt",
-                        "bpf_dynptr_from_skb", "cgroup_v2", "kernel_version", "bpf_stats", "cgroup_id_inode"}) {
+                        "bpf_dynptr_from_skb", "cgroup_v2", "kernel_version", "bpf_stats", "cgroup_id_inode",
+                        "bpf_privileges"}) {
     const Feature* f = r.find(n);
     ASSERT_NE(f, nullptr) << n;
     EXPECT_TRUE(f->available) << n << ": " << f->detail;

@@ -33,8 +33,9 @@ std::string pcaps_dir() {
 }
 
 // Captures with GTP-U and/or PFCP, of several link types and containers.
-const char* const kCaptures[] = {"5greplay_oai.pcap", "open5gs_testattach.pcapng", "telekom_n3_example.pcap",
-                                 "pcpp_gtp.pcap", "zeek_gtp1_gn_normal_incl_fragmentation.pcap"};
+const std::vector<std::string> kCaptures = {"5greplay_oai.pcap", "open5gs_testattach.pcapng",
+                                            "telekom_n3_example.pcap", "pcpp_gtp.pcap",
+                                            "zeek_gtp1_gn_normal_incl_fragmentation.pcap"};
 
 enum class Kind { Truncate, FlipBytes, LengthsZero, LengthsMax };
 const char* kind_name(Kind k) {

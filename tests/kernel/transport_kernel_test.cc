@@ -378,6 +378,81 @@ TEST_P(Transport, UdpIngressCountsAndReceiveBufferDrops) {
       << s["drops"].dump(1);
 }
 
+TEST_P(Transport, UdpOverIpv6CountsAndDrops) {
+  KAGAMI_REQUIRE_ROOT();
+  TestCgroup cg("udp6");
+  ASSERT_TRUE(cg.error().empty()) << cg.error();
+  kagami::test::TestNetwork net;
+  auto h = net.add_host();
+  ASSERT_TRUE(h) << h.error().message;
+  std::unique_ptr<Loaded> l;
+  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+
+  constexpr int kN = 17, kSize = 60;
+  auto r = run_in_cgroup(cg.path(), [&](std::vector<int64_t>&) {
+    Fd s(::socket(AF_INET6, SOCK_DGRAM, 0));
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(kClosedPort);
+    if (inet_pton(AF_INET6, h->peer_ip6.c_str(), &a.sin6_addr) != 1) return 2;
+    std::string payload(kSize, 'v');
+    for (int i = 0; i < kN; i++)
+      if (::sendto(s.get(), payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0)
+        return 3;
+    return 0;
+  });
+  ASSERT_EQ(r.exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  json s = snapshot(*l);
+  json p = pod(s, cg.id());
+  ASSERT_FALSE(p.is_null()) << s.dump(1);
+  EXPECT_EQ(p["traffic"]["egress"]["udp"]["packets"].get<uint64_t>(), uint64_t(kN));
+  EXPECT_EQ(p["traffic"]["egress"]["udp"]["bytes"].get<uint64_t>(), uint64_t(kN * (kSize + 8 + 40)));
+  // Classified from the IPv6 next-header byte at drop time.
+  const uint32_t ns = netns_ino(*h);
+  EXPECT_EQ(drops_where(s,
+                        [&](const json& d) {
+                          return d["netns"] == ns && d["reason_name"] == "NO_SOCKET" && d["protocol"] == "udp";
+                        }),
+            uint64_t(kN))
+      << s["drops"].dump(1);
+}
+
+// Drops on the node's own interfaces carry the interface name: datagrams
+// from the test host to a closed port on the root-namespace side die on
+// host_if, owned by no socket.
+TEST_P(Transport, DropsOnNodeInterfacesAreNamed) {
+  KAGAMI_REQUIRE_ROOT();
+  TestCgroup cg("ifname");
+  ASSERT_TRUE(cg.error().empty()) << cg.error();
+  kagami::test::TestNetwork net;
+  auto h = net.add_host();
+  ASSERT_TRUE(h) << h.error().message;
+  std::unique_ptr<Loaded> l;
+  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  constexpr int kN = 6, kPort = 40126;  // nothing listens there in the root namespace
+  Fd s = socket_in(*h, SOCK_DGRAM);
+  ASSERT_TRUE(s.valid());
+  auto dst = addr(h->host_ip, kPort);
+  for (int i = 0; i < kN; i++)
+    ASSERT_GT(::sendto(s.get(), "drop", 4, 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  kagami::modules::TransportView v;
+  v.node = "n1";
+  auto fams = kagami::modules::transport_metrics_from_fds(l->fds, v);
+  ASSERT_TRUE(fams) << fams.error().message;
+  double got = -1;
+  for (const auto& f : *fams)
+    for (const auto& smp : f.samples)
+      if (f.name == "kagami_transport_drops_total" && smp.labels.at("interface") == h->host_if) {
+        EXPECT_EQ(smp.labels.at("netns"), "host");
+        EXPECT_EQ(smp.labels.at("workload"), "none");
+        if (smp.labels.at("reason") == "NO_SOCKET" && smp.labels.at("protocol") == "udp") got = smp.value;
+      }
+  EXPECT_EQ(got, kN);
+}
+
 // ---- TCP --------------------------------------------------------------------
 
 TEST_P(Transport, TcpResetsAndStateChanges) {

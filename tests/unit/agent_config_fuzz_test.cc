@@ -28,10 +28,10 @@ std::vector<std::string> seeds() {
   return out;
 }
 
+// KAGAMI_FUZZ_DUMP=<file>: write each input there before running it, so the
+// input that traps or hangs is on disk for a reproducer.
 void run_one(const std::string& s) {
-  // Print before running: a trap kills the process, and this is the clue.
-  static thread_local std::string last;
-  last = s;
+  if (const char* dump = std::getenv("KAGAMI_FUZZ_DUMP")) std::ofstream(dump, std::ios::trunc) << s;
   LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 

@@ -79,6 +79,13 @@ TEST(ProbeReport, TableGroupsByCategoryAndAligns) {
   EXPECT_NE(t.find("5 of 8 features available"), std::string::npos) << t;
 }
 
+TEST(ProbeReport, TableWarnsWhenUnprivileged) {
+  auto r = sample();
+  EXPECT_EQ(r.to_table().find("WARNING"), std::string::npos);
+  r.features.push_back({"bpf_privileges", "kernel", false, "missing CAP_BPF: run as root"});
+  EXPECT_EQ(r.to_table().rfind("WARNING: missing CAP_BPF: run as root\n\n", 0), 0u) << r.to_table();
+}
+
 TEST(Resolve, AvailableFallbackAndMissing) {
   auto r = sample();
   std::vector<FeatureNeed> needs = {

@@ -74,7 +74,7 @@ struct transport_traffic {
 
 /* Per-cgroup TCP events. Map "pod_tcp": hash, key struct transport_cg_key. */
 struct transport_tcp {
-	__u64 retransmits;     /* tcp:tcp_retransmit_skb that succeeded */
+	__u64 retransmits;     /* segments retransmitted, as tcpi_total_retrans counts */
 	__u64 resets_sent;     /* tcp:tcp_send_reset with a socket */
 	__u64 resets_received; /* tcp:tcp_receive_reset */
 	__u64 rtt_samples;     /* tcp:tcp_probe events with srtt > 0 */

@@ -26,6 +26,29 @@ constexpr size_t kMaxSectionNodes = 100000;
 // the parser) and is refused before yaml-cpp sees it.
 constexpr size_t kMaxConfigBytes = 4 << 20;
 
+// Receives parser events without building nodes; remembers where the second
+// document starts, for the error message.
+struct EventSink : YAML::EventHandler {
+  bool first_doc_done = false;
+  YAML::Mark second_doc_mark = YAML::Mark::null_mark();
+  void note(const YAML::Mark& m) {
+    if (first_doc_done && second_doc_mark.is_null()) second_doc_mark = m;
+  }
+  void OnDocumentStart(const YAML::Mark& m) override { note(m); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { note(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnMapEnd() override {}
+};
+
 int line_of(const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
   return m.is_null() ? 0 : m.line + 1;
@@ -420,9 +443,27 @@ Result<Config> parse_config(std::string_view yaml, const ParseOptions& opts) {
   try {
     // yaml-cpp reads until NUL in some paths; a NUL byte is never valid YAML text.
     if (yaml.find('\0') != std::string_view::npos) return make_error("bad YAML: contains a NUL byte");
-    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-    if (docs.size() > 1) return make_error("bad YAML: expected one document, found {}", docs.size());
-    return parse_document(docs.empty() ? YAML::Node() : docs[0], opts);
+    const std::string text(yaml);
+    // Count documents with a parser that builds nothing, and stop at two.
+    // Never YAML::LoadAll: yaml-cpp 0.7 leaves a stray top-level ',' unconsumed
+    // and LoadAll then yields empty documents forever (found by the fuzzer;
+    // input "," grows memory without bound).
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      EventSink sink;
+      int docs = 0;
+      while (docs < 2 && parser.HandleNextDocument(sink)) {
+        ++docs;
+        if (docs == 1) sink.first_doc_done = true;
+      }
+      if (docs > 1) {
+        const int line = sink.second_doc_mark.is_null() ? 0 : sink.second_doc_mark.line + 1;
+        return make_error("bad YAML: expected one document, found more (stray ',' or '---'?) (line {})",
+                          line);
+      }
+    }
+    return parse_document(YAML::Load(text), opts);
   } catch (const YAML::Exception& e) {
     // e.msg is the bare reason; e.mark says where.
     if (!e.mark.is_null()) return make_error("bad YAML: {} (line {})", e.msg, e.mark.line + 1);

@@ -207,7 +207,7 @@ TEST_F(ConfigTest, UnknownModule) {
 TEST_F(ConfigTest, BadYaml) {
   EXPECT_THAT(error_of("agent: {http: [\n"), HasSubstr("bad YAML: "));
   EXPECT_THAT(error_of("agent:\n  http: x\n bad indent\n"), HasSubstr("(line 3)"));
-  EXPECT_THAT(error_of("a: 1\n---\nb: 2\n"), HasSubstr("expected one document, found 2"));
+  EXPECT_THAT(error_of("a: 1\n---\nb: 2\n"), HasSubstr("expected one document, found more"));
   EXPECT_THAT(error_of("- just\n- a list\n"), HasSubstr("must be a mapping, got a list"));
   EXPECT_THAT(error_of(std::string("agent: {}\0", 10)), HasSubstr("NUL byte"));
 }

@@ -1,0 +1,72 @@
+// ObsModule ("obs"): transport and 5G user-plane observability for packets.
+//
+// Config section (modules.obs in the agent YAML):
+//   interfaces:   [eth0, ...]          required, at least one
+//   direction:    both|ingress|egress  default both
+//   xdp:          false                true: ingress through XDP instead of TC
+//   top_n_teids:  100                  per-TEID series exported (0..10000)
+//   node:         <name>               node label; default the host name
+// Unknown keys are an error naming the key, so a typo never silently
+// disables something.
+//
+// plan() yields one LoadRequest "obs" (the embedded obs.bpf.o) attached to
+// every interface/direction asked for; collect() turns the maps into bounded
+// metric families (docs/modules/obs.md lists them); snapshot() is the same
+// JSON as ObsObject::counters().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/module.h"
+#include "modules/obs/snapshot.h"
+
+namespace kagami::obs {
+
+struct ObsConfig {
+  std::vector<std::string> interfaces;
+  bool ingress = true;
+  bool egress = true;
+  bool xdp = false;
+  uint32_t top_n_teids = 100;
+  std::string node;
+};
+
+// Parses and validates a config section; the Error names the field.
+Result<ObsConfig> parse_config(const nlohmann::json& section);
+
+// The attach points for a config, in order ("tc:eth0:ingress@obs_tc_ingress").
+std::vector<std::string> attach_specs(const ObsConfig& cfg);
+
+// Interface facts collect() needs; swapped in unit tests that run without
+// the interfaces (the real one reads if_indextoname and sysfs).
+struct IfaceStats {
+  std::function<std::string(uint32_t ifindex)> name;
+  // rx_dropped / tx_dropped of an interface; false if it has none.
+  std::function<bool(const std::string& ifname, uint64_t& rx, uint64_t& tx)> drops;
+};
+IfaceStats system_iface_stats();
+
+// Snapshot -> metric families, with every label set bounded: top-N TEIDs by
+// packets plus one "other" series, and a gauge of how many were folded.
+std::vector<core::MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& cfg,
+                                              const IfaceStats& ifs);
+
+class ObsModule : public core::Module {
+ public:
+  static constexpr const char* kProgramName = "obs";
+
+  std::string name() const override { return "obs"; }
+  std::vector<core::FeatureNeed> needs() const override;
+  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config) override;
+  Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
+  Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
+
+ private:
+  Result<ObsSnapshot> read(const core::ProgramManager& pm) const;
+  ObsConfig cfg_;
+};
+
+}  // namespace kagami::obs

@@ -1,0 +1,157 @@
+// ObsModule without a kernel: config validation, attach points, and the
+// metric families built from a snapshot (bounded labels, top-N folding).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/module.h"
+#include "modules/obs/obs_module.h"
+
+namespace {
+
+using namespace kagami::obs;
+using nlohmann::json;
+
+std::string plan_error(const json& cfg) {
+  ObsModule m;
+  auto r = m.plan(cfg);
+  return r ? "" : r.error().message;
+}
+
+TEST(ObsConfig, ValidSectionPlansOneBuiltinObjectOnEveryHook) {
+  ObsModule m;
+  auto r = m.plan(json{{"interfaces", {"eth0", "eth1"}}, {"top_n_teids", 5}, {"node", "n1"}});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  const auto& req = (*r)[0];
+  EXPECT_EQ(req.name, "obs");
+  EXPECT_TRUE(req.builtin);
+  // The embedded ELF, not a path: the agent needs no file on disk.
+  ASSERT_GT(req.source.bytes.size(), 4u);
+  EXPECT_EQ(req.source.bytes[1], 'E');
+  EXPECT_EQ(req.source.bytes[2], 'L');
+  std::vector<std::string> got;
+  for (const auto& a : req.attach) got.push_back(a.to_string());
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "tc:eth0:ingress@obs_tc_ingress", "tc:eth0:egress@obs_tc_egress",
+                     "tc:eth1:ingress@obs_tc_ingress", "tc:eth1:egress@obs_tc_egress"}));
+}
+
+TEST(ObsConfig, XdpAndDirectionChooseTheHooks) {
+  auto cfg = parse_config(json{{"interfaces", {"eth0"}}, {"xdp", true}, {"direction", "ingress"}});
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(attach_specs(*cfg), std::vector<std::string>{"xdp:eth0@obs_xdp"});
+  cfg = parse_config(json{{"interfaces", {"eth0"}}, {"direction", "egress"}});
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(attach_specs(*cfg), std::vector<std::string>{"tc:eth0:egress@obs_tc_egress"});
+}
+
+TEST(ObsConfig, BadSectionsAreErrorsNamingTheField) {
+  EXPECT_NE(plan_error(json::object()).find("obs.interfaces"), std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", json::array()}}).find("obs.interfaces"), std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0", "eth0"}}}).find("listed twice"), std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"a:b"}}}).find("not a valid interface"), std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"direction", "up"}}).find("obs.direction"),
+            std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"top_n_teids", -1}}).find("obs.top_n_teids"),
+            std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"xdp", "yes"}}).find("obs.xdp"), std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"xdp", true}, {"direction", "egress"}})
+                .find("XDP only sees ingress"),
+            std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"intefaces", 1}}).find("obs.intefaces: unknown key"),
+            std::string::npos);
+}
+
+TEST(ObsRegistry, ObsIsABuiltinModule) {
+  auto m = kagami::core::make_module("obs");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->name(), "obs");
+  EXPECT_EQ(kagami::core::make_module("nope"), nullptr);
+  auto names = kagami::core::builtin_module_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "obs"), names.end());
+}
+
+const kagami::core::MetricFamily* find(const std::vector<kagami::core::MetricFamily>& fams,
+                                       const std::string& name) {
+  for (const auto& f : fams)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+TEST(ObsMetrics, TeidsBeyondTopNAreFoldedIntoOtherAndCounted) {
+  ObsSnapshot s;
+  for (uint32_t teid = 1; teid <= 5; teid++) {
+    auto& t = s.teids[teid];
+    t.packets = teid * 10;  // TEID 5 has the most
+    t.frame_bytes = teid * 1000;
+    t.by_msg_type[255] = t.packets;
+  }
+  ObsConfig cfg;
+  cfg.interfaces = {"eth0"};
+  cfg.top_n_teids = 2;
+  cfg.node = "n1";
+  IfaceStats ifs;
+  ifs.name = [](uint32_t i) { return "if" + std::to_string(i); };
+  ifs.drops = [](const std::string&, uint64_t& rx, uint64_t& tx) {
+    rx = 7;
+    tx = 9;
+    return true;
+  };
+  s.iface[IfaceKey{3, OBS_DIR_INGRESS, 17}] = {4, 400};
+  auto fams = build_metrics(s, cfg, ifs);
+
+  const auto* tp = find(fams, "kagami_obs_gtpu_teid_packets_total");
+  ASSERT_NE(tp, nullptr);
+  ASSERT_EQ(tp->samples.size(), 3u);  // top 2 + other
+  EXPECT_EQ(tp->samples[0].labels.at("teid"), "0x00000005");
+  EXPECT_EQ(tp->samples[0].value, 50);
+  EXPECT_EQ(tp->samples[1].labels.at("teid"), "0x00000004");
+  EXPECT_EQ(tp->samples[2].labels.at("teid"), "other");
+  EXPECT_EQ(tp->samples[2].value, 10 + 20 + 30);
+  EXPECT_EQ(tp->samples[2].labels.at("node"), "n1");
+  const auto* folded = find(fams, "kagami_obs_series_folded");
+  ASSERT_NE(folded, nullptr);
+  EXPECT_EQ(folded->samples.at(0).value, 3);
+
+  const auto* pk = find(fams, "kagami_obs_packets_total");
+  ASSERT_NE(pk, nullptr);
+  ASSERT_EQ(pk->samples.size(), 1u);
+  EXPECT_EQ(pk->samples[0].labels.at("interface"), "if3");
+  EXPECT_EQ(pk->samples[0].labels.at("protocol"), "udp");
+  EXPECT_EQ(pk->samples[0].value, 4);
+  const auto* dr = find(fams, "kagami_obs_interface_drops_total");
+  ASSERT_NE(dr, nullptr);
+  ASSERT_EQ(dr->samples.size(), 2u);
+  EXPECT_EQ(dr->samples[0].value, 7);
+  EXPECT_EQ(dr->samples[1].value, 9);
+}
+
+TEST(ObsMetrics, LatencyHistogramIsCumulativeWithInf) {
+  ObsSnapshot s;
+  LatencyHist h;
+  h.count = 3;
+  h.sum_ns = 3'000'000;
+  h.buckets[9] = 2;   // [512, 1024) us
+  h.buckets[10] = 1;  // [1024, 2048) us
+  s.pfcp_latency[51] = h;
+  ObsConfig cfg;
+  cfg.node = "n";
+  auto fams = build_metrics(s, cfg, IfaceStats{[](uint32_t) { return std::string("x"); }, nullptr});
+  const auto* lat = find(fams, "kagami_obs_pfcp_response_latency_seconds");
+  ASSERT_NE(lat, nullptr);
+  EXPECT_EQ(lat->type, "histogram");
+  double le_1024us = -1, inf = -1, count = -1, sum = -1;
+  for (const auto& smp : lat->samples) {
+    if (smp.suffix == "_bucket" && smp.labels.at("le") == "0.001024") le_1024us = smp.value;
+    if (smp.suffix == "_bucket" && smp.labels.at("le") == "+Inf") inf = smp.value;
+    if (smp.suffix == "_count") count = smp.value;
+    if (smp.suffix == "_sum") sum = smp.value;
+  }
+  EXPECT_EQ(le_1024us, 2);
+  EXPECT_EQ(inf, 3);
+  EXPECT_EQ(count, 3);
+  EXPECT_DOUBLE_EQ(sum, 0.003);
+}
+
+}  // namespace

@@ -9,8 +9,9 @@
 #
 # tshark extracts only the fields replay counts (-T fields -e gtp.teid
 # -e pfcp.msg_type -e udp.port), which is the cheapest way to get the same
-# numbers out of it; replay runs every obs counter. Both are timed wall-clock,
-# replay including its one-off program load. The script checks that both
+# numbers out of it; replay runs every obs counter. Both are timed wall-clock
+# and in CPU time (user + sys; the fair figure on a loaded host), replay
+# including its one-off program load. The script checks that both
 # found the same GTP-U packets (outermost GTP header on UDP 2152) and PFCP
 # messages, and prints the speed ratio.
 set -euo pipefail
@@ -32,19 +33,27 @@ mergecap -a -w "$tmp/big.pcapng" "${args[@]}"
 total=$(( frames * copies ))
 echo "capture: $(basename "$CAP") x $copies = $total frames ($(stat -c %s "$tmp/big.pcapng") bytes)"
 
-now() { date +%s.%N; }
-t0=$(now)
-"$KAGAMI" replay "$tmp/big.pcapng" --json >"$tmp/replay.json"
-t1=$(now)
-tshark -n -r "$tmp/big.pcapng" -T fields -E separator=/t -e gtp.teid -e pfcp.msg_type -e udp.port >"$tmp/fields.tsv" 2>/dev/null
-t2=$(now)
+python3 - "$KAGAMI" "$tmp" <<'PY'
+import json, resource, subprocess, sys, time
+kagami, tmp = sys.argv[1:3]
+big = tmp + "/big.pcapng"
 
-python3 - "$tmp/replay.json" "$tmp/fields.tsv" "$t0" "$t1" "$t2" <<'PY'
-import json, sys
-rep = json.load(open(sys.argv[1]))
-t0, t1, t2 = map(float, sys.argv[3:6])
+def timed(cmd, out):
+    """wall seconds and CPU seconds (user + sys) of one child process"""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    with open(out, "w") as fh:
+        subprocess.run(cmd, stdout=fh, stderr=subprocess.DEVNULL, check=True)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+r_wall, r_cpu = timed([kagami, "replay", big, "--json"], tmp + "/replay.json")
+t_wall, t_cpu = timed(["tshark", "-n", "-r", big, "-T", "fields", "-E", "separator=/t",
+                       "-e", "gtp.teid", "-e", "pfcp.msg_type", "-e", "udp.port"], tmp + "/fields.tsv")
+rep = json.load(open(tmp + "/replay.json"))
 gtpu = pfcp = 0
-for line in open(sys.argv[2]):
+for line in open(tmp + "/fields.tsv"):
     teid, msg, ports = (line.rstrip("\n").split("\t") + ["", "", ""])[:3]
     # the truth files' rule: a frame's outermost GTP header, on UDP 2152
     if teid and "2152" in ports.split(","):
@@ -52,13 +61,13 @@ for line in open(sys.argv[2]):
     if msg:
         pfcp += len(msg.split(","))
 r_gtpu, r_pfcp = rep["gtpu"]["packets"], rep["pfcp"]["messages"]
-replay_s, tshark_s = t1 - t0, t2 - t1
 loop_s = rep["duration_ms"] / 1000
-print(f"replay : {replay_s:8.2f} s wall ({loop_s:.2f} s replay loop, {rep['ns_per_frame']:.0f} ns/frame; "
-      f"rest is loading obs.bpf.o)  gtpu.packets={r_gtpu} pfcp.messages={r_pfcp}")
-print(f"tshark : {tshark_s:8.2f} s wall  gtpu={gtpu} pfcp={pfcp}")
-print(f"ratio  : tshark/replay = {tshark_s / replay_s:.1f}x (whole command), "
-      f"{tshark_s / loop_s:.1f}x (replay loop only)")
+print(f"replay : {r_wall:7.2f} s wall, {r_cpu:6.2f} s CPU; replay loop {loop_s:.2f} s wall "
+      f"({rep['ns_per_frame']:.0f} ns/frame), the rest is loading obs.bpf.o; "
+      f"gtpu.packets={r_gtpu} pfcp.messages={r_pfcp}")
+print(f"tshark : {t_wall:7.2f} s wall, {t_cpu:6.2f} s CPU; gtpu={gtpu} pfcp={pfcp}")
+print(f"ratio  : tshark/replay {t_wall / r_wall:.1f}x wall, {t_cpu / r_cpu:.1f}x CPU (whole commands); "
+      f"{t_wall / loop_s:.1f}x against the replay loop alone")
 ok = (r_gtpu == gtpu and r_pfcp == pfcp)
 print("counts :", "same" if ok else f"DIFFER (gtpu {r_gtpu} vs {gtpu}, pfcp {r_pfcp} vs {pfcp})")
 sys.exit(0 if ok else 1)

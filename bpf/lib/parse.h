@@ -287,6 +287,9 @@ static __always_inline int parse_ipv6(struct cursor *c, struct l3l4 *m)
 			next = h[0];
 			c->off += ((__u32)h[1] + 1) * 8;
 		}
+		/* The whole header, not just its first 8 octets, must be there. */
+		if (!cur_avail(c, c->off - 1))
+			return OBS_MAL_IPV6_EXT_TRUNCATED;
 	}
 	m->l4 = next;
 	if (!cur_widen(&c->off))

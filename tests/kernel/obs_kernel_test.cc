@@ -151,7 +151,9 @@ TEST_F(ObsKernel, TruncatedAndBadHeadersEachHaveAReason) {
     f.resize(14 + ip_bytes);
     return f;
   };
-  run(eth_ip(10));                                                                       // ipv4_truncated
+  // The kernel's skb test run rejects frames whose IP header is cut short
+  // (EINVAL), so those two go through XDP, which shares the parser.
+  run_xdp(eth_ip(10));                                                                   // ipv4_truncated
   run(PacketBuilder().eth().ipv4("1.1.1.1", "2.2.2.2", {.ihl = 3}).payload(40).build());  // ipv4_bad_ihl
   run(PacketBuilder().eth().ipv4("1.1.1.1", "2.2.2.2", {.total_length = 12}).payload(40).build());
   run(eth_ip(24));                                                                        // udp_truncated
@@ -162,7 +164,7 @@ TEST_F(ObsKernel, TruncatedAndBadHeadersEachHaveAReason) {
   run(PacketBuilder().eth().ipv4("1.1.1.1", "2.2.2.2").tcp(80, 1234, 0x10, 2).payload(4).build());
   auto v6 = PacketBuilder().eth().ipv6("2001:db8::1", "2001:db8::2").udp(1, 2).build();
   v6.resize(14 + 30);
-  run(v6);                                                                                // ipv6_truncated
+  run_xdp(v6);                                                                            // ipv6_truncated
   auto ext = PacketBuilder().eth().ipv6("2001:db8::1", "2001:db8::2").ipv6_ext(0, 4).udp(1, 2).build();
   ext.resize(14 + 40 + 16);
   run(ext);                                                                               // ipv6_ext_truncated

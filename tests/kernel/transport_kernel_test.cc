@@ -687,6 +687,31 @@ TEST(TransportMetrics, TopNFoldsWorkloadsAndLabelsIdentity) {
   EXPECT_EQ(a_packets, 30);
   EXPECT_EQ(other_packets, 3);
   EXPECT_EQ(folded, 1);
+
+  // With state kept between scrapes, membership is sticky: b growing past a
+  // does not swap them, so neither a's series nor "other" goes backwards.
+  auto state = kagami::modules::make_transport_retired();
+  v.retired = state.get();
+  auto egress_udp = [&](const std::string& workload) {
+    auto m = kagami::modules::transport_metrics_from_fds(l->fds, v);
+    EXPECT_TRUE(m);
+    if (!m) return -1.0;
+    for (const auto& f : *m)
+      for (const auto& smp : f.samples)
+        if (f.name == "kagami_transport_packets_total" && smp.labels.at("workload") == workload &&
+            smp.labels.at("direction") == "egress" && smp.labels.at("protocol") == "udp")
+          return smp.value;
+    return -1.0;
+  };
+  EXPECT_EQ(egress_udp(a.rel()), 30);  // first scrape picks a (heavier)
+  ASSERT_EQ(send(b, 60), 0);           // b: 63 > a: 30
+  EXPECT_EQ(egress_udp(a.rel()), 30);
+  EXPECT_EQ(egress_udp("other"), 63);
+  EXPECT_EQ(egress_udp(b.rel()), -1);
+  // Stateless, the heavier b would take the slot instead.
+  v.retired = nullptr;
+  EXPECT_EQ(egress_udp(b.rel()), 63);
+  EXPECT_EQ(egress_udp("other"), 30);
 }
 
 // Dead cgroups leave the kernel maps (making room) and their counts move to

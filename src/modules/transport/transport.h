@@ -102,7 +102,9 @@ struct TransportView {
   std::string node;
   size_t top_n_pods = 50;
   size_t top_n_drops = 100;
-  const TransportRetired* retired = nullptr;  // added to workload="other"
+  // Module state kept between scrapes: counts of pruned cgroups (added to
+  // workload="other") and the sticky top-N membership. nullptr: stateless.
+  TransportRetired* retired = nullptr;
 };
 
 // Removes the entries of cgroups that no longer exist (open_by_handle_at on

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -26,6 +27,17 @@
 #include "modules/transport/transport.h"
 
 namespace kagami::modules {
+namespace transport_detail {
+
+// The labels that identify a workload in every series.
+struct WorkloadLabels {
+  std::string pod_uid, container, runtime, workload;
+  auto tie() const { return std::tie(pod_uid, container, runtime, workload); }
+  bool operator<(const WorkloadLabels& o) const { return tie() < o.tie(); }
+};
+
+}  // namespace transport_detail
+using transport_detail::WorkloadLabels;
 
 struct TransportRetired {
   transport_traffic traffic{};
@@ -33,6 +45,8 @@ struct TransportRetired {
   std::map<std::pair<uint8_t, uint8_t>, uint64_t> states;
   uint64_t drops = 0;
   uint64_t pruned = 0;  // cgroups removed from the maps
+  // Workloads that had their own series at the last scrape (sticky top-N).
+  std::set<WorkloadLabels> kept;
 };
 
 TransportRetired* new_transport_retired() { return new TransportRetired(); }
@@ -181,13 +195,6 @@ std::pair<std::string, std::string> iface_labels(uint32_t netns, uint32_t ifinde
   }
   return {"if" + std::to_string(ifindex), std::to_string(netns)};
 }
-
-// The labels that identify a workload in every series.
-struct WorkloadLabels {
-  std::string pod_uid, container, runtime, workload;
-  auto tie() const { return std::tie(pod_uid, container, runtime, workload); }
-  bool operator<(const WorkloadLabels& o) const { return tie() < o.tie(); }
-};
 
 WorkloadLabels workload_of(uint64_t cgid, identity::Resolver* resolver) {
   if (cgid == 0) return {"", "", "", "none"};  // no socket: closed ports, pre-socket drops
@@ -339,6 +346,21 @@ Result<std::vector<core::MetricFamily>> transport_metrics_from_fds(const Transpo
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   const WorkloadLabels kOther{"", "", "", "other"};
+  // Membership is sticky when the caller keeps state (view.retired): a
+  // workload that had its own series keeps it while it has counters, and
+  // new ones fill free slots by weight. Otherwise a workload moving in or
+  // out of the top N would move its totals out of or into "other", and
+  // "other" would go backwards, which Prometheus reads as a counter reset.
+  std::set<WorkloadLabels> chosen;
+  if (view.retired)
+    for (const auto& l : view.retired->kept)
+      if (chosen.size() < view.top_n_pods && by_workload.count(l)) chosen.insert(l);
+  for (const auto& [w, l] : ranked) {
+    if (chosen.size() >= view.top_n_pods) break;
+    if (l.workload != "other") chosen.insert(l);
+  }
+  if (view.retired) view.retired->kept = chosen;
+
   Agg other;
   add(other.sum.traffic, raw->other_traffic);  // folded in the kernel (map full)
   add(other.sum.tcp, raw->other_tcp);
@@ -351,10 +373,10 @@ Result<std::vector<core::MetricFamily>> transport_metrics_from_fds(const Transpo
   }
   size_t folded = 0;
   std::vector<std::pair<WorkloadLabels, const Agg*>> kept;
-  for (size_t i = 0; i < ranked.size(); i++) {
-    const Agg& a = by_workload[ranked[i].second];
-    if (i < view.top_n_pods && !(ranked[i].second.workload == "other")) {
-      kept.emplace_back(ranked[i].second, &a);
+  for (const auto& [w, l] : ranked) {
+    const Agg& a = by_workload[l];
+    if (chosen.count(l)) {
+      kept.emplace_back(l, &a);
       continue;
     }
     add(other.sum.traffic, a.sum.traffic);

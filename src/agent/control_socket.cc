@@ -196,10 +196,15 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const std::str
     return errno_error(e, "connecting to the agent at {}", socket_path);
   }
   set_timeout(fd.get(), timeout_ms);
-  if (!write_all(fd.get(), encode_request(Request{op, args})))
-    return errno_error(errno, "sending to the agent at {}", socket_path);
   std::string buf, line;
   bool too_long = false;
+  if (!write_all(fd.get(), encode_request(Request{op, args}))) {
+    const int e = errno;
+    // The agent may have answered and closed before reading anything (a
+    // refused uid): its error line is the better message.
+    if (read_line(fd.get(), buf, line, too_long)) return parse_response(line);
+    return errno_error(e, "sending to the agent at {}", socket_path);
+  }
   if (!read_line(fd.get(), buf, line, too_long)) {
     if (errno == EAGAIN || errno == EWOULDBLOCK)
       return make_error("no answer from the agent at {} within {} ms", socket_path, timeout_ms);

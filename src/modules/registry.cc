@@ -7,6 +7,7 @@
 
 #include "core/module.h"
 #include "modules/obs/obs_module.h"
+#include "modules/transport/transport.h"
 
 namespace kagami::core {
 namespace {
@@ -18,6 +19,7 @@ struct Entry {
 
 const Entry kModules[] = {
     {"obs", [] { return std::unique_ptr<Module>(new obs::ObsModule()); }},
+    {"transport", [] { return std::unique_ptr<Module>(new modules::TransportModule()); }},
 };
 
 }  // namespace

@@ -11,9 +11,11 @@
  *
  * Counting follows Wireshark where it has an opinion (docs/modules/obs.md):
  * the outermost GTP header on UDP 2152 (either port); UDP payload bytes from
- * the UDP length field; a fragmented GTP-U datagram counted once, on its
- * first fragment, with the frame length of the last one; PFCP counted per
- * message, several per datagram when the FO flag says so.
+ * the UDP length field; a fragmented GTP-U datagram counted once, when its
+ * last fragment arrives, with that frame's length and the GTP facts its
+ * first fragment stored; PFCP counted per message, several per datagram
+ * when the FO flag says so, including PFCP quoted in ICMP errors (by type
+ * and cause only).
  *
  * Replay (src/replay, BPF_PROG_TEST_RUN): with replay_mode set before load,
  * the TC programs take the original frame length from skb->cb[0] and the
@@ -47,7 +49,6 @@ const volatile __u8 replay_mode = 0;
 struct obs_pkt {
 	struct cursor cur;
 	struct obs_counters *ctr;
-	struct obs_malformed_counts *mal;
 	__u64 ts;
 	__u32 frame_len;
 	__u32 ifindex;
@@ -56,9 +57,15 @@ struct obs_pkt {
 
 static __always_inline void count_malformed(struct obs_pkt *p, int reason)
 {
+	struct obs_malformed_counts *mal;
+	__u32 key = p->dir;
+
 	if (reason <= OBS_MAL_NONE || reason >= OBS_MAL_MAX)
 		return;
-	p->mal->c[reason]++;
+	/* Looked up only when needed: well-formed packets skip this map. */
+	mal = bpf_map_lookup_elem(&obs_malformed, &key);
+	if (mal)
+		mal->c[reason]++;
 	p->ctr->c[OBS_CTR_MALFORMED]++;
 }
 
@@ -148,7 +155,7 @@ static __always_inline void gtpu_count(struct obs_pkt *p, const struct gtpu_info
 		struct obs_pkt_bytes *q;
 		__u32 slot = ((__u32)p->dir * 2 + (g->pdu_type & 1)) * 64 + (g->qfi & 63);
 
-		percpu_array_add(&obs_gtpu_pdu_type, g->pdu_type & 15, 1);
+		percpu_array_add(&obs_gtpu_pdu, g->pdu_type & 15, 1);
 		q = bpf_map_lookup_elem(&obs_qfi, &slot);
 		if (q) {
 			q->packets++;
@@ -253,7 +260,7 @@ static __always_inline void handle_gtpu(struct obs_pkt *p, const struct l3l4 *m)
 static __always_inline void pfcp_latency(struct obs_pkt *p, __u8 msg_type, __u64 ns)
 {
 	__u32 key = msg_type;
-	struct obs_latency_hist *h = bpf_map_lookup_elem(&obs_pfcp_latency, &key);
+	struct obs_latency_hist *h = bpf_map_lookup_elem(&obs_pfcp_lat, &key);
 	__u32 b = log2_u64(ns / 1000);
 
 	if (!h)
@@ -316,7 +323,7 @@ static __always_inline int pfcp_count(struct obs_pkt *p, const struct l3l4 *m,
 		/* Keyed by the requester; NOEXIST keeps the first transmission,
 		 * so a retransmitted request's latency includes the wait. */
 		__builtin_memcpy(pk.addr, m->saddr, 16);
-		if (!bpf_map_update_elem(&obs_pfcp_pending, &pk, &pv, BPF_NOEXIST))
+		if (!bpf_map_update_elem(&obs_pfcp_pend, &pk, &pv, BPF_NOEXIST))
 			p->ctr->c[OBS_CTR_PFCP_PENDING_NEW]++;
 		return 0;
 	}
@@ -327,10 +334,10 @@ static __always_inline int pfcp_count(struct obs_pkt *p, const struct l3l4 *m,
 
 	p->ctr->c[OBS_CTR_PFCP_RESPONSES]++;
 	__builtin_memcpy(pk.addr, m->daddr, 16);
-	req = bpf_map_lookup_elem(&obs_pfcp_pending, &pk);
+	req = bpf_map_lookup_elem(&obs_pfcp_pend, &pk);
 	if (req) {
 		pfcp_latency(p, t, p->ts >= req->ts_ns ? p->ts - req->ts_ns : 0);
-		bpf_map_delete_elem(&obs_pfcp_pending, &pk);
+		bpf_map_delete_elem(&obs_pfcp_pend, &pk);
 	} else {
 		p->ctr->c[OBS_CTR_PFCP_RESPONSES_UNMATCHED]++;
 	}
@@ -464,8 +471,7 @@ static __always_inline int obs_pkt_init(struct obs_pkt *p, void *data, void *dat
 	p->ifindex = a->ifindex;
 	p->dir = a->dir;
 	p->ctr = bpf_map_lookup_elem(&obs_counters, &key);
-	p->mal = bpf_map_lookup_elem(&obs_malformed, &key);
-	return p->ctr && p->mal;
+	return p->ctr != NULL;
 }
 
 enum obs_handler { OBS_H_GTPU, OBS_H_PFCP, OBS_H_SCTP };
@@ -477,6 +483,10 @@ static __always_inline int obs_handle(void *data, void *data_end, struct obs_arg
 
 	if (!a || !obs_pkt_init(&p, data, data_end, a))
 		return 0;
+	/* Only PFCP needs the time (request/response latency): the clock is
+	 * read here rather than for every packet. Replay passes the capture's. */
+	if (h == OBS_H_PFCP && !replay_mode)
+		p.ts = bpf_ktime_get_ns();
 	if (h == OBS_H_GTPU)
 		handle_gtpu(&p, &a->m);
 	else if (h == OBS_H_PFCP)
@@ -587,8 +597,6 @@ static __always_inline void obs_skb(struct __sk_buff *skb, __u8 dir)
 		if (skb->cb[0])
 			a.frame_len = skb->cb[0];
 		a.ts = skb->tstamp;
-	} else {
-		a.ts = bpf_ktime_get_ns();
 	}
 	/* GRO'd or paged skbs may hold only part of the headers linearly;
 	 * direct packet access sees only the linear part. */
@@ -630,7 +638,6 @@ int obs_xdp(struct xdp_md *ctx)
 		.dir = OBS_DIR_INGRESS,
 		.frame_len = (__u32)(data_end - data),
 		.ifindex = ctx->ingress_ifindex,
-		.ts = bpf_ktime_get_ns(),
 	};
 	int h = obs_l2l4(data, data_end, &a);
 

@@ -69,7 +69,7 @@ struct {
 	__uint(max_entries, 16);
 	__type(key, __u32);
 	__type(value, __u64);
-} obs_gtpu_pdu_type SEC(".maps");
+} obs_gtpu_pdu SEC(".maps");
 
 /* Per QFI, direction and PDU type: see OBS_QFI_SLOTS. */
 struct {
@@ -113,7 +113,7 @@ struct {
 	__uint(max_entries, OBS_PFCP_PENDING_MAX_ENTRIES);
 	__type(key, struct obs_pfcp_pending_key);
 	__type(value, struct obs_pfcp_pending_value);
-} obs_pfcp_pending SEC(".maps");
+} obs_pfcp_pend SEC(".maps");
 
 /* Response latency histogram per response message type. */
 struct {
@@ -121,7 +121,7 @@ struct {
 	__uint(max_entries, 256);
 	__type(key, __u32);
 	__type(value, struct obs_latency_hist);
-} obs_pfcp_latency SEC(".maps");
+} obs_pfcp_lat SEC(".maps");
 
 /* SCTP chunks by type. */
 struct {

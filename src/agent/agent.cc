@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,6 +161,9 @@ Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
   a->start_unix_ = static_cast<double>(std::time(nullptr));
   a->settings_ = cfg.agent;
   a->config_path_ = cfg.path;
+  // The baseline for "changed, needs a restart" notes is what we start with.
+  a->cfg_.agent = cfg.agent;
+  a->cfg_.trust = cfg.trust;
 
   core::ManagerOptions mo;
   mo.pin_root = cfg.agent.pin_root;
@@ -270,7 +274,11 @@ void Agent::save_state_locked() {
   const std::string path = state_file_path(settings_);
   const std::string tmp = path + ".tmp";
   std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
+  const fs::path dir = fs::path(path).parent_path();
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    ::chmod(dir.c_str(), 0700);  // shared with the control socket: root only
+  }
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << nlohmann::json{{"version", 1}, {"programs", progs}}.dump(2) << "\n";
@@ -447,7 +455,16 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
         break;
       }
       case Action::Replace: {
-        auto r = pm_->replace(s.name, d->request);
+        Result<core::ProgramInfo> r = make_error("not run");
+        if (s.attach_changed) {
+          // Moving hooks is unload + load: the manager's replace is atomic per
+          // hook and therefore keeps the hooks (docs/agent.md).
+          auto u = pm_->unload(s.name);
+          r = u ? pm_->load(d->request) : Result<core::ProgramInfo>(u.error());
+          if (!r && u) records_.erase(s.name);
+        } else {
+          r = pm_->replace(s.name, d->request);
+        }
         if (!r) {
           save_state_locked();
           restore_modules();

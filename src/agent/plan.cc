@@ -67,6 +67,7 @@ ApplyPlan plan_apply(const std::vector<DesiredProgram>& desired,
     s.reason = why.empty() ? "unchanged" : fmt::format("{}", fmt::join(why, "; "));
     const bool differs = c.sha256 != d.sha256 || have_attach != want_attach;
     s.action = differs ? Action::Replace : Action::Keep;
+    s.attach_changed = have_attach != want_attach;
     (differs ? replaces : keeps).push_back(std::move(s));
   }
   for (const auto& c : current) {

@@ -47,6 +47,9 @@ struct PlannedStep {
   std::string origin;   // origin after the step
   std::string reason;   // for logs and the apply report
   int desired = -1;     // index into the desired list (add/replace/keep)
+  // Replace with a different attach list: the manager's atomic replace keeps
+  // the hooks, so the agent detaches and loads again (not atomic).
+  bool attach_changed = false;
 };
 
 struct ApplyPlan {

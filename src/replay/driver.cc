@@ -22,7 +22,6 @@ uint32_t skb_test_run_max_bytes() {
 
 Result<DriverStats> replay_frames(PcapReader& reader, int tc_prog_fd) {
   DriverStats st;
-  st.link_type = reader.link_type_name();
   const uint32_t max_bytes = skb_test_run_max_bytes();
   auto t0 = std::chrono::steady_clock::now();
 
@@ -59,6 +58,8 @@ Result<DriverStats> replay_frames(PcapReader& reader, int tc_prog_fd) {
   }
   st.wall_ns = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  // After reading: a pcapng names its interfaces (and link types) as it goes.
+  st.link_type = reader.link_type_name();
   st.total_frames = reader.frames_read();
   st.snapped_frames = reader.snapped_frames();
   for (const auto& [k, v] : reader.skipped()) st.skipped[k] += v;

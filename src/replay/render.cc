@@ -42,6 +42,12 @@ void flatten(const json& v, const std::string& prefix, std::vector<std::pair<std
     return;
   }
   if (v.is_object()) {
+    // {"name": ..., "count": n} (the truth files' shape for coded values)
+    // reads best as one row: "by_msg_type.50   20  PFCP Session ...".
+    if (v.size() == 2 && v.contains("count") && v.contains("name") && v["count"].is_number()) {
+      rows.emplace_back(prefix, scalar(v["count"]) + "  " + scalar(v["name"]));
+      return;
+    }
     if (v.empty()) rows.emplace_back(prefix, "{}");
     for (auto it = v.begin(); it != v.end(); ++it)
       flatten(*it, prefix.empty() ? it.key() : prefix + "." + it.key(), rows, depth + 1);
@@ -64,7 +70,14 @@ void flatten(const json& v, const std::string& prefix, std::vector<std::pair<std
 void table(std::string& out, const std::vector<std::pair<std::string, std::string>>& rows) {
   size_t w = 0;
   for (const auto& r : rows) w = std::max(w, r.first.size());
-  for (const auto& r : rows) out += fmt::format("  {:<{}}  {:>12}\n", r.first, w, r.second);
+  for (const auto& r : rows) {
+    // Numbers right-aligned in a column; a trailing name or a string value
+    // runs on to the right of it.
+    auto sp = r.second.find("  ");
+    std::string num = sp == std::string::npos ? r.second : r.second.substr(0, sp);
+    std::string rest = sp == std::string::npos ? "" : r.second.substr(sp);
+    out += fmt::format("  {:<{}}  {:>12}{}\n", r.first, w, num, rest);
+  }
 }
 
 }  // namespace
@@ -84,13 +97,34 @@ std::string render_text(const json& r) {
   }
   out += fmt::format("time: {} ms ({} ns/frame, {} ns/frame in the kernel)\n", get("duration_ms"),
                      get("ns_per_frame"), get("kernel_ns_per_frame"));
+  // Sections in the order an operator reads them: the 5G protocols first,
+  // then transport and errors, then anything else, the raw ABI counters last.
+  static const char* const kOrder[] = {"gtpu", "pfcp", "ngap", "nas_5gs", "sbi", "http2", "sctp", "transport",
+                                       "malformed", "malformed_total"};
+  std::vector<std::string> keys;
+  for (const char* k : kOrder)
+    if (r.contains(k)) keys.emplace_back(k);
   for (auto it = r.begin(); it != r.end(); ++it) {
-    if (is_replay_key(it.key())) continue;
-    std::vector<std::pair<std::string, std::string>> rows;
-    flatten(*it, "", rows);
-    out += fmt::format("\n[{}]\n", it.key());
-    table(out, rows);
+    if (is_replay_key(it.key()) || it.key() == "counters") continue;
+    if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
   }
+  if (r.contains("counters")) keys.emplace_back("counters");
+  for (const auto& k : keys) {
+    const json& v = r[k];
+    if (!v.is_structured()) {
+      out += fmt::format("\n{}: {}\n", k, scalar(v));
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> rows, nonzero;
+    flatten(v, "", rows);
+    // Zero counters are noise in a table; --json keeps every key.
+    for (auto& row : rows)
+      if (row.second != "0" && row.second.rfind("0  ", 0) != 0 && row.second != "{}" && row.second != "[]") nonzero.push_back(std::move(row));
+    out += fmt::format("\n[{}]\n", k);
+    if (nonzero.empty()) out += "  (all zero)\n";
+    table(out, nonzero);
+  }
+  out += "\n(zero counters omitted; --json prints every key)\n";
   return out;
 }
 

@@ -146,6 +146,10 @@ TEST_P(ReplayTruth, CountersMatchTshark) {
   SCOPED_TRACE("replay of " + cap);
 
   EXPECT_EQ(num(got, {"total_frames"}), num(truth, {"total_frames"}));
+  // capinfos' encapsulation name for the link types of the shared captures.
+  const std::string encap = truth["capinfos"].value("File encapsulation", "");
+  const std::map<std::string, std::string> dlt = {{"ether", "EN10MB"}, {"linux-sll", "LINUX_SLL"}};
+  if (dlt.count(encap)) EXPECT_EQ(got.value("link_type", ""), dlt.at(encap));
   EXPECT_EQ(num(got, {"replayed_frames"}) + [&] {
     uint64_t s = 0;
     for (auto& [k, v] : counts(got["skipped"])) s += v;

@@ -5,7 +5,10 @@
 
 #include <linux/types.h>
 
+#include <bpf/libbpf.h>
+
 #include <cstddef>
+#include <cstring>
 
 #include "kagami/abi/obs.h"
 #include "support/btf_layout.h"
@@ -70,6 +73,21 @@ TEST(ObsAbi, EverySharedStructMatchesTheObjectBtf) {
                M(obs_latency_hist, buckets), M(obs_latency_hist, pad));
   CHECK_LAYOUT(obs_sctp_tsn_key, M(obs_sctp_tsn_key, vtag), M(obs_sctp_tsn_key, tsn),
                M(obs_sctp_tsn_key, sport), M(obs_sctp_tsn_key, dport), M(obs_sctp_tsn_key, pad));
+}
+
+TEST(ObsAbi, EveryMapNameExistsAndFitsTheKernelName) {
+  // Opening (not loading) needs no privileges.
+  bpf_object* obj = bpf_object__open_file(kObj.c_str(), nullptr);
+  ASSERT_NE(obj, nullptr) << kObj;
+  for (const char* n : {OBS_MAP_COUNTERS, OBS_MAP_MALFORMED, OBS_MAP_IFACE, OBS_MAP_TEID, OBS_MAP_GTPU_MSG,
+                        OBS_MAP_GTPU_EXT, OBS_MAP_GTPU_PDU_TYPE, OBS_MAP_QFI, OBS_MAP_FRAG, OBS_MAP_PFCP_MSG,
+                        OBS_MAP_PFCP_CAUSE, OBS_MAP_PFCP_PENDING, OBS_MAP_PFCP_LATENCY, OBS_MAP_SCTP_CHUNK,
+                        OBS_MAP_SCTP_PPID, OBS_MAP_SCTP_TSN}) {
+    EXPECT_NE(bpf_object__find_map_by_name(obj, n), nullptr) << n;
+    // BPF_OBJ_NAME_LEN is 16: a longer name is cut in the kernel's map info.
+    EXPECT_LE(std::strlen(n), 15u) << n;
+  }
+  bpf_object__close(obj);
 }
 
 TEST(ObsAbi, LayoutCheckerCatchesADifference) {

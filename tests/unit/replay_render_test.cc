@@ -16,6 +16,8 @@ TEST(ReplayRender, SummaryThenOneTablePerSection) {
     "skipped": {"non_ip_payload": 1}, "tc_verdicts": {"0": 91},
     "duration_ms": 1.25, "ns_per_frame": 13736.3, "kernel_ns_per_frame": 900.0, "modules": ["obs"],
     "gtpu": {"packets": 92, "by_teid": {"0x00000001": {"packets": 46, "frame_bytes": 43000}}},
+    "counters": {"packets": {"ingress": 92, "egress": 0}},
+    "malformed_total": 3,
     "pfcp": {"messages": 0, "by_msg_type": {}}
   })");
   std::string t = kagami::replay::render_text(r);
@@ -26,8 +28,10 @@ TEST(ReplayRender, SummaryThenOneTablePerSection) {
   EXPECT_NE(t.find("[gtpu]"), std::string::npos) << t;
   EXPECT_NE(t.find("by_teid.0x00000001.frame_bytes"), std::string::npos) << t;
   EXPECT_NE(t.find("43000"), std::string::npos) << t;
-  EXPECT_NE(t.find("[pfcp]"), std::string::npos) << t;
-  EXPECT_NE(t.find("by_msg_type"), std::string::npos) << t;  // an empty object still shows
+  EXPECT_NE(t.find("[pfcp]\n  (all zero)"), std::string::npos) << t;  // zeros are omitted from tables
+  EXPECT_LT(t.find("[gtpu]"), t.find("[pfcp]")) << t;
+  EXPECT_NE(t.find("malformed_total: 3"), std::string::npos) << t;
+  EXPECT_GT(t.find("[counters]"), t.find("malformed_total")) << t;  // raw counters last
   // Replay's own keys are in the summary, not repeated as sections.
   EXPECT_EQ(t.find("[skipped]"), std::string::npos) << t;
   EXPECT_EQ(t.find("[tc_verdicts]"), std::string::npos) << t;

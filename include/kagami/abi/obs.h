@@ -50,7 +50,7 @@ enum obs_counter {
 	OBS_CTR_IPV4_FRAGMENTS,         /* IPv4 fragments (first or not) */
 	OBS_CTR_IPV6_FRAGMENTS,
 	OBS_CTR_GTPU_PACKETS,           /* outermost GTP-U header on UDP 2152 (either port) */
-	OBS_CTR_GTPU_FRAME_BYTES,       /* frame length (tshark frame.len), see OBS_CTR_GTPU_FRAG_* */
+	OBS_CTR_GTPU_FRAME_BYTES,       /* frame length (tshark frame.len); fragmented: the last frame's */
 	OBS_CTR_GTPU_UDP_PAYLOAD_BYTES, /* UDP length field - 8 */
 	OBS_CTR_GTPU_LEN_FIELD_BYTES,   /* GTP length field */
 	OBS_CTR_GTPU_LEN_MISMATCH,      /* GTP length + 8 != UDP payload length */
@@ -65,8 +65,8 @@ enum obs_counter {
 	OBS_CTR_GTPU_INNER_IPV6,
 	OBS_CTR_GTPU_INNER_OTHER,       /* T-PDU with neither (e.g. empty, non-IP PDU session) */
 	OBS_CTR_GTPU_TEID_NEW,          /* entries inserted into the teid map */
-	OBS_CTR_GTPU_FRAG_FIRST,        /* GTP-U counted on a first IPv4 fragment */
-	OBS_CTR_GTPU_FRAG_COMPLETED,    /* ... whose last fragment arrived (frame bytes added) */
+	OBS_CTR_GTPU_FRAG_FIRST,        /* GTP-U first IPv4 fragments stored in obs_frag */
+	OBS_CTR_GTPU_FRAG_COMPLETED,    /* ... whose last fragment arrived and counted the datagram */
 	OBS_CTR_PFCP_MESSAGES,          /* every PFCP message (several may share a datagram) */
 	OBS_CTR_PFCP_REQUESTS,
 	OBS_CTR_PFCP_RESPONSES,
@@ -249,13 +249,13 @@ struct obs_sctp_tsn_key {
 #define OBS_MAP_TEID "obs_teid"
 #define OBS_MAP_GTPU_MSG "obs_gtpu_msg"
 #define OBS_MAP_GTPU_EXT "obs_gtpu_ext"
-#define OBS_MAP_GTPU_PDU_TYPE "obs_gtpu_pdu_type"
+#define OBS_MAP_GTPU_PDU_TYPE "obs_gtpu_pdu"
 #define OBS_MAP_QFI "obs_qfi"
 #define OBS_MAP_FRAG "obs_frag"
 #define OBS_MAP_PFCP_MSG "obs_pfcp_msg"
 #define OBS_MAP_PFCP_CAUSE "obs_pfcp_cause"
-#define OBS_MAP_PFCP_PENDING "obs_pfcp_pending"
-#define OBS_MAP_PFCP_LATENCY "obs_pfcp_latency"
+#define OBS_MAP_PFCP_PENDING "obs_pfcp_pend"
+#define OBS_MAP_PFCP_LATENCY "obs_pfcp_lat"
 #define OBS_MAP_SCTP_CHUNK "obs_sctp_chunk"
 #define OBS_MAP_SCTP_PPID "obs_sctp_ppid"
 #define OBS_MAP_SCTP_TSN "obs_sctp_tsn"

@@ -1,0 +1,5 @@
+# The agent end to end (root): the kagami binary as a subprocess, netns test
+# hosts, promtool as the judge of /metrics.
+kagami_test(agent_integration_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/agent_integration_test.cc
+            DEPS kagami_testsupport nlohmann_json::nlohmann_json LABELS integration TIMEOUT 300)
+add_dependencies(agent_integration_test kagami platform_skel)

@@ -375,28 +375,36 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     desired.push_back(std::move(d));
   }
   std::map<std::string, std::unique_ptr<core::Module>> next_modules;
+  std::set<std::string> taken;  // instances moved out of modules_ (restored on failure)
+  // On failure, put back only the instances that were running before: a
+  // module that this apply would have added must not appear half-enabled.
+  auto put_back = [&](const std::string& n, std::unique_ptr<core::Module>& m) {
+    if (taken.count(n) && m) modules_[n] = std::move(m);
+  };
   for (const auto& [name, ms] : cfg.modules) {
     if (!ms.enabled) continue;
     std::unique_ptr<core::Module> mod;
     if (auto it = modules_.find(name); it != modules_.end()) {
       mod = std::move(it->second);  // put back below if the apply fails
+      modules_.erase(it);
+      taken.insert(name);
     } else {
       mod = core::make_module(name);
     }
     if (!mod) {
-      for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+      for (auto& [n, m] : next_modules) put_back(n, m);
       return fail(make_error("modules.{}: unknown module (line {})", name, ms.line));
     }
     auto reqs = mod->plan(ms.section);
     if (!reqs) {
-      modules_[name] = std::move(mod);
-      for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+      put_back(name, mod);
+      for (auto& [n, m] : next_modules) put_back(n, m);
       return fail(make_error("modules.{}: {} (line {})", name, reqs.error().message, ms.line));
     }
     for (auto& req : *reqs) {
       if (auto o = owner.find(req.name); o != owner.end()) {
-        modules_[name] = std::move(mod);
-        for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+        put_back(name, mod);
+        for (auto& [n, m] : next_modules) put_back(n, m);
         return fail(make_error("modules.{}: program name '{}' is also used by {} (line {})", name,
                                req.name, o->second, ms.line));
       }
@@ -406,8 +414,8 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
       if (!req.source.path.empty()) {
         auto sha = sha256_file(req.source.path);
         if (!sha) {
-          modules_[name] = std::move(mod);
-          for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+          put_back(name, mod);
+          for (auto& [n, m] : next_modules) put_back(n, m);
           return fail(sha.error().with_context("modules." + name));
         }
         d.sha256 = *sha;
@@ -422,7 +430,7 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
   // From here on the old module instances that are still enabled live in
   // next_modules; the rest are dropped when the apply succeeds.
   auto restore_modules = [&] {
-    for (auto& [n, m] : next_modules) modules_[n] = std::move(m);
+    for (auto& [n, m] : next_modules) put_back(n, m);
   };
 
   // 2. The diff.

@@ -17,14 +17,15 @@ if [ "${1:-}" = "--seconds" ]; then SECONDS_TO_RUN=${2:?--seconds needs a value}
 if [ "$(id -u)" -ne 0 ]; then echo "demo.sh: run as root (it loads BPF programs and creates a network namespace)" >&2; exit 1; fi
 
 scripts/install-deps.sh
-scripts/build.sh >/dev/null
-BIN=build/src/exe/kagami
-TRAFFIC=build/tools/demo/kagami-demo-traffic
+BUILD_DIR=${BUILD_DIR:-build}
+BUILD_DIR="$BUILD_DIR" scripts/build.sh >/dev/null
+BIN=$BUILD_DIR/src/exe/kagami
+TRAFFIC=$BUILD_DIR/tools/demo/kagami-demo-traffic
 WORK=$(mktemp -d /tmp/kagami-demo.XXXXXX)
 NS=kagami-demo
 PIN_ROOT=/sys/fs/bpf/kagami-demo
 SOCK=$WORK/kagami.sock
-PORT=9464
+PORT=${KAGAMI_DEMO_PORT:-9464}
 pids=()
 
 cleanup() {
@@ -91,6 +92,7 @@ while :; do
   sleep 3
   echo "---- $(date +%T) live counters (kgdemo0) ----"
   curl -sf "http://127.0.0.1:$PORT/metrics" \
-    | grep -E '^kagami_(obs|transport)_' | grep -vE '_bucket' | head -40 || true
+    | grep -E '^kagami_(obs_(gtpu|pfcp|packets)|transport_(packets|tcp|drops))' \
+    | grep -vE '_bucket|_sum' | head -60 || true
   if [ "$SECONDS_TO_RUN" -gt 0 ] && [ $(( $(date +%s) - start )) -ge "$SECONDS_TO_RUN" ]; then break; fi
 done

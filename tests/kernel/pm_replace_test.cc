@@ -93,6 +93,10 @@ void replace_under_traffic(PmReplace* t, core::ProgramManager& pm, const TestHos
     EXPECT_GE(now, last) << "counter went backwards at replace " << i;
     last = now;
   }
+  // Let traffic reach the final version before stopping it, so "the last
+  // version runs" is observed rather than raced.
+  for (int w = 0; w < 500 && t->packets("cnt", port) < last + 20; w++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   done = true;
   tx.join();
   EXPECT_TRUE(rx.wait_for(sent, std::chrono::seconds(5)));

@@ -146,7 +146,10 @@ int run_upf(const std::string& bind_ip) {
       const uint8_t type = buf[1];
       const bool s = buf[0] & 0x01;
       const size_t seq_off = s ? 12 : 4;
-      if (static_cast<size_t>(n) < seq_off + 3 || (type % 2) == 0) continue;  // responses have even types
+      // Requests: node messages (type < 50) are odd, session messages even
+      // (TS 29.244 table 7.3-1); the response is always type + 1.
+      const bool is_request = type < 50 ? (type % 2) == 1 : (type % 2) == 0;
+      if (static_cast<size_t>(n) < seq_off + 3 || !is_request) continue;
       const uint32_t seq = (buf[seq_off] << 16) | (buf[seq_off + 1] << 8) | buf[seq_off + 2];
       uint64_t seid = 0;
       if (s)
@@ -158,7 +161,7 @@ int run_upf(const std::string& bind_ip) {
         const Bytes cause = ie(19, Bytes{1});
         ies.insert(ies.end(), cause.begin(), cause.end());
       }
-      Bytes resp = pfcp_message(static_cast<uint8_t>(type + 1), seq, s, seid ? seid + 0x1000 : 0, ies);
+      Bytes resp = pfcp_message(static_cast<uint8_t>(type + 1), seq, s, seid ? seid : 0x1000 + seq, ies);
       ::sendto(pfcp.get(), resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&peer), pl);
     }
   }

@@ -4,7 +4,7 @@
  *
  *   clang-19 -g -O2 -target bpf -D__TARGET_ARCH_x86 \
  *     -I bpf/include/vmlinux/x86 -I bpf -c examples/xdp_counter.bpf.c -o xdp_counter.bpf.o
- *   kagami load --name xdp-counter --attach xdp:eth0 xdp_counter.bpf.o
+ *   kagami prog load xdp_counter.bpf.o --name xdp-counter --attach xdp:eth0
  *   bpftool map dump pinned /sys/fs/bpf/kagami/xdp-counter/maps/proto_packets
  *
  * It is chain-aware (lib/xdp_chain.h), so it can share the interface with

@@ -36,7 +36,7 @@ Result<json> run(const ReplayOptions& opts) {
   auto reader = PcapReader::open(opts.file);
   if (!reader) return reader.error().with_context("replay");
 
-  auto obs = obs::ObsObject::open(/*replay_mode=*/true);
+  auto obs = obs::ObsObject::open(/*replay_mode=*/true, obs::ObsObject::Programs::TcIngressOnly);
   if (!obs) return obs.error().with_context("replay: loading the obs programs");
 
   auto st = replay_frames(**reader, (*obs)->tc_ingress_fd());

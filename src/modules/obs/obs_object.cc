@@ -8,10 +8,14 @@
 
 namespace kagami::obs {
 
-Result<std::unique_ptr<ObsObject>> ObsObject::open(bool replay_mode) {
+Result<std::unique_ptr<ObsObject>> ObsObject::open(bool replay_mode, Programs which) {
   obs_bpf* skel = obs_bpf__open();
   if (!skel) return errno_error(errno, "open obs.bpf.o");
   skel->rodata->replay_mode = replay_mode ? 1 : 0;
+  if (which == Programs::TcIngressOnly) {
+    bpf_program__set_autoload(skel->progs.obs_tc_egress, false);
+    bpf_program__set_autoload(skel->progs.obs_xdp, false);
+  }
   // Owned from here on, so a failed load still destroys the skeleton.
   std::unique_ptr<ObsObject> obj(new ObsObject(skel));
   int err = obs_bpf__load(skel);

@@ -24,7 +24,11 @@ namespace kagami::obs {
 
 class ObsObject {
  public:
-  static Result<std::unique_ptr<ObsObject>> open(bool replay_mode);
+  // Which programs to verify. Replay drives only obs_tc_ingress, and each
+  // program costs ~0.3 s of verification, so it asks for that one alone; the
+  // fd getters of programs not loaded return a negative value.
+  enum class Programs { All, TcIngressOnly };
+  static Result<std::unique_ptr<ObsObject>> open(bool replay_mode, Programs which = Programs::All);
   ~ObsObject();
   ObsObject(const ObsObject&) = delete;
   ObsObject& operator=(const ObsObject&) = delete;

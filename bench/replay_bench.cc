@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "support/pcaps.h"
 #include "modules/obs/obs_object.h"
 #include "replay/driver.h"
 #include "replay/pcap_reader.h"
@@ -25,10 +26,7 @@ namespace {
 
 using namespace kagami;
 
-std::string pcaps_dir() {
-  if (const char* e = std::getenv("KAGAMI_PCAPS")) return e;
-  return std::string(KAGAMI_SOURCE_DIR) + "/../shared/pcaps";
-}
+using kagami::test::pcaps_dir;
 
 obs::ObsObject& obs_object() {
   static std::unique_ptr<obs::ObsObject> o = [] {

@@ -18,6 +18,7 @@
 #define KAGAMI_BPF_TRANSPORT_COUNT_H
 
 #include "transport_maps.h"
+#include "lib/counters.h"	/* log2_u64 */
 
 #define TRANSPORT_ETH_P_IP 0x0800
 #define TRANSPORT_ETH_P_IPV6 0x86DD
@@ -146,19 +147,6 @@ static __always_inline void count_event(void *map, const void *key, __u32 fold)
 	count_folded(fold);
 }
 
-static __always_inline __u32 log2_u32(__u32 v)
-{
-	__u32 r = 0;
-
-	/* Branch-free binary search: 5 steps cover 32 bits, no loop. */
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
-	return r;
-}
-
 static __always_inline void count_rtt(const struct sock *sk, __u32 srtt_us)
 {
 	struct transport_tcp *t;
@@ -169,7 +157,7 @@ static __always_inline void count_rtt(const struct sock *sk, __u32 srtt_us)
 	t = tcp_slot(sk_cgroup_id(sk));
 	if (!t)
 		return;
-	b = log2_u32(srtt_us);
+	b = log2_u64(srtt_us);
 	if (b >= TRANSPORT_RTT_BUCKETS)
 		b = TRANSPORT_RTT_BUCKETS - 1;
 	__sync_fetch_and_add(&t->rtt_samples, 1);

@@ -254,6 +254,7 @@ class Manager final : public ProgramManager {
   Result<void> unload_locked(const std::string& name);
 
   Result<std::vector<uint8_t>> read_source(const ProgramSource& src, std::string* label) const;
+  Result<bpf::Object> open_trusted(const LoadRequest& req, std::string* label, std::string* sha) const;
   Result<void> check_trust(const LoadRequest& req, const std::string& sha,
                            const bpf::Object& obj) const;
   Result<void> check_target(const AttachPoint& p, const bpf::Object& obj) const;
@@ -310,6 +311,19 @@ Result<std::vector<uint8_t>> Manager::read_source(const ProgramSource& src, std:
   if (src.bytes.empty()) return make_error("no object given (neither path nor bytes)");
   *label = src.label.empty() ? "object" : src.label;
   return src.bytes;
+}
+
+// The common front of load and replace: read the source, hash it, open the
+// ELF (magic, EM_BPF, license) and apply the trust policy, all before the
+// kernel is touched.
+Result<bpf::Object> Manager::open_trusted(const LoadRequest& req, std::string* label, std::string* sha) const {
+  auto bytes = read_source(req.source, label);
+  if (!bytes) return bytes.error();
+  *sha = sha256_hex(*bytes);
+  auto obj = bpf::Object::open(std::move(*bytes), *label);
+  if (!obj) return obj.error();
+  KAGAMI_TRY(check_trust(req, *sha, *obj));
+  return obj;
 }
 
 Result<void> Manager::check_trust(const LoadRequest& req, const std::string& sha,
@@ -668,13 +682,9 @@ Result<ProgramInfo> Manager::load_locked(const LoadRequest& req) {
   if (entries_.count(req.name)) return make_error("a program named {} is already loaded", req.name);
   if (req.attach.empty()) return make_error("no attach point given");
   KAGAMI_TRY(bpf::check_privileges());
-  std::string label;
-  auto bytes = read_source(req.source, &label);
-  if (!bytes) return bytes.error();
-  const std::string sha = sha256_hex(*bytes);
-  auto obj = bpf::Object::open(std::move(*bytes), label);
+  std::string label, sha;
+  auto obj = open_trusted(req, &label, &sha);
   if (!obj) return obj.error();
-  KAGAMI_TRY(check_trust(req, sha, *obj));
 
   // Everything that can be checked without touching the kernel, first.
   std::vector<std::string> progs;
@@ -964,13 +974,9 @@ Result<ProgramInfo> Manager::replace_locked(const std::string& name, const LoadR
   if (!req.attach.empty() && req.attach != points)
     return make_error("replace keeps the attach points ({} given, {} running); unload and load to move it",
                       req.attach.size(), points.size());
-  std::string label;
-  auto bytes = read_source(req.source, &label);
-  if (!bytes) return bytes.error();
-  const std::string sha = sha256_hex(*bytes);
-  auto obj = bpf::Object::open(std::move(*bytes), label);
+  std::string label, sha;
+  auto obj = open_trusted(req, &label, &sha);
   if (!obj) return obj.error();
-  KAGAMI_TRY(check_trust(req, sha, *obj));
 
   std::vector<std::string> progs;
   for (const auto& p : points) {

@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/pcaps.h"
 #include "common/fd.h"
 #include "modules/obs/obs_object.h"
 #include "replay/pcap_reader.h"
@@ -40,10 +41,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string pcaps_dir() {
-  if (const char* e = std::getenv("KAGAMI_PCAPS")) return e;
-  return std::string(KAGAMI_SOURCE_DIR) + "/../shared/pcaps";
-}
+using kagami::test::pcaps_dir;
 
 // TC clsact ingress attachment through libbpf's netlink API (libbpf 1.1 has
 // no tcx), detached and the clsact qdisc removed on destruction.

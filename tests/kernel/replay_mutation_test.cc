@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/pcaps.h"
 #include "replay/pcap_reader.h"
 #include "replay/replay.h"
 #include "support/netns.h"
@@ -27,10 +28,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using kagami::test::PcapRecord;
 
-std::string pcaps_dir() {
-  if (const char* e = std::getenv("KAGAMI_PCAPS")) return e;
-  return std::string(KAGAMI_SOURCE_DIR) + "/../shared/pcaps";
-}
+using kagami::test::pcaps_dir;
 
 // Captures with GTP-U and/or PFCP, of several link types and containers.
 const std::vector<std::string> kCaptures = {"5greplay_oai.pcap", "open5gs_testattach.pcapng",

@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/pcaps.h"
 #include "replay/pcap_reader.h"
 #include "replay/replay.h"
 #include "support/netns.h"
@@ -42,10 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string pcaps_dir() {
-  if (const char* e = std::getenv("KAGAMI_PCAPS")) return e;
-  return std::string(KAGAMI_SOURCE_DIR) + "/../shared/pcaps";
-}
+using kagami::test::pcaps_dir;
 
 std::vector<std::string> captures() {
   std::vector<std::string> out;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/pcaps.h"
 #include "fuzz/pcap_fuzz_entry.h"
 #include "support/pcap_writer.h"
 
@@ -23,10 +24,7 @@ namespace fs = std::filesystem;
 using namespace kagami::test;
 using Bytes = std::vector<uint8_t>;
 
-std::string pcaps_dir() {
-  if (const char* e = std::getenv("KAGAMI_PCAPS")) return e;
-  return std::string(KAGAMI_SOURCE_DIR) + "/../shared/pcaps";
-}
+using kagami::test::pcaps_dir;
 
 Bytes ip_packet(int version, uint8_t tag, size_t len) {
   Bytes p(len, tag);

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/pcaps.h"
 #include "replay/pcap_reader.h"
 #include "support/pcap_writer.h"
 
@@ -282,10 +283,7 @@ TEST(PcapReader, DamagedPcapngIsNamed) {
 
 // --- the shared captures -------------------------------------------------------
 
-std::string pcaps_dir() {
-  if (const char* e = std::getenv("KAGAMI_PCAPS")) return e;
-  return std::string(KAGAMI_SOURCE_DIR) + "/../shared/pcaps";
-}
+using kagami::test::pcaps_dir;
 
 TEST(PcapReader, EverySharedCaptureReadsToTsharkFrameCount) {
   std::string dir = pcaps_dir();

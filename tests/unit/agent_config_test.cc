@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/module.h"
 #include "agent/config.h"
 
 namespace kagami::agent {
@@ -247,7 +248,7 @@ TEST_F(ConfigTest, ExampleConfigParses) {
   ss << in.rdbuf();
   ParseOptions o;
   o.check_objects = false;  // the example points at installed objects
-  o.known_modules = std::vector<std::string>{"obs"};
+  o.known_modules = kagami::core::builtin_module_names();  // the real registry
   auto r = parse_config(ss.str(), o);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_FALSE(r->programs.empty());

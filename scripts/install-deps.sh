@@ -18,7 +18,7 @@ PKGS=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # independent judges and test hosts
-  iproute2 iputils-ping tshark prometheus netcat-openbsd procps curl
+  iproute2 iputils-ping tshark prometheus netcat-openbsd procps curl iperf3
   python3
 )
 missing=()

@@ -148,6 +148,11 @@ std::string map_type_name(uint32_t type) {
   return s ? s : "unknown";
 }
 
+std::string prog_type_name(uint32_t type) {
+  const char* s = libbpf_bpf_prog_type_str(static_cast<bpf_prog_type>(type));
+  return s ? s : "unknown";
+}
+
 Result<KMapInfo> map_info(int fd) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
@@ -172,8 +177,7 @@ Result<KProgInfo> prog_info(int fd) {
   p.id = info.id;
   p.prog_type = info.type;
   p.name = info.name;
-  const char* s = libbpf_bpf_prog_type_str(static_cast<bpf_prog_type>(info.type));
-  p.type = s ? s : "unknown";
+  p.type = prog_type_name(info.type);
   p.run_cnt = info.run_cnt;
   p.run_time_ns = info.run_time_ns;
   return p;

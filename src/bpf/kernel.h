@@ -62,6 +62,8 @@ Result<KMapInfo> map_info(int fd);
 Result<KProgInfo> prog_info(int fd);
 Result<KLinkInfo> link_info(int fd);
 std::string map_type_name(uint32_t type);
+// libbpf's name of a program type ("xdp", "sched_cls", ...), "unknown" if none.
+std::string prog_type_name(uint32_t type);
 
 // --- maps --------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 #include "bpf/object.h"
+#include "bpf/kernel.h"
 
 #include <elf.h>
 #include <bpf/libbpf.h>
@@ -122,8 +123,7 @@ std::vector<ProgDesc> Object::programs() const {
     d.name = bpf_program__name(p);
     d.section = bpf_program__section_name(p);
     d.prog_type = bpf_program__type(p);
-    const char* t = libbpf_bpf_prog_type_str(bpf_program__type(p));
-    d.type = t ? t : "unknown";
+    d.type = prog_type_name(bpf_program__type(p));
     d.expected_attach_type = bpf_program__expected_attach_type(p);
     out.push_back(std::move(d));
   }
@@ -137,8 +137,7 @@ std::vector<MapDesc> Object::maps() const {
     MapDesc d;
     d.name = bpf_map__name(m);
     d.map_type = bpf_map__type(m);
-    const char* t = libbpf_bpf_map_type_str(bpf_map__type(m));
-    d.type = t ? t : "unknown";
+    d.type = map_type_name(bpf_map__type(m));
     d.key_size = bpf_map__key_size(m);
     d.value_size = bpf_map__value_size(m);
     d.max_entries = bpf_map__max_entries(m);

@@ -249,7 +249,25 @@ uint64_t drops_where(const json& snap, const std::function<bool(const json&)>& p
   return n;
 }
 
-class Transport : public ::testing::TestWithParam<TransportHooks> {};
+class Transport : public ::testing::TestWithParam<TransportHooks> {
+ protected:
+  // The common start of the traffic tests: a test cgroup, one test host and
+  // the transport programs loaded in this test's hook flavour. Members are
+  // declared so that teardown runs programs -> host -> network -> cgroup.
+  void start(const std::string& cgroup_suffix) {
+    cg_ = std::make_unique<TestCgroup>(cgroup_suffix);
+    ASSERT_TRUE(cg_->error().empty()) << cg_->error();
+    auto h = net_.add_host();
+    ASSERT_TRUE(h) << h.error().message;
+    h_ = *h;
+    ASSERT_TRUE(load(GetParam(), cg_->path(), l_));
+  }
+
+  std::unique_ptr<TestCgroup> cg_;
+  kagami::test::TestNetwork net_;
+  kagami::test::TestHost h_;
+  std::unique_ptr<Loaded> l_;
+};
 
 std::string name_of(const ::testing::TestParamInfo<TransportHooks>& i) {
   return std::string(kagami::modules::to_string(i.param));
@@ -261,13 +279,10 @@ constexpr int kClosedPort = 9;  // discard: nothing listens on it in a fresh nam
 
 TEST_P(Transport, UdpEgressCountsAndNoSocketDrops) {
   KAGAMI_REQUIRE_ROOT();
-  TestCgroup cg("udp-out");
-  ASSERT_TRUE(cg.error().empty()) << cg.error();
-  kagami::test::TestNetwork net;
-  auto h = net.add_host();
-  ASSERT_TRUE(h) << h.error().message;
-  std::unique_ptr<Loaded> l;
-  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  ASSERT_NO_FATAL_FAILURE(start("udp-out"));
+  TestCgroup& cg = *cg_;
+  const kagami::test::TestHost* h = &h_;
+  auto& l = l_;
 
   constexpr int kN = 50, kSize = 100;
   auto r = run_in_cgroup(cg.path(), [&](std::vector<int64_t>&) {
@@ -299,13 +314,10 @@ TEST_P(Transport, UdpEgressCountsAndNoSocketDrops) {
 
 TEST_P(Transport, UdpIngressCountsAndReceiveBufferDrops) {
   KAGAMI_REQUIRE_ROOT();
-  TestCgroup cg("udp-in");
-  ASSERT_TRUE(cg.error().empty()) << cg.error();
-  kagami::test::TestNetwork net;
-  auto h = net.add_host();
-  ASSERT_TRUE(h) << h.error().message;
-  std::unique_ptr<Loaded> l;
-  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  ASSERT_NO_FATAL_FAILURE(start("udp-in"));
+  TestCgroup& cg = *cg_;
+  const kagami::test::TestHost* h = &h_;
+  auto& l = l_;
 
   constexpr int kDelivered = 20, kFlood = 400, kSize = 200, kPort = 40123;
   Fd sender = socket_in(*h, SOCK_DGRAM);
@@ -380,13 +392,10 @@ TEST_P(Transport, UdpIngressCountsAndReceiveBufferDrops) {
 
 TEST_P(Transport, UdpOverIpv6CountsAndDrops) {
   KAGAMI_REQUIRE_ROOT();
-  TestCgroup cg("udp6");
-  ASSERT_TRUE(cg.error().empty()) << cg.error();
-  kagami::test::TestNetwork net;
-  auto h = net.add_host();
-  ASSERT_TRUE(h) << h.error().message;
-  std::unique_ptr<Loaded> l;
-  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  ASSERT_NO_FATAL_FAILURE(start("udp6"));
+  TestCgroup& cg = *cg_;
+  const kagami::test::TestHost* h = &h_;
+  auto& l = l_;
 
   constexpr int kN = 17, kSize = 60;
   auto r = run_in_cgroup(cg.path(), [&](std::vector<int64_t>&) {
@@ -423,13 +432,10 @@ TEST_P(Transport, UdpOverIpv6CountsAndDrops) {
 // host_if, owned by no socket.
 TEST_P(Transport, DropsOnNodeInterfacesAreNamed) {
   KAGAMI_REQUIRE_ROOT();
-  TestCgroup cg("ifname");
-  ASSERT_TRUE(cg.error().empty()) << cg.error();
-  kagami::test::TestNetwork net;
-  auto h = net.add_host();
-  ASSERT_TRUE(h) << h.error().message;
-  std::unique_ptr<Loaded> l;
-  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  ASSERT_NO_FATAL_FAILURE(start("ifname"));
+  TestCgroup& cg = *cg_;
+  const kagami::test::TestHost* h = &h_;
+  auto& l = l_;
   constexpr int kN = 6, kPort = 40126;  // nothing listens there in the root namespace
   Fd s = socket_in(*h, SOCK_DGRAM);
   ASSERT_TRUE(s.valid());
@@ -457,13 +463,10 @@ TEST_P(Transport, DropsOnNodeInterfacesAreNamed) {
 
 TEST_P(Transport, TcpResetsAndStateChanges) {
   KAGAMI_REQUIRE_ROOT();
-  TestCgroup cg("tcp-rst");
-  ASSERT_TRUE(cg.error().empty()) << cg.error();
-  kagami::test::TestNetwork net;
-  auto h = net.add_host();
-  ASSERT_TRUE(h) << h.error().message;
-  std::unique_ptr<Loaded> l;
-  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  ASSERT_NO_FATAL_FAILURE(start("tcp-rst"));
+  TestCgroup& cg = *cg_;
+  const kagami::test::TestHost* h = &h_;
+  auto& l = l_;
 
   constexpr int kRefused = 5, kAborted = 3, kPort = 40124;
   Fd listener = socket_in(*h, SOCK_STREAM);
@@ -518,13 +521,10 @@ TEST_P(Transport, TcpResetsAndStateChanges) {
 
 TEST_P(Transport, TcpRetransmitsAndRtt) {
   KAGAMI_REQUIRE_ROOT();
-  TestCgroup cg("tcp-rtx");
-  ASSERT_TRUE(cg.error().empty()) << cg.error();
-  kagami::test::TestNetwork net;
-  auto h = net.add_host();
-  ASSERT_TRUE(h) << h.error().message;
-  std::unique_ptr<Loaded> l;
-  ASSERT_TRUE(load(GetParam(), cg.path(), l));
+  ASSERT_NO_FATAL_FAILURE(start("tcp-rtx"));
+  TestCgroup& cg = *cg_;
+  const kagami::test::TestHost* h = &h_;
+  auto& l = l_;
 
   constexpr int kPort = 40125;
   Fd listener = socket_in(*h, SOCK_STREAM);

@@ -3,9 +3,15 @@
  * parse.h: bounds-checked packet parsing shared by TC and XDP programs.
  *
  * Contract:
- *   - Everything works on a struct cursor {data, data_end, off}: the caller
- *     fills data/data_end from its context (skb->data or xdp->data), so the
- *     same code runs on both hooks. Nothing here touches a context or a map.
+ *   - Everything works on a struct cursor {data, data_end, off, size}: the
+ *     caller fills data/data_end from its context (skb->data or xdp->data),
+ *     so the same code runs on both hooks. `size` is the length of the frame
+ *     that starts at `data`: data_end - data for a live packet, less when
+ *     the frame is one of several in a replay batch (obs.bpf.c). Nothing
+ *     here touches a context or a map.
+ *   - No kernel type is used (no vmlinux.h, no CO-RE): wire formats are
+ *     fixed by RFCs, and a program built on UAPI headers alone loads
+ *     without the kernel's BTF, which saves ~50 ms per load.
  *   - Offsets are integers from the start of the frame; cur_ptr() turns one
  *     into a pointer only after clamping it to PARSE_MAX_OFF and checking
  *     that `len` bytes lie before data_end. A parser never reads a byte the
@@ -22,6 +28,13 @@
 #ifndef KAGAMI_BPF_LIB_PARSE_H
 #define KAGAMI_BPF_LIB_PARSE_H
 
+#include <linux/types.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -35,15 +48,12 @@
 #endif
 #define PARSE_ETH_P_QINQ_OLD 0x9100 /* pre-802.1ad QinQ outer tag, still deployed */
 
-#ifndef IPPROTO_TCP
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
+/* linux/in.h has the IPv4 protocols; the IPv6 extension header numbers
+ * live in linux/in6.h, which drags in libc-dependent guards. */
+#ifndef IPPROTO_ROUTING
 #define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
-#define IPPROTO_AH 51
 #define IPPROTO_DSTOPTS 60
-#define IPPROTO_SCTP 132
 #endif
 #define PARSE_IPPROTO_ICMP 1
 #define PARSE_IPPROTO_ICMPV6 58
@@ -65,12 +75,21 @@
  * destination options header twice): hop-by-hop, dest opts, routing,
  * fragment, AH, ESP (stops parsing), dest opts, mobility = 7. Eight covers
  * every compliant chain; longer chains are hostile (RFC 7112 territory). */
+#ifndef PARSE_MAX_IPV6_EXT
 #define PARSE_MAX_IPV6_EXT 8
+#endif
 
 struct cursor {
 	void *data;
 	void *data_end;
 	__u32 off;
+	__u32 size;  /* frame bytes from data; never more than data_end - data */
+};
+
+/* 802.1Q/802.1ad tag (linux/if_vlan.h is not UAPI). */
+struct parse_vlan_hdr {
+	__be16 h_vlan_TCI;
+	__be16 h_vlan_encapsulated_proto;
 };
 
 /* Pointer to `len` bytes at `off`, or NULL if they are not all in the packet. */
@@ -78,7 +97,7 @@ static __always_inline void *cur_ptr(const struct cursor *c, __u32 off, __u32 le
 {
 	void *p;
 
-	if (off > PARSE_MAX_OFF)
+	if (off > PARSE_MAX_OFF || off + len > c->size)
 		return NULL;
 	/* clang drops a plain `off & PARSE_MAX_OFF` after the check above, and
 	 * may compute the pointer from a copy of `off` the check never saw; an
@@ -125,9 +144,7 @@ static __always_inline __u16 be16_at(const __u8 *p)
 /* Bytes between `off` and the end of the packet data we can read. */
 static __always_inline __u32 cur_avail(const struct cursor *c, __u32 off)
 {
-	__u32 size = (__u32)((long)c->data_end - (long)c->data);
-
-	return off < size ? size - off : 0;
+	return off < c->size ? c->size - off : 0;
 }
 
 /* What the L2-L4 parsers found. Addresses are kept as IPv6 (IPv4 mapped to
@@ -169,7 +186,7 @@ static __always_inline int parse_eth(struct cursor *c, struct l3l4 *m)
 	c->off += sizeof(*eth);
 	/* +1: the extra iteration detects a third tag. */
 	for (i = 0; i < PARSE_MAX_VLAN + 1; i++) {
-		struct vlan_hdr *vh;
+		struct parse_vlan_hdr *vh;
 
 		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD &&
 		    proto != PARSE_ETH_P_QINQ_OLD)
@@ -237,11 +254,18 @@ static __always_inline int parse_ipv4(struct cursor *c, struct l3l4 *m)
 	return 0;
 }
 
-static __always_inline int parse_ipv6(struct cursor *c, struct l3l4 *m)
+/* True for the IPv6 next-header values parse_ipv6_ext() walks. */
+static __always_inline int parse_ipv6_is_ext(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_FRAGMENT ||
+	       next == IPPROTO_DSTOPTS || next == IPPROTO_AH || next == PARSE_IPPROTO_MH;
+}
+
+/* The fixed IPv6 header. m->l4 is its next header, which may be an
+ * extension header: then parse_ipv6_ext() must follow. */
+static __always_inline int parse_ipv6_fixed(struct cursor *c, struct l3l4 *m)
 {
 	struct ipv6hdr *ip6 = cur_ptr(c, c->off, sizeof(*ip6));
-	__u8 next;
-	int i;
 
 	if (!ip6)
 		return OBS_MAL_IPV6_TRUNCATED;
@@ -250,15 +274,28 @@ static __always_inline int parse_ipv6(struct cursor *c, struct l3l4 *m)
 	__builtin_memcpy(m->daddr, &ip6->daddr, 16);
 	m->l3_off = c->off;
 	m->l4_end = c->off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-	next = ip6->nexthdr;
+	m->l4 = ip6->nexthdr;
 	c->off += sizeof(*ip6);
+	m->l4_off = c->off;
+	return 0;
+}
+
+/*
+ * The extension header chain from c->off, whose first header is m->l4.
+ * Leaves m->l4/m->l4_off at the transport header. A separate step so that a
+ * program can verify it once as a global function (obs.bpf.c): inlined, each
+ * of its exits multiplies the verifier states of everything that follows.
+ */
+static __always_inline int parse_ipv6_ext(struct cursor *c, struct l3l4 *m)
+{
+	__u8 next = m->l4;
+	int i;
+
 	/* +1: the extra iteration detects a chain longer than the bound. */
 	for (i = 0; i < PARSE_MAX_IPV6_EXT + 1; i++) {
 		__u8 *h;
 
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
-		    next != IPPROTO_FRAGMENT && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_AH && next != PARSE_IPPROTO_MH)
+		if (!parse_ipv6_is_ext(next))
 			break;
 		if (i == PARSE_MAX_IPV6_EXT)
 			return OBS_MAL_IPV6_EXT_TOO_MANY;
@@ -298,9 +335,10 @@ static __always_inline int parse_ipv6(struct cursor *c, struct l3l4 *m)
 	return 0;
 }
 
-/* Ethernet, VLAN/QinQ, IPv4/IPv6. Stops after the IP header(s); m->l4 and
- * m->l4_off say what follows. Non-IP frames succeed with family 0. */
-static __always_inline int parse_l3(struct cursor *c, struct l3l4 *m)
+/* Ethernet, VLAN/QinQ, IPv4, and the fixed IPv6 header: parse_l3() without
+ * the IPv6 extension chain. If m->family == 6 and
+ * parse_ipv6_is_ext(m->l4), the caller runs parse_ipv6_ext() next. */
+static __always_inline int parse_l3_fixed(struct cursor *c, struct l3l4 *m)
 {
 	int err = parse_eth(c, m);
 
@@ -309,8 +347,19 @@ static __always_inline int parse_l3(struct cursor *c, struct l3l4 *m)
 	if (m->eth_proto == ETH_P_IP)
 		return parse_ipv4(c, m);
 	if (m->eth_proto == ETH_P_IPV6)
-		return parse_ipv6(c, m);
+		return parse_ipv6_fixed(c, m);
 	return 0;
+}
+
+/* Ethernet, VLAN/QinQ, IPv4/IPv6. Stops after the IP header(s); m->l4 and
+ * m->l4_off say what follows. Non-IP frames succeed with family 0. */
+static __always_inline int parse_l3(struct cursor *c, struct l3l4 *m)
+{
+	int err = parse_l3_fixed(c, m);
+
+	if (err || m->family != 6 || !parse_ipv6_is_ext(m->l4))
+		return err;
+	return parse_ipv6_ext(c, m);
 }
 
 static __always_inline int parse_udp(struct cursor *c, struct l3l4 *m)

@@ -202,6 +202,80 @@ Result<void> map_lookup(int fd, const void* key, void* value) {
   return ok();
 }
 
+// The kernel's internal ENOTSUPP, which leaks to userspace from some map ops.
+constexpr int kKernelENOTSUPP = 524;
+
+int possible_cpus() {
+  static const int n = libbpf_num_possible_cpus();
+  return n > 0 ? n : 1;
+}
+
+Result<ArrayDump> map_read_array(int fd, uint32_t n, uint32_t value_size, bool percpu) {
+  ArrayDump d;
+  d.stride = (value_size + 7) & ~size_t{7};
+  d.cpus = percpu ? possible_cpus() : 1;
+  d.data.assign(size_t{n} * d.cpus * d.stride, 0);
+  if (n == 0) return d;
+  std::vector<uint32_t> keys(n);
+  std::vector<uint8_t> vals(d.data.size());
+  uint32_t pos = 0, done = 0;
+  bool first = true;
+  while (done < n) {
+    uint32_t count = n - done;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &pos, &pos, keys.data(), vals.data(), &count, &opts);
+    int e = err ? errno : 0;
+    if (err && e != ENOENT) {
+      if (first && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP || e == kKernelENOTSUPP)) break;
+      return errno_error(e, "map batch lookup");
+    }
+    first = false;
+    for (uint32_t i = 0; i < count; i++) {
+      if (keys[i] >= n) continue;
+      std::memcpy(d.data.data() + size_t{keys[i]} * d.cpus * d.stride, vals.data() + size_t{i} * d.cpus * d.stride,
+                  d.cpus * d.stride);
+    }
+    done += count;
+    if (e == ENOENT || count == 0) return d;
+  }
+  if (done >= n) return d;
+  // No batch ops: key by key.
+  std::vector<uint8_t> one(d.cpus * d.stride);
+  for (uint32_t k = 0; k < n; k++) {
+    if (bpf_map_lookup_elem(fd, &k, one.data()) != 0) {
+      if (errno == ENOENT) continue;
+      return errno_error(errno, "map lookup");
+    }
+    std::memcpy(d.data.data() + size_t{k} * d.cpus * d.stride, one.data(), one.size());
+  }
+  return d;
+}
+
+bool map_is_percpu(uint32_t t) {
+  return t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+         t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+}
+
+Result<uint64_t> map_for_each(int fd, uint32_t key_size, uint32_t value_size, bool percpu,
+                              const std::function<void(const uint8_t* key, const uint8_t* value)>& each) {
+  const size_t stride = (value_size + 7) & ~size_t{7};
+  std::vector<uint8_t> key(key_size), next(key_size), val(stride * (percpu ? possible_cpus() : 1));
+  const void* prev = nullptr;
+  uint64_t entries = 0;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    key = next;
+    prev = key.data();
+    if (bpf_map_lookup_elem(fd, key.data(), val.data()) != 0) {
+      if (errno == ENOENT) continue;
+      return errno_error(errno, "map lookup");
+    }
+    entries++;
+    each(key.data(), val.data());
+  }
+  if (errno != ENOENT) return errno_error(errno, "map iterate");
+  return entries;
+}
+
 Result<void> map_delete(int fd, const void* key) {
   if (bpf_map_delete_elem(fd, key) != 0) return errno_error(errno, "map delete");
   return ok();

@@ -1,7 +1,16 @@
-// The replay driver: feeds every frame of a capture to one loaded TC program
-// through BPF_PROG_TEST_RUN. It knows nothing about the program's maps; the
-// caller reads them afterwards (replay.cc does it for the obs module, the
-// tests and benchmarks do it for the platform's empty programs).
+// The replay driver: feeds every frame of a capture to a loaded packet
+// program through BPF_PROG_TEST_RUN. It knows nothing about the program's
+// maps; the caller reads them afterwards (replay.cc does it for the obs
+// module, the tests and benchmarks do it for the platform's empty programs).
+//
+// Two ways:
+//   replay_batches()  `kagami replay`: up to OBS_REPLAY_MAX_FRAMES frames per
+//                     run of an XDP program that understands the batch format
+//                     of include/kagami/abi/obs.h (obs_replay). One test run
+//                     is one syscall, ~1.2 us on this VM whatever the
+//                     program does, so batching is what makes replay fast.
+//   replay_frames()   one frame per run of any TC program, with the context
+//                     below; for programs that know nothing of batches.
 //
 // The __sk_buff context of each run carries what a packet program cannot
 // learn from the bytes alone (docs/replay.md, "Context"):
@@ -36,10 +45,20 @@ struct DriverStats {
   std::map<uint32_t, uint64_t> verdicts;    // program return value -> frames
   uint64_t wall_ns = 0;          // whole replay, file reading included
   uint64_t kernel_ns = 0;        // sum of the kernel's per-run durations
+  uint64_t runs = 0;             // BPF_PROG_TEST_RUN calls
 };
 
 // Largest packet BPF_PROG_TEST_RUN accepts for an skb program on this host.
 uint32_t skb_test_run_max_bytes();
+
+// Largest buffer BPF_PROG_TEST_RUN gives an XDP program in one linear piece.
+uint32_t xdp_test_run_max_bytes();
+
+// Runs every frame through the XDP program `xdp_prog_fd`, in batches
+// (struct obs_replay_batch). Frames longer than a batch can hold are cut;
+// their records keep the full wire length. An Error means the file is
+// damaged or the kernel refused a run.
+Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd);
 
 // Runs every frame through the SCHED_CLS program `tc_prog_fd`.
 // An Error means the file is damaged or the kernel refused the program;

@@ -104,7 +104,14 @@ Result<std::unique_ptr<PcapReader>> PcapReader::open(const std::string& path) {
   if (st.st_size == 0) return make_error("capture {}: not a readable pcap/pcapng file: empty file", path);
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return errno_error(errno, "capture {}", path);
-  return from_file(f, path, {});
+  // 1 MiB of stdio buffer: the default 4 KiB makes a read() per few frames,
+  // and a syscall costs ~1.2 us on a VM with PTI (15 ms per 30 MB capture).
+  // Owned by the reader (freed after fclose).
+  auto buf = std::make_unique<char[]>(kReadBuffer);
+  std::setvbuf(f, buf.get(), _IOFBF, kReadBuffer);
+  auto r = from_file(f, path, {});
+  if (r) (*r)->read_buffer_ = std::move(buf);
+  return r;
 }
 
 Result<std::unique_ptr<PcapReader>> PcapReader::open_memory(std::span<const uint8_t> bytes,

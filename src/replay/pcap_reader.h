@@ -104,6 +104,10 @@ class PcapReader {
   // Writes the normalized frame into buf_; returns the skip reason or nullptr.
   const char* normalize(int link_type, const uint8_t* data, uint32_t caplen);
 
+  static constexpr size_t kReadBuffer = 1 << 20;
+  // The FILE's stdio buffer (open()); declared first so that it outlives
+  // whichever member closes the FILE.
+  std::unique_ptr<char[]> read_buffer_;
   struct pcap* pcap_ = nullptr;          // classic pcap
   std::unique_ptr<PcapngSource> ng_;     // pcapng
   std::string name_;

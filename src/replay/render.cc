@@ -15,7 +15,7 @@ using nlohmann::json;
 bool is_replay_key(std::string_view k) {
   static constexpr std::string_view kKeys[] = {
       "capture",    "file",         "link_type",           "total_frames", "replayed_frames",
-      "snapped_frames", "cut_frames", "skipped",           "tc_verdicts",  "duration_ms",
+      "snapped_frames", "cut_frames", "skipped",           "verdicts", "test_runs", "duration_ms",
       "ns_per_frame", "kernel_ns_per_frame", "modules"};
   return std::find(std::begin(kKeys), std::end(kKeys), k) != std::end(kKeys);
 }

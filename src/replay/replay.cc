@@ -9,6 +9,7 @@
 
 #include "modules/obs/obs_object.h"
 #include "replay/driver.h"
+#include "modules/obs/snapshot.h"
 
 namespace kagami::replay {
 namespace {
@@ -36,11 +37,20 @@ Result<json> run(const ReplayOptions& opts) {
   auto reader = PcapReader::open(opts.file);
   if (!reader) return reader.error().with_context("replay");
 
-  auto obs = obs::ObsObject::open(/*replay_mode=*/true, obs::ObsObject::Programs::TcIngressOnly);
+  auto obs = obs::ObsObject::open(/*replay_mode=*/true, obs::ObsObject::Programs::ReplayOnly);
   if (!obs) return obs.error().with_context("replay: loading the obs programs");
 
-  auto st = replay_frames(**reader, (*obs)->tc_ingress_fd());
+  auto st = replay_batches(**reader, (*obs)->replay_fd());
   if (!st) return st.error().with_context("replay");
+
+  auto snap = (*obs)->snapshot();
+  if (!snap) return snap.error().with_context("replay: reading the obs counters");
+  // Every frame handed over must have been counted: a batch the program
+  // could not walk is a bug here, not a property of the capture.
+  uint64_t seen = snap->total(OBS_CTR_PACKETS);
+  if (seen != st->replayed_frames || snap->total(OBS_CTR_REPLAY_BAD_BATCH) != 0)
+    return make_error("replay: obs_replay counted {} of {} frames ({} bad batches)", seen, st->replayed_frames,
+                      snap->total(OBS_CTR_REPLAY_BAD_BATCH));
 
   json out;
   out["capture"] = std::filesystem::path(opts.file).filename().string();
@@ -55,17 +65,17 @@ Result<json> run(const ReplayOptions& opts) {
   out["skipped"] = skipped;
   json verdicts = json::object();
   for (const auto& [k, v] : st->verdicts) verdicts[std::to_string(k)] = v;
-  out["tc_verdicts"] = verdicts;
+  out["verdicts"] = verdicts;
+  out["test_runs"] = st->runs;
   out["duration_ms"] = static_cast<double>(st->wall_ns) / 1e6;
   out["ns_per_frame"] = st->replayed_frames ? static_cast<double>(st->wall_ns) / st->replayed_frames : 0.0;
   out["kernel_ns_per_frame"] =
       st->replayed_frames ? static_cast<double>(st->kernel_ns) / st->replayed_frames : 0.0;
   out["modules"] = replay_modules();
 
-  auto counters = (*obs)->counters();
-  if (!counters) return counters.error().with_context("replay: reading the obs counters");
-  if (!counters->is_object()) return make_error("replay: obs counters are not a JSON object");
-  for (auto& [k, v] : counters->items()) {
+  json counters = obs::to_json(*snap);
+  if (!counters.is_object()) return make_error("replay: obs counters are not a JSON object");
+  for (auto& [k, v] : counters.items()) {
     if (is_replay_key(k))
       return make_error("replay: obs counter section '{}' collides with a replay key", k);
     out[k] = v;

@@ -27,7 +27,7 @@ static_assert(sizeof(obs_teid_key) == 8);
 static_assert(sizeof(obs_teid_value) == 32);
 static_assert(sizeof(obs_frag_key) == 12);
 static_assert(sizeof(obs_frag_value) == 24);
-static_assert(sizeof(obs_pfcp_pending_key) == 24);
+static_assert(sizeof(obs_pfcp_pending_key) == 40);
 static_assert(sizeof(obs_pfcp_pending_value) == 16);
 static_assert(sizeof(obs_pfcp_cause_key) == 4);
 static_assert(sizeof(obs_latency_hist) == 8 * (3 + OBS_LAT_BUCKETS));
@@ -63,7 +63,8 @@ TEST(ObsAbi, EverySharedStructMatchesTheObjectBtf) {
                M(obs_frag_value, udp_payload), M(obs_frag_value, msg_type), M(obs_frag_value, flags),
                M(obs_frag_value, n_ext), M(obs_frag_value, has_psc), M(obs_frag_value, pdu_type),
                M(obs_frag_value, qfi), M(obs_frag_value, pad), M(obs_frag_value, ext_types));
-  CHECK_LAYOUT(obs_pfcp_pending_key, M(obs_pfcp_pending_key, addr), M(obs_pfcp_pending_key, seq),
+  CHECK_LAYOUT(obs_pfcp_pending_key, M(obs_pfcp_pending_key, requester), M(obs_pfcp_pending_key, responder),
+               M(obs_pfcp_pending_key, seq),
                M(obs_pfcp_pending_key, pad));
   CHECK_LAYOUT(obs_pfcp_pending_value, M(obs_pfcp_pending_value, ts_ns),
                M(obs_pfcp_pending_value, msg_type), M(obs_pfcp_pending_value, pad));

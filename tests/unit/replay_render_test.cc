@@ -13,7 +13,7 @@ TEST(ReplayRender, SummaryThenOneTablePerSection) {
   json r = json::parse(R"({
     "capture": "telekom_n3_example.pcap", "file": "/x/telekom_n3_example.pcap", "link_type": "EN10MB",
     "total_frames": 92, "replayed_frames": 91, "snapped_frames": 0, "cut_frames": 0,
-    "skipped": {"non_ip_payload": 1}, "tc_verdicts": {"0": 91},
+    "skipped": {"non_ip_payload": 1}, "verdicts": {"2": 91}, "test_runs": 4,
     "duration_ms": 1.25, "ns_per_frame": 13736.3, "kernel_ns_per_frame": 900.0, "modules": ["obs"],
     "gtpu": {"packets": 92, "by_teid": {"0x00000001": {"packets": 46, "frame_bytes": 43000}}},
     "counters": {"packets": {"ingress": 92, "egress": 0}},
@@ -34,7 +34,7 @@ TEST(ReplayRender, SummaryThenOneTablePerSection) {
   EXPECT_GT(t.find("[counters]"), t.find("malformed_total")) << t;  // raw counters last
   // Replay's own keys are in the summary, not repeated as sections.
   EXPECT_EQ(t.find("[skipped]"), std::string::npos) << t;
-  EXPECT_EQ(t.find("[tc_verdicts]"), std::string::npos) << t;
+  EXPECT_EQ(t.find("[verdicts]"), std::string::npos) << t;
 }
 
 TEST(ReplayRender, NonObjectIsSaidPlainly) {

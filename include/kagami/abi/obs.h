@@ -2,7 +2,7 @@
 /*
  * obs ABI: the only definition of what bpf/obs/obs.bpf.c writes into its maps
  * and src/modules/obs/ reads back. Plain C, compiled by both sides:
- *   - BPF:  #include "vmlinux.h" first, then this header;
+ *   - BPF:  #include <linux/types.h> (or vmlinux.h) first, then this header;
  *   - C++:  #include <linux/types.h> first, then this header.
  * It includes nothing that defines types itself.
  *
@@ -82,6 +82,7 @@ enum obs_counter {
 	OBS_CTR_SCTP_TSN_NEW,           /* entries inserted into the TSN map */
 	OBS_CTR_MALFORMED,              /* sum over reasons */
 	OBS_CTR_PFCP_IN_ICMP,           /* PFCP quoted in ICMP errors (counted by type, as Wireshark does) */
+	OBS_CTR_REPLAY_BAD_BATCH,       /* replay batches whose records ran past the buffer (obs_replay) */
 	OBS_CTR_MAX
 };
 
@@ -195,11 +196,16 @@ struct obs_frag_value {
 	__u8 ext_types[8];  /* GTPU_MAX_EXT */
 };
 
-/* PFCP request awaiting its response: LRU hash keyed by the requester's
- * address (IPv4 mapped into IPv6 ::ffff:a.b.c.d) and the sequence number.
- * A response looks the key up with its destination address. */
+/* PFCP request awaiting its response: LRU hash keyed by the requester's and
+ * the responder's addresses (IPv4 mapped into IPv6 ::ffff:a.b.c.d) and the
+ * sequence number (TS 29.244 section 7.6: a response carries its request's
+ * sequence number). A response looks the key up with its destination as
+ * requester and its source as responder. The peer is part of the key so
+ * that exchanges between different pairs never meet, whatever order they
+ * are seen in (replay shards frames by address pair). */
 struct obs_pfcp_pending_key {
-	__u8 addr[16];
+	__u8 requester[16];
+	__u8 responder[16];
 	__u32 seq;
 	__u32 pad;
 };
@@ -240,6 +246,37 @@ struct obs_sctp_tsn_key {
 	__u16 sport;
 	__u16 dport;
 	__u32 pad;
+};
+
+/*
+ * Replay batches: what `kagami replay` (src/replay/driver.cc) hands the
+ * obs_replay program through BPF_PROG_TEST_RUN on XDP, several frames per
+ * call, because a test run costs one syscall (~1.2 us on a VM with PTI)
+ * whatever the frame. The data buffer is:
+ *
+ *   struct obs_replay_batch
+ *   count x { struct obs_replay_rec, cap_len frame bytes, zero padding to 8 }
+ *
+ * obs_replay runs every frame through the same per-frame code as obs_xdp
+ * (direction ingress, the test-run device's ifindex: 1, lo), with the frame length on the wire and the
+ * capture timestamp from its record. A record that runs past the buffer
+ * ends the batch and counts OBS_CTR_REPLAY_BAD_BATCH; a buffer without the
+ * magic is passed untouched, so the program is harmless if attached.
+ */
+#define OBS_REPLAY_MAGIC 0x4b475242 /* "KGRB" */
+#define OBS_REPLAY_MAX_FRAMES 64    /* records per batch (bound of the BPF loop) */
+#define OBS_REPLAY_MAX_OFF 4095     /* record offsets are masked to this (one page) */
+
+struct obs_replay_batch {
+	__u32 magic;
+	__u32 count;
+};
+
+struct obs_replay_rec {
+	__u64 ts_ns;     /* capture timestamp */
+	__u32 wire_len;  /* frame length on the wire (tshark's frame.len) */
+	__u16 cap_len;   /* frame bytes that follow */
+	__u16 pad;
 };
 
 /* Map names the module reads (part of the ABI). */

@@ -49,6 +49,7 @@ constexpr const char* kCounterNames[] = {
     "sctp_tsn_entries_inserted",
     "malformed",
     "pfcp_in_icmp",
+    "replay_bad_batches",
 };
 static_assert(std::size(kCounterNames) == OBS_CTR_MAX, "name every enum obs_counter value");
 

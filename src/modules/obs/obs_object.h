@@ -6,6 +6,9 @@
 // In replay mode the TC programs take the original frame length from
 // skb->cb[0] and the capture timestamp (ns) from skb->tstamp (see
 // bpf/obs/obs.bpf.c); live mode uses skb->len and the monotonic clock.
+// Replay mode also makes every per-CPU map a plain one: one thread drives
+// the object, so there is nothing to spread, and creating the per-CPU maps
+// cost more than loading the program. Drive it from one thread at a time.
 //
 // RAII: the skeleton (programs, maps) is destroyed with the object.
 // Not thread-safe; one owner drives it.
@@ -24,10 +27,11 @@ namespace kagami::obs {
 
 class ObsObject {
  public:
-  // Which programs to verify. Replay drives only obs_tc_ingress, and each
-  // program costs ~0.3 s of verification, so it asks for that one alone; the
-  // fd getters of programs not loaded return a negative value.
-  enum class Programs { All, TcIngressOnly };
+  // Which programs to verify. Replay drives only obs_replay (frames in
+  // batches, include/kagami/abi/obs.h), and each program costs tens of ms of
+  // verification, so it asks for that one alone; the fd getters of programs
+  // not loaded return a negative value. All loads the three live programs.
+  enum class Programs { All, TcIngressOnly, ReplayOnly };
   static Result<std::unique_ptr<ObsObject>> open(bool replay_mode, Programs which = Programs::All);
   ~ObsObject();
   ObsObject(const ObsObject&) = delete;
@@ -36,6 +40,7 @@ class ObsObject {
   int tc_ingress_fd() const;
   int tc_egress_fd() const;
   int xdp_fd() const;
+  int replay_fd() const;
   // fd of one of the object's maps by name (OBS_MAP_*), -1 if unknown.
   int map_fd(const char* name) const;
 

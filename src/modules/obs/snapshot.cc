@@ -1,13 +1,13 @@
 #include "modules/obs/snapshot.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "bpf/kernel.h"
 
 namespace kagami::obs {
 namespace {
@@ -33,76 +33,57 @@ struct MapReader {
 Result<MapReader> open_map(const MapFdFn& map_fd, const MapShape& shape) {
   auto fd = map_fd(shape.name);
   if (!fd) return fd.error();
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  int err = bpf_obj_get_info_by_fd(*fd, &info, &len);
-  if (err) return errno_error(err, "map {}: get info", shape.name);
-  if (info.key_size != shape.key_size || info.value_size != shape.value_size)
+  auto info = bpf::map_info(*fd);
+  if (!info) return info.error().with_context(fmt::format("map {}: get info", shape.name));
+  if (info->key_size != shape.key_size || info->value_size != shape.value_size)
     return make_error("map {}: key/value size {}/{}, this agent expects {}/{} (obs ABI mismatch)",
-                      shape.name, info.key_size, info.value_size, shape.key_size,
+                      shape.name, info->key_size, info->value_size, shape.key_size,
                       shape.value_size);
-  return MapReader{*fd, shape.name, info.value_size, info.type};
+  return MapReader{*fd, shape.name, info->value_size, info->map_type};
 }
 
-bool is_percpu(uint32_t type) {
-  return type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH ||
-         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-}
+bool is_percpu(uint32_t type) { return bpf::map_is_percpu(type); }
 
-int ncpus() {
-  static const int n = libbpf_num_possible_cpus();
-  return n > 0 ? n : 1;
-}
-
-// Looks up one key; for per-CPU maps calls `each` once per CPU copy.
-template <typename V, typename F>
-Result<bool> lookup(const MapReader& m, const void* key, F&& each) {
-  const size_t stride = (sizeof(V) + 7) & ~size_t{7};
-  const int n = is_percpu(m.type) ? ncpus() : 1;
-  std::vector<uint8_t> buf(stride * n);
-  if (bpf_map_lookup_elem(m.fd, key, buf.data())) {
-    if (errno == ENOENT) return false;
-    return errno_error(errno, "map {}: lookup", m.name);
-  }
-  for (int i = 0; i < n; i++) {
-    V v;
-    std::memcpy(&v, buf.data() + stride * i, sizeof(V));
-    each(v);
-  }
-  return true;
-}
-
-// Every key of a hash map (entries may come and go while we iterate; a key
-// deleted between get_next_key and lookup is skipped).
+// Every key of a hash map, every CPU copy: each(key, value).
 template <typename K, typename V, typename F>
 Result<uint64_t> for_each(const MapReader& m, F&& each) {
-  K key{}, next{};
-  const void* prev = nullptr;
-  uint64_t entries = 0;
-  while (bpf_map_get_next_key(m.fd, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    bool found = false;
-    auto r = lookup<V>(m, &key, [&](const V& v) {
-      found = true;
-      each(key, v);
-    });
-    if (!r) return r.error();
-    if (found) entries++;
+  const size_t stride = (sizeof(V) + 7) & ~size_t{7};
+  const int cpus = is_percpu(m.type) ? bpf::possible_cpus() : 1;
+  auto r = bpf::map_for_each(m.fd, sizeof(K), m.value_size, is_percpu(m.type),
+                             [&](const uint8_t* kp, const uint8_t* vp) {
+                               K k;
+                               std::memcpy(&k, kp, sizeof(K));
+                               for (int c = 0; c < cpus; c++) {
+                                 V v;
+                                 std::memcpy(&v, vp + stride * c, sizeof(V));
+                                 each(k, v);
+                               }
+                             });
+  if (!r) return r.error().with_context("map " + m.name);
+  return *r;
+}
+
+// Keys [0, n) of an array map, every CPU copy: each(key, value). One batch
+// read per map (bpf::map_read_array), not one syscall per key.
+template <typename V, typename F>
+Result<void> for_each_index(const MapReader& m, uint32_t n, F&& each) {
+  auto d = bpf::map_read_array(m.fd, n, m.value_size, is_percpu(m.type));
+  if (!d) return d.error().with_context("map " + m.name);
+  for (uint32_t k = 0; k < n; k++) {
+    for (int c = 0; c < d->cpus; c++) {
+      V v;
+      std::memcpy(&v, d->at(k, c), sizeof(V));
+      each(k, v);
+    }
   }
-  if (errno != ENOENT) return errno_error(errno, "map {}: iterate", m.name);
-  return entries;
+  return ok();
 }
 
 template <size_t N>
 Result<void> read_u64_array(const MapFdFn& map_fd, const char* name, std::array<uint64_t, N>& out) {
   auto m = open_map(map_fd, {name, 4, 8});
   if (!m) return m.error();
-  for (uint32_t k = 0; k < N; k++) {
-    auto r = lookup<uint64_t>(*m, &k, [&](uint64_t v) { out[k] += v; });
-    if (!r) return r.error();
-  }
-  return ok();
+  return for_each_index<uint64_t>(*m, N, [&](uint32_t k, uint64_t v) { out[k] += v; });
 }
 
 std::string hex2(uint8_t v) { return fmt::format("0x{:02x}", v); }
@@ -114,22 +95,16 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   {
     auto m = open_map(map_fd, {OBS_MAP_COUNTERS, 4, sizeof(obs_counters)});
     if (!m) return m.error();
-    for (uint32_t d = 0; d < OBS_DIR_MAX; d++) {
-      auto r = lookup<obs_counters>(*m, &d, [&](const obs_counters& v) {
-        for (int i = 0; i < OBS_CTR_MAX; i++) s.counters[d][i] += v.c[i];
-      });
-      if (!r) return r.error();
-    }
+    KAGAMI_TRY(for_each_index<obs_counters>(*m, OBS_DIR_MAX, [&](uint32_t d, const obs_counters& v) {
+      for (int i = 0; i < OBS_CTR_MAX; i++) s.counters[d][i] += v.c[i];
+    }));
   }
   {
     auto m = open_map(map_fd, {OBS_MAP_MALFORMED, 4, sizeof(obs_malformed_counts)});
     if (!m) return m.error();
-    for (uint32_t d = 0; d < OBS_DIR_MAX; d++) {
-      auto r = lookup<obs_malformed_counts>(*m, &d, [&](const obs_malformed_counts& v) {
-        for (int i = 0; i < OBS_MAL_MAX; i++) s.malformed[d][i] += v.c[i];
-      });
-      if (!r) return r.error();
-    }
+    KAGAMI_TRY(for_each_index<obs_malformed_counts>(*m, OBS_DIR_MAX, [&](uint32_t d, const obs_malformed_counts& v) {
+      for (int i = 0; i < OBS_MAL_MAX; i++) s.malformed[d][i] += v.c[i];
+    }));
   }
   {
     auto m = open_map(map_fd, {OBS_MAP_IFACE, sizeof(obs_iface_key), sizeof(obs_pkt_bytes)});
@@ -165,13 +140,10 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   {
     auto m = open_map(map_fd, {OBS_MAP_QFI, 4, sizeof(obs_pkt_bytes)});
     if (!m) return m.error();
-    for (uint32_t k = 0; k < OBS_QFI_SLOTS; k++) {
-      auto r = lookup<obs_pkt_bytes>(*m, &k, [&](const obs_pkt_bytes& v) {
-        s.qfi[k].packets += v.packets;
-        s.qfi[k].bytes += v.bytes;
-      });
-      if (!r) return r.error();
-    }
+    KAGAMI_TRY(for_each_index<obs_pkt_bytes>(*m, OBS_QFI_SLOTS, [&](uint32_t k, const obs_pkt_bytes& v) {
+      s.qfi[k].packets += v.packets;
+      s.qfi[k].bytes += v.bytes;
+    }));
   }
   {
     auto m = open_map(map_fd, {OBS_MAP_FRAG, sizeof(obs_frag_key), sizeof(obs_frag_value)});
@@ -191,16 +163,15 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   {
     auto m = open_map(map_fd, {OBS_MAP_PFCP_LATENCY, 4, sizeof(obs_latency_hist)});
     if (!m) return m.error();
-    for (uint32_t k = 0; k < 256; k++) {
-      LatencyHist h;
-      auto r = lookup<obs_latency_hist>(*m, &k, [&](const obs_latency_hist& v) {
-        h.count += v.count;
-        h.sum_ns += v.sum_ns;
-        for (int i = 0; i < OBS_LAT_BUCKETS; i++) h.buckets[i] += v.buckets[i];
-      });
-      if (!r) return r.error();
-      if (h.count) s.pfcp_latency[static_cast<uint8_t>(k)] = h;
-    }
+    std::array<LatencyHist, 256> hist{};
+    KAGAMI_TRY(for_each_index<obs_latency_hist>(*m, 256, [&](uint32_t k, const obs_latency_hist& v) {
+      LatencyHist& h = hist[k];
+      h.count += v.count;
+      h.sum_ns += v.sum_ns;
+      for (int i = 0; i < OBS_LAT_BUCKETS; i++) h.buckets[i] += v.buckets[i];
+    }));
+    for (uint32_t k = 0; k < 256; k++)
+      if (hist[k].count) s.pfcp_latency[static_cast<uint8_t>(k)] = hist[k];
   }
   {
     auto m = open_map(map_fd, {OBS_MAP_PFCP_PENDING, sizeof(obs_pfcp_pending_key),

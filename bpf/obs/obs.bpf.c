@@ -59,6 +59,7 @@ struct obs_pkt {
 	__u64 ts;
 	__u32 frame_len;
 	__u32 ifindex;
+	__u32 ifslot;     /* interface slot (OBS_IF_SLOTS) */
 	__u32 base;       /* frame offset in the packet buffer (replay batches) */
 	__u32 size;       /* frame bytes from base */
 	__u8 dir;
@@ -73,6 +74,7 @@ struct obs_args {
 	__u64 ts;
 	__u32 frame_len;
 	__u32 ifindex;
+	__u32 ifslot;    /* interface slot, set by the L2-L4 pass */
 	__u32 base;      /* frame offset in the packet buffer: 0 live */
 	__u32 size;      /* frame bytes from base */
 	__u8 dir;
@@ -98,26 +100,64 @@ static __always_inline void count_malformed(struct obs_pkt *p, int reason)
 	p->ctr->c[OBS_CTR_MALFORMED]++;
 }
 
-static __always_inline void count_iface(struct obs_pkt *p, __u8 l4)
+/* The slot of an interface (OBS_IF_SLOTS): two inlined array lookups. */
+static __always_inline __u32 ifslot_of(__u32 ifindex)
 {
-	struct obs_iface_key k = { .ifindex = p->ifindex, .dir = p->dir, .l4 = l4 };
+	__u32 k = ifindex % OBS_IFSLOT_TABLE;
+	struct obs_ifslot *e = bpf_map_lookup_elem(&obs_ifslot, &k);
+
+	if (!e || !ifindex)
+		return 0;
+	if (e->ifindex != ifindex) {
+		k = (k + 1) % OBS_IFSLOT_TABLE;
+		e = bpf_map_lookup_elem(&obs_ifslot, &k);
+		if (!e || e->ifindex != ifindex)
+			return 0;
+	}
+	return e->slot < OBS_IF_SLOTS ? e->slot : 0;
+}
+
+static __always_inline __u32 l4_class(__u8 family, __u8 l4)
+{
+	if (!family)
+		return OBS_L4_NON_IP;
+	switch (l4) {
+	case IPPROTO_TCP:
+		return OBS_L4_TCP;
+	case IPPROTO_UDP:
+		return OBS_L4_UDP;
+	case IPPROTO_SCTP:
+		return OBS_L4_SCTP;
+	case PARSE_IPPROTO_ICMP:
+		return OBS_L4_ICMP;
+	case PARSE_IPPROTO_ICMPV6:
+		return OBS_L4_ICMPV6;
+	case IPPROTO_ESP:
+		return OBS_L4_ESP;
+	case IPPROTO_GRE:
+		return OBS_L4_GRE;
+	}
+	return OBS_L4_OTHER_IP;
+}
+
+static __always_inline void count_iface(struct obs_pkt *p, __u32 cls)
+{
+	__u32 k = ((p->ifslot & (OBS_IF_SLOTS - 1)) * OBS_DIR_MAX + (p->dir & 1)) * OBS_L4_CLASSES +
+		  (cls & (OBS_L4_CLASSES - 1));
 	struct obs_pkt_bytes *v = bpf_map_lookup_elem(&obs_iface, &k);
 
 	if (v) {
 		v->packets++;
 		v->bytes += p->frame_len;
-		return;
 	}
-	struct obs_pkt_bytes init = { .packets = 1, .bytes = p->frame_len };
-
-	bpf_map_update_elem(&obs_iface, &k, &init, BPF_NOEXIST);
 }
 
 static __always_inline void teid_add(struct obs_counters *ctr, __u32 teid, __u8 msg, __u8 dir,
+				     __u8 ifslot,
 				     __u64 packets, __u64 frame_bytes, __u64 udp_bytes,
 				     __u64 gtp_bytes)
 {
-	struct obs_teid_key k = { .teid = teid, .msg_type = msg, .dir = dir };
+	struct obs_teid_key k = { .teid = teid, .msg_type = msg, .dir = dir, .ifslot = ifslot };
 	struct obs_teid_value *v = bpf_map_lookup_elem(&obs_teid, &k);
 
 	if (v) {
@@ -141,7 +181,7 @@ static __always_inline void teid_add(struct obs_counters *ctr, __u32 teid, __u8 
 /* Counts one GTP-U datagram whose mandatory header parsed: in the frame that
  * carries it, or for a fragmented datagram in the frame that completes it. */
 static __always_inline void gtpu_count_one(struct obs_counters *ctr, const struct gtpu_info *g,
-					   __u32 udp_payload, __u32 frame_len, __u8 dir)
+					   __u32 udp_payload, __u32 frame_len, __u8 dir, __u32 ifslot)
 {
 	int i;
 
@@ -172,7 +212,7 @@ static __always_inline void gtpu_count_one(struct obs_counters *ctr, const struc
 		ctr->c[OBS_CTR_GTPU_END_MARKER]++;
 		break;
 	}
-	percpu_array_add(&obs_gtpu_msg, g->msg_type, 1);
+	percpu_array_add(&obs_gtpu_msg, (ifslot & (OBS_IF_SLOTS - 1)) * 256 + g->msg_type, 1);
 
 	/* Bounded by gtpu_parse: n_ext <= GTPU_MAX_EXT. */
 	for (i = 0; i < GTPU_MAX_EXT; i++) {
@@ -191,7 +231,7 @@ static __always_inline void gtpu_count_one(struct obs_counters *ctr, const struc
 			q->bytes += frame_len;
 		}
 	}
-	teid_add(ctr, g->teid, g->msg_type, dir, 1, frame_len, udp_payload, g->length);
+	teid_add(ctr, g->teid, g->msg_type, dir, ifslot, 1, frame_len, udp_payload, g->length);
 }
 
 /* gtpu_count_one() as a global helper (see "Global helpers"): it reads no
@@ -200,11 +240,11 @@ static __always_inline void gtpu_count_one(struct obs_counters *ctr, const struc
  * costs ~3 ns per GTP-U packet, so only obs_replay, whose load time is most
  * of a replay, uses it; the live programs count inline. */
 __noinline int obs_gtpu_count(struct obs_counters *ctr, const struct gtpu_info *g,
-			      __u32 udp_payload, __u32 frame_len, __u32 dir)
+			      __u32 udp_payload, __u32 frame_len, __u32 dir_slot)
 {
 	if (!ctr || !g)
 		return 0;
-	gtpu_count_one(ctr, g, udp_payload, frame_len, dir & 1);
+	gtpu_count_one(ctr, g, udp_payload, frame_len, dir_slot & 1, (dir_slot >> 8) & 0xff);
 	return 0;
 }
 
@@ -212,9 +252,9 @@ static __always_inline void gtpu_count(struct obs_pkt *p, const struct gtpu_info
 				       __u32 udp_payload)
 {
 	if (p->replay)
-		obs_gtpu_count(p->ctr, g, udp_payload, p->frame_len, p->dir);
+		obs_gtpu_count(p->ctr, g, udp_payload, p->frame_len, p->dir | p->ifslot << 8);
 	else
-		gtpu_count_one(p->ctr, g, udp_payload, p->frame_len, p->dir);
+		gtpu_count_one(p->ctr, g, udp_payload, p->frame_len, p->dir, p->ifslot);
 }
 
 /* The last IPv4 fragment of a datagram whose first fragment was GTP-U. */
@@ -416,7 +456,7 @@ static __always_inline int pfcp_count(struct obs_pkt *p, int quoted, const __u8 
 	__u8 t = h->msg_type;
 
 	p->ctr->c[OBS_CTR_PFCP_MESSAGES]++;
-	percpu_array_add(&obs_pfcp_msg, t, 1);
+	percpu_array_add(&obs_pfcp_msg, (p->ifslot & (OBS_IF_SLOTS - 1)) * 256 + t, 1);
 	if (quoted) {
 		/* Quoted in an ICMP error: Wireshark counts it by type and cause,
 		 * but it was never delivered, so no timing and no session. */
@@ -477,6 +517,7 @@ static __always_inline int obs_pfcp_one(void *ctx, int xdp, const struct obs_arg
 	p.base = a->base;
 	p.size = a->size;
 	p.dir = key;
+	p.ifslot = a->ifslot;
 	return pfcp_count(&p, a->m.quoted, a->m.saddr, a->m.daddr, h);
 }
 
@@ -669,6 +710,7 @@ static __always_inline int obs_pkt_init(struct obs_pkt *p, void *ctx, int xdp, v
 	p->ts = a->ts;
 	p->frame_len = a->frame_len;
 	p->ifindex = a->ifindex;
+	p->ifslot = a->ifslot;
 	p->base = a->base;
 	p->size = a->size;
 	p->dir = a->dir;
@@ -774,6 +816,7 @@ static __always_inline int obs_l2l4(void *ctx, int xdp, void *data, void *data_e
 		return -1;
 	p.ctr->c[OBS_CTR_PACKETS]++;
 	p.ctr->c[OBS_CTR_BYTES] += a->frame_len;
+	p.ifslot = a->ifslot = ifslot_of(a->ifindex);
 
 	err = parse_l3_fixed(&p.cur, &a->m);
 	if (!err && a->m.family == 6 && parse_ipv6_is_ext(a->m.l4)) {
@@ -782,7 +825,7 @@ static __always_inline int obs_l2l4(void *ctx, int xdp, void *data, void *data_e
 		 * verifier knew are gone with the call. */
 		p.cur.off = a->m.l4_off;
 	}
-	count_iface(&p, a->m.family ? a->m.l4 : 0);
+	count_iface(&p, l4_class(a->m.family, a->m.l4));
 	if (err) {
 		count_malformed(&p, err);
 		return -1;

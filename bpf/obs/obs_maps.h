@@ -30,12 +30,19 @@ struct {
 	__type(value, struct obs_malformed_counts);
 } obs_malformed SEC(".maps");
 
-/* Transport per (interface, direction, L4 protocol). Interfaces are the
- * configured ones (a handful), protocols a few: 1024 is plenty. */
+/* ifindex -> interface slot, written by the obs module (see OBS_IF_SLOTS). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, OBS_IFACE_MAX_ENTRIES);
-	__type(key, struct obs_iface_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, OBS_IFSLOT_TABLE);
+	__type(key, __u32);
+	__type(value, struct obs_ifslot);
+} obs_ifslot SEC(".maps");
+
+/* Transport per (interface slot, direction, L4 class). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OBS_IFACE_SLOTS);
+	__type(key, __u32);
 	__type(value, struct obs_pkt_bytes);
 } obs_iface SEC(".maps");
 
@@ -47,10 +54,11 @@ struct {
 	__type(value, struct obs_teid_value);
 } obs_teid SEC(".maps");
 
-/* GTP-U messages by type (exact even when TEIDs are evicted). */
+/* GTP-U messages by (interface slot, type); exact even when TEIDs are
+ * evicted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 256);
+	__uint(max_entries, OBS_MSG_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } obs_gtpu_msg SEC(".maps");
@@ -89,10 +97,10 @@ struct {
 	__type(value, struct obs_frag_value);
 } obs_frag SEC(".maps");
 
-/* PFCP messages by type. */
+/* PFCP messages by (interface slot, type). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 256);
+	__uint(max_entries, OBS_MSG_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } obs_pfcp_msg SEC(".maps");

@@ -506,6 +506,11 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     }
   }
   modules_ = std::move(next_modules);
+  for (auto& [n, m] : modules_) {
+    if (auto c = m->configure(*pm_); !c) {
+      warnings.push_back(fmt::format("modules.{}: {}", n, c.error().message));
+    }
+  }
   if (effective.agent.log.level != cfg_.agent.log.level || effective.agent.log.json != cfg_.agent.log.json)
     log::init(effective.agent.log);
   if (!effective.path.empty()) config_path_ = effective.path;

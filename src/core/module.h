@@ -37,6 +37,15 @@ class Module {
   // Must not touch the kernel. An invalid section is an Error naming the field.
   virtual Result<std::vector<LoadRequest>> plan(const nlohmann::json& config) = 0;
 
+  // Called after every successful apply, once the module's programs are
+  // loaded, replaced, adopted or unchanged: writes what the programs read
+  // from userspace-filled maps (obs: which interface slot an ifindex has).
+  // An Error becomes an apply warning; the programs keep running.
+  virtual Result<void> configure(const ProgramManager& pm) {
+    (void)pm;
+    return ok();
+  }
+
   // Reads the module's maps (through pm) into metric families.
   virtual Result<std::vector<MetricFamily>> collect(const ProgramManager& pm) = 0;
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bpf/kernel.h"
 #include "bpf/test_run.h"
 #include "modules/obs/obs_object.h"
 #include "support/netns.h"
@@ -428,15 +429,68 @@ TEST_F(ObsKernel, TransportCountsPerInterfaceAndProtocol) {
   EXPECT_EQ(t["non_ip"], 1);
   uint64_t udp_pk = 0, tcp_pk = 0, udp_bytes = 0;
   for (const auto& i : t["interfaces"]) {
-    if (i["l4"] == 17) {
+    EXPECT_EQ(i["slot"], 0) << "no interface configured: every packet is slot 0 (\"other\")";
+    if (i["protocol"] == "udp") {
       udp_pk += i["packets"].get<uint64_t>();
       udp_bytes += i["bytes"].get<uint64_t>();
     }
-    if (i["l4"] == 6) tcp_pk += i["packets"].get<uint64_t>();
+    if (i["protocol"] == "tcp") tcp_pk += i["packets"].get<uint64_t>();
   }
   EXPECT_EQ(udp_pk, 2u);
   EXPECT_EQ(udp_bytes, 2 * udp.size());
   EXPECT_EQ(tcp_pk, 1u);
+}
+
+// The interface slot table: a packet on a configured ifindex counts under
+// its slot (transport, GTP-U per type and per TEID, PFCP per type), one on
+// an ifindex not in the table under slot 0; an ifindex whose entry another
+// one took is found in the next entry. Test runs need an existing device,
+// so every run is on lo (ifindex 1) and the table changes between them.
+TEST_F(ObsKernel, InterfaceSlotsLabelTheCounters) {
+  int fd = obj_->map_fd(OBS_MAP_IFSLOT);
+  ASSERT_GE(fd, 0);
+  auto put = [&](uint32_t k, uint32_t ifindex, uint32_t slot) {
+    obs_ifslot e{ifindex, slot};
+    ASSERT_TRUE(kagami::bpf::map_update(fd, &k, &e));
+  };
+  auto gtp = PacketBuilder()
+                 .eth()
+                 .ipv4("10.0.0.1", "10.0.0.2")
+                 .udp(2152, 2152)
+                 .gtpu(kGtpTpdu, 0x42)
+                 .ipv4("10.45.0.2", "8.8.8.8")
+                 .udp(1, 2)
+                 .build();
+  auto pfcp = PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(8805, 8805).pfcp(1, 9).build();
+  auto send = [&] {
+    for (const auto* p : {&gtp, &pfcp}) {
+      kagami::bpf::TestRunInput in;
+      in.set_skb_ctx = true;
+      in.ifindex = 1;
+      in.packet = *p;
+      auto r = kagami::bpf::test_run_skb(obj_->tc_ingress_fd(), in);
+      ASSERT_TRUE(r) << r.error().message;
+    }
+  };
+  put(1, 1, 3);  // lo -> slot 3
+  send();
+  put(1, 1 + OBS_IFSLOT_TABLE, 4);  // another ifindex took lo's entry...
+  put(2, 1, 5);                     // ...so lo is in the next one, slot 5
+  send();
+  put(2, 0, 0);  // lo not in the table: slot 0
+  send();
+  auto s = obj_->snapshot();
+  ASSERT_TRUE(s) << s.error().message;
+  for (uint32_t slot : {3u, 5u, 0u}) {
+    EXPECT_EQ(s->gtpu_msg_by_slot[slot][255], 1u) << slot;
+    EXPECT_EQ(s->pfcp_msg_by_slot[slot][1], 1u) << slot;
+    ASSERT_TRUE(s->teids.count(0x42));
+    EXPECT_EQ(s->teids.at(0x42).by_slot[static_cast<uint8_t>(slot)].packets, 1u) << slot;
+    EXPECT_EQ((s->iface[kagami::obs::IfaceKey{static_cast<uint8_t>(slot), OBS_DIR_INGRESS, OBS_L4_UDP}].packets), 2u)
+        << slot;
+  }
+  EXPECT_EQ(s->gtpu_msg_by_slot[4][255], 0u);
+  EXPECT_EQ(s->gtpu_msg[255], 3u);
 }
 
 }  // namespace

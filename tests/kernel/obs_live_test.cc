@@ -34,6 +34,9 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->attachments.size(), 2u);
   }
+  // What the agent does after every apply: the interface gets its slot.
+  auto conf = mod.configure(*pm_);
+  ASSERT_TRUE(conf) << conf.error().message;
 
   auto gtp = PacketBuilder()
                  .gtpu(kGtpTpdu, 0xbeef, {.ext = {pdu_session_container(1, 6)}})
@@ -60,6 +63,12 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   EXPECT_EQ(p["by_msg_type"]["1"]["count"], 1 + p["in_icmp_errors"].get<int>());
   EXPECT_EQ(p["requests"], 1);
   EXPECT_EQ(p["requests_pending"], 1);
+  // Per interface: the host end of the veth is the configured interface.
+  EXPECT_EQ(g["by_interface"][h->host_if]["0xff"], 5) << g["by_interface"].dump();
+  EXPECT_EQ(p["by_interface"][h->host_if]["1"], 1 + p["in_icmp_errors"].get<int>()) << p["by_interface"].dump();
+  bool named = false;
+  for (const auto& i : (*snap)["transport"]["interfaces"]) named = named || i["interface"] == h->host_if;
+  EXPECT_TRUE(named) << (*snap)["transport"].dump();
 
   auto fams = mod.collect(*pm_);
   ASSERT_TRUE(fams) << fams.error().message;
@@ -71,7 +80,7 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
           s.labels.at("protocol") == "udp" && s.labels.at("direction") == "ingress")
         saw_iface = s.value >= 6;
       if (f.name == "kagami_obs_gtpu_teid_packets_total" && s.labels.at("teid") == "0x0000beef")
-        saw_teid = s.value == 5;
+        saw_teid = s.value == 5 && s.labels.at("interface") == h->host_if;
     }
   }
   EXPECT_TRUE(saw_iface);

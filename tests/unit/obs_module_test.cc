@@ -50,6 +50,9 @@ TEST(ObsConfig, BadSectionsAreErrorsNamingTheField) {
   EXPECT_NE(plan_error(json::object()).find("obs.interfaces"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", json::array()}}).find("obs.interfaces"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", {"eth0", "eth0"}}}).find("listed twice"), std::string::npos);
+  json many = json::array();
+  for (int i = 0; i < 16; i++) many.push_back("eth" + std::to_string(i));
+  EXPECT_NE(plan_error(json{{"interfaces", many}}).find("at most 15 interfaces"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", {"a:b"}}}).find("not a valid interface"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"direction", "up"}}).find("obs.direction"),
             std::string::npos);
@@ -92,34 +95,55 @@ TEST(ObsMetrics, TeidsBeyondTopNAreFoldedIntoOtherAndCounted) {
   cfg.top_n_teids = 2;
   cfg.node = "n1";
   IfaceStats ifs;
-  ifs.name = [](uint32_t i) { return "if" + std::to_string(i); };
   ifs.drops = [](const std::string&, uint64_t& rx, uint64_t& tx) {
     rx = 7;
     tx = 9;
     return true;
   };
-  s.iface[IfaceKey{3, OBS_DIR_INGRESS, 17}] = {4, 400};
+  s.iface[IfaceKey{1, OBS_DIR_INGRESS, OBS_L4_UDP}] = {4, 400};
+  s.iface[IfaceKey{0, OBS_DIR_EGRESS, OBS_L4_ESP}] = {2, 300};
+  s.gtpu_msg_by_slot[1][255] = 11;
+  s.pfcp_msg_by_slot[0][50] = 3;
+  // TEID 5 crossed two interfaces.
+  s.teids[5].by_slot[1] = {30, 3000};
+  s.teids[5].by_slot[0] = {20, 2000};
   auto fams = build_metrics(s, cfg, ifs);
 
   const auto* tp = find(fams, "kagami_obs_gtpu_teid_packets_total");
   ASSERT_NE(tp, nullptr);
-  ASSERT_EQ(tp->samples.size(), 3u);  // top 2 + other
+  ASSERT_EQ(tp->samples.size(), 4u);  // top 2 (TEID 5 on two interfaces) + other
   EXPECT_EQ(tp->samples[0].labels.at("teid"), "0x00000005");
-  EXPECT_EQ(tp->samples[0].value, 50);
-  EXPECT_EQ(tp->samples[1].labels.at("teid"), "0x00000004");
-  EXPECT_EQ(tp->samples[2].labels.at("teid"), "other");
-  EXPECT_EQ(tp->samples[2].value, 10 + 20 + 30);
-  EXPECT_EQ(tp->samples[2].labels.at("node"), "n1");
+  EXPECT_EQ(tp->samples[0].labels.at("interface"), "other");
+  EXPECT_EQ(tp->samples[0].value, 20);
+  EXPECT_EQ(tp->samples[1].labels.at("teid"), "0x00000005");
+  EXPECT_EQ(tp->samples[1].labels.at("interface"), "eth0");
+  EXPECT_EQ(tp->samples[1].value, 30);
+  EXPECT_EQ(tp->samples[2].labels.at("teid"), "0x00000004");
+  EXPECT_EQ(tp->samples[3].labels.at("teid"), "other");
+  EXPECT_EQ(tp->samples[3].value, 10 + 20 + 30);
+  EXPECT_EQ(tp->samples[3].labels.at("node"), "n1");
   const auto* folded = find(fams, "kagami_obs_series_folded");
   ASSERT_NE(folded, nullptr);
   EXPECT_EQ(folded->samples.at(0).value, 3);
 
   const auto* pk = find(fams, "kagami_obs_packets_total");
   ASSERT_NE(pk, nullptr);
-  ASSERT_EQ(pk->samples.size(), 1u);
-  EXPECT_EQ(pk->samples[0].labels.at("interface"), "if3");
-  EXPECT_EQ(pk->samples[0].labels.at("protocol"), "udp");
-  EXPECT_EQ(pk->samples[0].value, 4);
+  ASSERT_EQ(pk->samples.size(), 2u);
+  EXPECT_EQ(pk->samples[0].labels.at("interface"), "other");
+  EXPECT_EQ(pk->samples[0].labels.at("protocol"), "esp");
+  EXPECT_EQ(pk->samples[0].labels.at("direction"), "egress");
+  EXPECT_EQ(pk->samples[1].labels.at("interface"), "eth0");
+  EXPECT_EQ(pk->samples[1].labels.at("protocol"), "udp");
+  EXPECT_EQ(pk->samples[1].value, 4);
+  const auto* gm = find(fams, "kagami_obs_gtpu_messages_total");
+  ASSERT_NE(gm, nullptr);
+  ASSERT_EQ(gm->samples.size(), 1u);
+  EXPECT_EQ(gm->samples[0].labels.at("interface"), "eth0");
+  EXPECT_EQ(gm->samples[0].labels.at("type"), "T-PDU");
+  const auto* pm = find(fams, "kagami_obs_pfcp_messages_total");
+  ASSERT_NE(pm, nullptr);
+  ASSERT_EQ(pm->samples.size(), 1u);
+  EXPECT_EQ(pm->samples[0].labels.at("interface"), "other");
   const auto* dr = find(fams, "kagami_obs_interface_drops_total");
   ASSERT_NE(dr, nullptr);
   ASSERT_EQ(dr->samples.size(), 2u);
@@ -137,7 +161,7 @@ TEST(ObsMetrics, LatencyHistogramIsCumulativeWithInf) {
   s.pfcp_latency[51] = h;
   ObsConfig cfg;
   cfg.node = "n";
-  auto fams = build_metrics(s, cfg, IfaceStats{[](uint32_t) { return std::string("x"); }, nullptr});
+  auto fams = build_metrics(s, cfg, IfaceStats{nullptr});
   const auto* lat = find(fams, "kagami_obs_pfcp_response_latency_seconds");
   ASSERT_NE(lat, nullptr);
   EXPECT_EQ(lat->type, "histogram");

@@ -98,6 +98,12 @@ const char* malformed_reason_name(obs_malformed_reason r) {
   return r >= 0 && r < OBS_MAL_MAX ? kMalformedNames[r] : "unknown";
 }
 
+const char* l4_class_name(uint8_t cls) {
+  static constexpr const char* kNames[] = {"non_ip", "tcp", "udp", "sctp", "icmp", "icmpv6", "esp", "gre", "other"};
+  static_assert(std::size(kNames) == OBS_L4_CLASS_MAX, "name every enum obs_l4_class value");
+  return cls < OBS_L4_CLASS_MAX ? kNames[cls] : "unknown";
+}
+
 std::string gtpu_msg_name(uint8_t t) {
   switch (t) {
     case 1: return "Echo request";

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <map>
 #include <set>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bpf/kernel.h"
 #include "obs.skel.h"
 
 namespace kagami::obs {
@@ -26,18 +28,6 @@ std::string hostname() {
 }
 
 const char* dir_name(uint8_t d) { return d == OBS_DIR_EGRESS ? "egress" : "ingress"; }
-
-std::string l4_name(uint8_t l4) {
-  switch (l4) {
-    case 0: return "non_ip";
-    case 1: return "icmp";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 58: return "icmpv6";
-    case 132: return "sctp";
-    default: return fmt::format("ip_proto_{}", l4);
-  }
-}
 
 bool read_u64(const std::string& path, uint64_t& v) {
   std::ifstream f(path);
@@ -68,6 +58,8 @@ Result<ObsConfig> parse_config(const nlohmann::json& section) {
       return make_error("obs.interfaces: '{}' is not a valid interface name", n);
     if (!seen.insert(n).second) return make_error("obs.interfaces: '{}' is listed twice", n);
     cfg.interfaces.push_back(n);
+    if (cfg.interfaces.size() > OBS_IF_SLOTS - 1)
+      return make_error("obs.interfaces: at most {} interfaces (each gets an interface slot)", OBS_IF_SLOTS - 1);
   }
   if (section.contains("direction")) {
     const auto& d = section["direction"];
@@ -114,13 +106,14 @@ std::vector<std::string> attach_specs(const ObsConfig& cfg) {
   return out;
 }
 
+std::string slot_name(const ObsConfig& cfg, uint32_t slot) {
+  if (slot == 0) return "other";
+  if (slot <= cfg.interfaces.size()) return cfg.interfaces[slot - 1];
+  return fmt::format("slot{}", slot);  // written by an older config; gone since
+}
+
 IfaceStats system_iface_stats() {
   IfaceStats s;
-  s.name = [](uint32_t ifindex) -> std::string {
-    char buf[IF_NAMESIZE] = {};
-    if (if_indextoname(ifindex, buf)) return buf;
-    return fmt::format("ifindex{}", ifindex);  // gone since the packet was counted
-  };
   s.drops = [](const std::string& ifname, uint64_t& rx, uint64_t& tx) {
     const std::string base = "/sys/class/net/" + ifname + "/statistics/";
     return read_u64(base + "rx_dropped", rx) && read_u64(base + "tx_dropped", tx);
@@ -138,9 +131,9 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   auto by = family("kagami_obs_bytes_total", "Frame bytes seen by obs, per interface, direction and L4 protocol.", "counter");
   for (const auto& [k, v] : s.iface) {
     std::map<std::string, std::string> l = {{"node", node},
-                                            {"interface", ifs.name(k.ifindex)},
+                                            {"interface", slot_name(cfg, k.slot)},
                                             {"direction", dir_name(k.dir)},
-                                            {"protocol", l4_name(k.l4)}};
+                                            {"protocol", l4_class_name(k.l4)}};
     pk.samples.push_back({l, double(v.packets), ""});
     by.samples.push_back({l, double(v.bytes), ""});
   }
@@ -166,10 +159,12 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   out.push_back(std::move(mal));
 
   // --- GTP-U ---
-  auto gm = family("kagami_obs_gtpu_messages_total", "GTP-U messages (outermost header on UDP 2152) by type.", "counter");
-  for (int t = 0; t < 256; t++)
-    if (s.gtpu_msg[t])
-      gm.samples.push_back({{{"node", node}, {"type", gtpu_msg_name(t)}}, double(s.gtpu_msg[t]), ""});
+  auto gm = family("kagami_obs_gtpu_messages_total", "GTP-U messages (outermost header on UDP 2152) by interface and type.", "counter");
+  for (int sl = 0; sl < OBS_IF_SLOTS; sl++)
+    for (int t = 0; t < 256; t++)
+      if (s.gtpu_msg_by_slot[sl][t])
+        gm.samples.push_back({{{"node", node}, {"interface", slot_name(cfg, sl)}, {"type", gtpu_msg_name(t)}},
+                              double(s.gtpu_msg_by_slot[sl][t]), ""});
   out.push_back(std::move(gm));
 
   // Top-N TEIDs by packets; the rest folded into teid="other".
@@ -179,24 +174,39 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   std::sort(teids.begin(), teids.end(), [](const auto& a, const auto& b) {
     return a.second->packets != b.second->packets ? a.second->packets > b.second->packets : a.first < b.first;
   });
-  auto tp = family("kagami_obs_gtpu_teid_packets_total", "GTP-U packets per TEID (top-N by packets, the rest as teid=\"other\").", "counter");
-  auto tb = family("kagami_obs_gtpu_teid_bytes_total", "GTP-U frame bytes per TEID (top-N by packets, the rest as teid=\"other\").", "counter");
-  uint64_t other_p = 0, other_b = 0, folded = 0;
+  auto tp = family("kagami_obs_gtpu_teid_packets_total", "GTP-U packets per TEID and interface (top-N TEIDs by packets, the rest as teid=\"other\").", "counter");
+  auto tb = family("kagami_obs_gtpu_teid_bytes_total", "GTP-U frame bytes per TEID and interface (top-N TEIDs by packets, the rest as teid=\"other\").", "counter");
+  // A TEID seen on no slot (a snapshot built by hand) counts on slot 0.
+  auto per_slot = [](const TeidStats& t) {
+    std::map<uint8_t, PktBytes> m = t.by_slot;
+    if (m.empty()) m[0] = {t.packets, t.frame_bytes};
+    return m;
+  };
+  std::map<uint8_t, PktBytes> other;
+  uint64_t folded = 0;
   for (size_t i = 0; i < teids.size(); i++) {
     const auto& [teid, t] = teids[i];
     if (i < cfg.top_n_teids) {
       const std::string id = fmt::format("0x{:08x}", teid);
-      tp.samples.push_back({{{"node", node}, {"teid", id}}, double(t->packets), ""});
-      tb.samples.push_back({{{"node", node}, {"teid", id}}, double(t->frame_bytes), ""});
+      for (const auto& [sl, v] : per_slot(*t)) {
+        if (!v.packets) continue;
+        std::map<std::string, std::string> l = {{"node", node}, {"interface", slot_name(cfg, sl)}, {"teid", id}};
+        tp.samples.push_back({l, double(v.packets), ""});
+        tb.samples.push_back({l, double(v.bytes), ""});
+      }
     } else {
-      other_p += t->packets;
-      other_b += t->frame_bytes;
+      for (const auto& [sl, v] : per_slot(*t)) {
+        other[sl].packets += v.packets;
+        other[sl].bytes += v.bytes;
+      }
       folded++;
     }
   }
-  if (folded) {
-    tp.samples.push_back({{{"node", node}, {"teid", "other"}}, double(other_p), ""});
-    tb.samples.push_back({{{"node", node}, {"teid", "other"}}, double(other_b), ""});
+  for (const auto& [sl, v] : other) {
+    if (!v.packets) continue;
+    std::map<std::string, std::string> l = {{"node", node}, {"interface", slot_name(cfg, sl)}, {"teid", "other"}};
+    tp.samples.push_back({l, double(v.packets), ""});
+    tb.samples.push_back({l, double(v.bytes), ""});
   }
   out.push_back(std::move(tp));
   out.push_back(std::move(tb));
@@ -219,10 +229,12 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   out.push_back(std::move(qf));
 
   // --- PFCP ---
-  auto pm = family("kagami_obs_pfcp_messages_total", "PFCP messages by type.", "counter");
-  for (int t = 0; t < 256; t++)
-    if (s.pfcp_msg[t])
-      pm.samples.push_back({{{"node", node}, {"type", pfcp_msg_name(t)}}, double(s.pfcp_msg[t]), ""});
+  auto pm = family("kagami_obs_pfcp_messages_total", "PFCP messages by interface and type.", "counter");
+  for (int sl = 0; sl < OBS_IF_SLOTS; sl++)
+    for (int t = 0; t < 256; t++)
+      if (s.pfcp_msg_by_slot[sl][t])
+        pm.samples.push_back({{{"node", node}, {"interface", slot_name(cfg, sl)}, {"type", pfcp_msg_name(t)}},
+                              double(s.pfcp_msg_by_slot[sl][t]), ""});
   out.push_back(std::move(pm));
   auto pc = family("kagami_obs_pfcp_causes_total", "Cause values of PFCP responses, by message type.", "counter");
   for (const auto& [k, n] : s.pfcp_cause)
@@ -290,13 +302,48 @@ Result<std::vector<core::LoadRequest>> ObsModule::plan(const nlohmann::json& con
   }
   // Appended counters grow the value (Extend); transient correlation state
   // (fragments, pending PFCP requests, TSNs) may simply start over.
+  // Per-interface arrays grew from one slot to OBS_IF_SLOTS: Extend keeps
+  // the old counts in slot 0.
   req.migrations = {{OBS_MAP_COUNTERS, core::MapMigration::Rule::Extend},
                     {OBS_MAP_MALFORMED, core::MapMigration::Rule::Extend},
+                    {OBS_MAP_GTPU_MSG, core::MapMigration::Rule::Extend},
+                    {OBS_MAP_PFCP_MSG, core::MapMigration::Rule::Extend},
+                    {OBS_MAP_IFACE, core::MapMigration::Rule::Reset},
                     {OBS_MAP_FRAG, core::MapMigration::Rule::Reset},
                     {OBS_MAP_PFCP_PENDING, core::MapMigration::Rule::Reset},
                     {OBS_MAP_SCTP_TSN, core::MapMigration::Rule::Reset}};
   cfg_ = *cfg;
   return std::vector<core::LoadRequest>{std::move(req)};
+}
+
+Result<void> ObsModule::configure(const core::ProgramManager& pm) {
+  auto fd = pm.map_fd(kProgramName, OBS_MAP_IFSLOT);
+  if (!fd) return fd.error().with_context("obs: interface slots");
+  std::array<obs_ifslot, OBS_IFSLOT_TABLE> table{};
+  std::vector<std::string> missing, full;
+  for (size_t i = 0; i < cfg_.interfaces.size(); i++) {
+    const unsigned ifindex = if_nametoindex(cfg_.interfaces[i].c_str());
+    if (!ifindex) {
+      missing.push_back(cfg_.interfaces[i]);
+      continue;
+    }
+    // Its own entry, or the next one (the BPF side looks at both).
+    uint32_t k = ifindex % OBS_IFSLOT_TABLE;
+    if (table[k].ifindex) k = (k + 1) % OBS_IFSLOT_TABLE;
+    if (table[k].ifindex) {
+      full.push_back(cfg_.interfaces[i]);
+      continue;
+    }
+    table[k] = obs_ifslot{ifindex, static_cast<uint32_t>(i + 1)};
+  }
+  // Every entry, so that an interface dropped from the config loses its slot.
+  for (uint32_t k = 0; k < OBS_IFSLOT_TABLE; k++)
+    KAGAMI_TRY_CTX(bpf::map_update(fd->get(), &k, &table[k]), "obs: writing interface slot " + std::to_string(k));
+  if (!missing.empty()) return make_error("obs: no such interface: {}; counted as interface=\"other\"", fmt::join(missing, ", "));
+  if (!full.empty())
+    return make_error("obs: interfaces {} collide with two others in the slot table; counted as interface=\"other\"",
+                      fmt::join(full, ", "));
+  return ok();
 }
 
 Result<ObsSnapshot> ObsModule::read(const core::ProgramManager& pm) const {
@@ -318,7 +365,19 @@ Result<std::vector<core::MetricFamily>> ObsModule::collect(const core::ProgramMa
 Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
   auto s = read(pm);
   if (!s) return s.error().with_context("obs");
-  return to_json(*s);
+  nlohmann::json j = to_json(*s);
+  // What the module adds to the object's JSON: interface names for slots.
+  for (auto& i : j["transport"]["interfaces"]) i["interface"] = slot_name(cfg_, i["slot"].get<uint32_t>());
+  auto by_interface = [&](const std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS>& a, bool hex) {
+    nlohmann::json o = nlohmann::json::object();
+    for (uint32_t sl = 0; sl < OBS_IF_SLOTS; sl++)
+      for (uint32_t t = 0; t < 256; t++)
+        if (a[sl][t]) o[slot_name(cfg_, sl)][hex ? fmt::format("0x{:02x}", t) : std::to_string(t)] = a[sl][t];
+    return o;
+  };
+  j["gtpu"]["by_interface"] = by_interface(s->gtpu_msg_by_slot, true);
+  j["pfcp"]["by_interface"] = by_interface(s->pfcp_msg_by_slot, false);
+  return j;
 }
 
 }  // namespace kagami::obs

@@ -6,6 +6,8 @@
 //   xdp:          false                true: ingress through XDP instead of TC
 //   top_n_teids:  100                  per-TEID series exported (0..10000)
 //   node:         <name>               node label; default the host name
+// At most OBS_IF_SLOTS - 1 (15) interfaces: each gets an interface slot,
+// its position in the list + 1, that labels its series (configure()).
 // Unknown keys are an error naming the key, so a typo never silently
 // disables something.
 //
@@ -40,10 +42,13 @@ Result<ObsConfig> parse_config(const nlohmann::json& section);
 // The attach points for a config, in order ("tc:eth0:ingress@obs_tc_ingress").
 std::vector<std::string> attach_specs(const ObsConfig& cfg);
 
+// The interface label of a slot: the configured interface, "other" for
+// slot 0 (an interface obs was not configured with).
+std::string slot_name(const ObsConfig& cfg, uint32_t slot);
+
 // Interface facts collect() needs; swapped in unit tests that run without
-// the interfaces (the real one reads if_indextoname and sysfs).
+// the interfaces (the real one reads sysfs).
 struct IfaceStats {
-  std::function<std::string(uint32_t ifindex)> name;
   // rx_dropped / tx_dropped of an interface; false if it has none.
   std::function<bool(const std::string& ifname, uint64_t& rx, uint64_t& tx)> drops;
 };
@@ -61,6 +66,8 @@ class ObsModule : public core::Module {
   std::string name() const override { return "obs"; }
   std::vector<core::FeatureNeed> needs() const override;
   Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config) override;
+  // Writes obs_ifslot: each configured interface's ifindex -> its slot.
+  Result<void> configure(const core::ProgramManager& pm) override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
 

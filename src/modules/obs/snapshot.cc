@@ -86,6 +86,18 @@ Result<void> read_u64_array(const MapFdFn& map_fd, const char* name, std::array<
   return for_each_index<uint64_t>(*m, N, [&](uint32_t k, uint64_t v) { out[k] += v; });
 }
 
+// A message-type array per interface slot (OBS_MSG_SLOTS), and its sum.
+Result<void> read_by_slot(const MapFdFn& map_fd, const char* name,
+                          std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS>& by_slot,
+                          std::array<uint64_t, 256>& all) {
+  auto m = open_map(map_fd, {name, 4, 8});
+  if (!m) return m.error();
+  return for_each_index<uint64_t>(*m, OBS_MSG_SLOTS, [&](uint32_t k, uint64_t v) {
+    by_slot[k / 256][k % 256] += v;
+    all[k % 256] += v;
+  });
+}
+
 std::string hex2(uint8_t v) { return fmt::format("0x{:02x}", v); }
 
 }  // namespace
@@ -107,15 +119,19 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
     }));
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_IFACE, sizeof(obs_iface_key), sizeof(obs_pkt_bytes)});
+    auto m = open_map(map_fd, {OBS_MAP_IFACE, 4, sizeof(obs_pkt_bytes)});
     if (!m) return m.error();
-    auto r = for_each<obs_iface_key, obs_pkt_bytes>(
-        *m, [&](const obs_iface_key& k, const obs_pkt_bytes& v) {
-          auto& e = s.iface[IfaceKey{k.ifindex, k.dir, k.l4}];
-          e.packets += v.packets;
-          e.bytes += v.bytes;
-        });
-    if (!r) return r.error();
+    std::array<PktBytes, OBS_IFACE_SLOTS> sum{};
+    KAGAMI_TRY(for_each_index<obs_pkt_bytes>(*m, OBS_IFACE_SLOTS, [&](uint32_t k, const obs_pkt_bytes& v) {
+      sum[k].packets += v.packets;
+      sum[k].bytes += v.bytes;
+    }));
+    for (uint32_t k = 0; k < OBS_IFACE_SLOTS; k++) {
+      if (!sum[k].packets) continue;
+      const uint32_t cls = k % OBS_L4_CLASSES, dir = k / OBS_L4_CLASSES % OBS_DIR_MAX;
+      s.iface[IfaceKey{static_cast<uint8_t>(k / OBS_L4_CLASSES / OBS_DIR_MAX), static_cast<uint8_t>(dir),
+                       static_cast<uint8_t>(cls)}] = sum[k];
+    }
   }
   {
     auto m = open_map(map_fd, {OBS_MAP_TEID, sizeof(obs_teid_key), sizeof(obs_teid_value)});
@@ -128,13 +144,16 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
           t.udp_payload_bytes += v.udp_payload_bytes;
           t.gtp_length_bytes += v.gtp_length_bytes;
           if (k.dir < OBS_DIR_MAX) t.packets_by_dir[k.dir] += v.packets;
+          auto& sl = t.by_slot[k.ifslot];
+          sl.packets += v.packets;
+          sl.bytes += v.frame_bytes;
           // Entries created by a completing fragment alone carry no packet.
           if (v.packets) t.by_msg_type[k.msg_type] += v.packets;
         });
     if (!r) return r.error();
     s.teid_entries = *r;
   }
-  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_MSG, s.gtpu_msg));
+  KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_GTPU_MSG, s.gtpu_msg_by_slot, s.gtpu_msg));
   KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_EXT, s.gtpu_ext));
   KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_PDU_TYPE, s.gtpu_pdu_type));
   {
@@ -152,7 +171,7 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
     if (!r) return r.error();
     s.frag_pending = *r;
   }
-  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_PFCP_MSG, s.pfcp_msg));
+  KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_PFCP_MSG, s.pfcp_msg_by_slot, s.pfcp_msg));
   {
     auto m = open_map(map_fd, {OBS_MAP_PFCP_CAUSE, sizeof(obs_pfcp_cause_key), 8});
     if (!m) return m.error();
@@ -364,9 +383,9 @@ nlohmann::json to_json(const ObsSnapshot& s) {
   tr["ipv6_fragments"] = s.total(OBS_CTR_IPV6_FRAGMENTS);
   json ifs = json::array();
   for (const auto& [k, v] : s.iface)
-    ifs.push_back({{"ifindex", k.ifindex},
+    ifs.push_back({{"slot", k.slot},
                    {"direction", k.dir == OBS_DIR_EGRESS ? "egress" : "ingress"},
-                   {"l4", k.l4},
+                   {"protocol", l4_class_name(k.l4)},
                    {"packets", v.packets},
                    {"bytes", v.bytes}});
   tr["interfaces"] = ifs;

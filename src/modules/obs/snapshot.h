@@ -36,6 +36,7 @@ struct TeidStats {
   uint64_t gtp_length_bytes = 0;
   std::array<uint64_t, OBS_DIR_MAX> packets_by_dir{};
   std::map<uint8_t, uint64_t> by_msg_type;  // packets
+  std::map<uint8_t, PktBytes> by_slot;      // interface slot -> packets, frame bytes
 };
 
 struct LatencyHist {
@@ -44,13 +45,13 @@ struct LatencyHist {
   std::array<uint64_t, OBS_LAT_BUCKETS> buckets{};  // bucket i: [2^i, 2^(i+1)) us
 };
 
+// Transport counters: interface slot (OBS_IF_SLOTS; 0 = an interface
+// the module did not configure), direction, L4 class (enum obs_l4_class).
 struct IfaceKey {
-  uint32_t ifindex = 0;
+  uint8_t slot = 0;
   uint8_t dir = 0;
   uint8_t l4 = 0;
-  bool operator<(const IfaceKey& o) const {
-    return std::tie(ifindex, dir, l4) < std::tie(o.ifindex, o.dir, o.l4);
-  }
+  bool operator<(const IfaceKey& o) const { return std::tie(slot, dir, l4) < std::tie(o.slot, o.dir, o.l4); }
 };
 
 struct ObsSnapshot {
@@ -59,12 +60,14 @@ struct ObsSnapshot {
   std::map<IfaceKey, PktBytes> iface;
   std::map<uint32_t, TeidStats> teids;
   uint64_t teid_entries = 0;  // live (teid, msg type, dir) entries
-  std::array<uint64_t, 256> gtpu_msg{};
+  std::array<uint64_t, 256> gtpu_msg{};  // all interfaces
+  std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS> gtpu_msg_by_slot{};
   std::array<uint64_t, 256> gtpu_ext{};
   std::array<uint64_t, 16> gtpu_pdu_type{};
   std::array<PktBytes, OBS_QFI_SLOTS> qfi{};
   uint64_t frag_pending = 0;
-  std::array<uint64_t, 256> pfcp_msg{};
+  std::array<uint64_t, 256> pfcp_msg{};  // all interfaces
+  std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS> pfcp_msg_by_slot{};
   std::map<std::pair<uint8_t, uint8_t>, uint64_t> pfcp_cause;  // (msg type, cause)
   std::map<uint8_t, LatencyHist> pfcp_latency;                 // response type
   uint64_t pfcp_pending = 0;
@@ -91,6 +94,7 @@ nlohmann::json to_json(const ObsSnapshot& s);
 // snake_case, and Wireshark's value strings for message types.
 const char* counter_name(obs_counter c);
 const char* malformed_reason_name(obs_malformed_reason r);
+const char* l4_class_name(uint8_t cls);  // "tcp", "udp", ..., "non_ip", "other"
 std::string gtpu_msg_name(uint8_t t);
 std::string gtpu_ext_name(uint8_t t);
 std::string pfcp_msg_name(uint8_t t);

@@ -1,7 +1,7 @@
-// Replay throughput: frames per second through the obs TC program with
-// BPF_PROG_TEST_RUN (one run per frame, as `kagami replay` does), capture
-// reading and normalization included, program load excluded (it is paid once
-// per replay; see load/obs below). bench/replay_vs_tshark.sh compares the
+// Replay throughput: frames per second through obs_replay with
+// BPF_PROG_TEST_RUN (batches of frames per run, as `kagami replay` does),
+// capture reading and normalization included, program load excluded (it is
+// paid once per replay; see load/obs_replay below). bench/replay_vs_tshark.sh compares the
 // whole command with tshark on a 100k-frame capture.
 //
 // Run as root:  build/bench/replay_bench
@@ -31,7 +31,7 @@ using kagami::test::pcaps_dir;
 obs::ObsObject& obs_object() {
   static std::unique_ptr<obs::ObsObject> o = [] {
     spdlog::set_level(spdlog::level::warn);
-    auto r = obs::ObsObject::open(/*replay_mode=*/true);
+    auto r = obs::ObsObject::open(/*replay_mode=*/true, obs::ObsObject::Programs::ReplayOnly);
     if (!r) {
       std::fprintf(stderr, "replay_bench: %s (needs root)\n", r.error().message.c_str());
       std::exit(1);
@@ -47,7 +47,7 @@ void bm_replay(benchmark::State& st, std::string cap) {
     st.SkipWithError(("capture absent: " + path).c_str());
     return;
   }
-  int fd = obs_object().tc_ingress_fd();
+  int fd = obs_object().replay_fd();
   uint64_t frames = 0, kernel_ns = 0;
   for (auto _ : st) {
     auto r = replay::PcapReader::open(path);
@@ -55,7 +55,7 @@ void bm_replay(benchmark::State& st, std::string cap) {
       st.SkipWithError(r.error().message.c_str());
       return;
     }
-    auto s = replay::replay_frames(**r, fd);
+    auto s = replay::replay_batches(**r, fd);
     if (!s) {
       st.SkipWithError(s.error().message.c_str());
       return;
@@ -68,11 +68,12 @@ void bm_replay(benchmark::State& st, std::string cap) {
   st.counters["kernel_ns_per_frame"] = frames ? static_cast<double>(kernel_ns) / frames : 0;
 }
 
-// The fixed cost in front of every replay: open + verify + load obs.bpf.o.
-void bm_load(benchmark::State& st) {
+// The fixed cost in front of every replay: open + verify + load obs_replay
+// (what `kagami replay` loads), and all three live programs for comparison.
+void bm_load(benchmark::State& st, obs::ObsObject::Programs which) {
   spdlog::set_level(spdlog::level::warn);
   for (auto _ : st) {
-    auto r = obs::ObsObject::open(true);
+    auto r = obs::ObsObject::open(true, which);
     if (!r) {
       st.SkipWithError(r.error().message.c_str());
       return;
@@ -88,7 +89,14 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string("replay/") + cap).c_str(), bm_replay, std::string(cap))
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
-  benchmark::RegisterBenchmark("load/obs", bm_load)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+  benchmark::RegisterBenchmark("load/obs_replay", bm_load, obs::ObsObject::Programs::ReplayOnly)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(5)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("load/obs_all_live", bm_load, obs::ObsObject::Programs::All)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(5)
+      ->UseRealTime();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

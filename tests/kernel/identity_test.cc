@@ -7,16 +7,21 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "core/probe.h"
 #include "identity/identity.h"
+#include "identity/netns.h"
 #include "support/netns.h"
 
 namespace {
@@ -186,6 +191,78 @@ TEST_F(IdentityKernel, ProcSelfCgroupOfThisProcessResolves) {
   ASSERT_NE(at, std::string::npos) << content;
   std::string v2 = content.substr(at + 3, content.find('\n', at) - at - 3);
   EXPECT_EQ(*path, v2);
+}
+
+// A child process, killed and reaped on destruction.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> a;
+      for (auto& s : argv) a.push_back(s.data());
+      a.push_back(nullptr);
+      ::execvp(a[0], a.data());
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+uint64_t netns_ino(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+// A pod's host-side veth: its peer is in a namespace where a process of the
+// pod's container cgroup runs, and interface_owner() finds that pod.
+TEST_F(IdentityKernel, InterfaceOwnerIsThePodInThePeerNamespace) {
+  kagami::test::TestNetwork net;
+  auto h = net.add_host();
+  ASSERT_TRUE(h) << h.error().message;
+  TestCgroups cg(resolver_.root());
+  const std::string rel = pod_container_path();
+  ASSERT_TRUE(cg.make(rel)) << std::strerror(errno);
+  {
+    Child c({"ip", "netns", "exec", h->ns, "sleep", "60"});
+    ASSERT_GT(c.pid(), 0);
+    const std::string procs = cg.abs(rel) + "/cgroup.procs";
+    { std::ofstream(procs) << c.pid() << "\n"; }
+    const uint64_t own = netns_ino("/proc/self/ns/net");
+    for (int i = 0; i < 200 && netns_ino("/proc/" + std::to_string(c.pid()) + "/ns/net") == own; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_NE(netns_ino("/proc/" + std::to_string(c.pid()) + "/ns/net"), own) << "the child never entered " << h->ns;
+
+    auto o = kagami::identity::interface_owner(h->host_if);
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_TRUE(o->peer_elsewhere);
+    EXPECT_GE(o->peer_nsid, 0);
+    EXPECT_EQ(o->pid, c.pid());
+    EXPECT_EQ(o->workload.pod_uid, kUid);
+    EXPECT_EQ(o->workload.container_id, kCid);
+  }  // the child is gone before its cgroup is removed
+
+  // With no process in the namespace, the peer is still known, its owner not.
+  auto o = kagami::identity::interface_owner(h->host_if);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_TRUE(o->peer_elsewhere);
+  EXPECT_EQ(o->pid, 0);
+  // A device with no peer elsewhere, and no device at all.
+  auto lo = kagami::identity::interface_owner("lo");
+  ASSERT_TRUE(lo) << lo.error().message;
+  EXPECT_FALSE(lo->peer_elsewhere);
+  auto none = kagami::identity::interface_owner("kg-no-such0");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("kg-no-such0"), std::string::npos);
 }
 
 }  // namespace

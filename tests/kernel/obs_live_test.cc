@@ -69,6 +69,11 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   bool named = false;
   for (const auto& i : (*snap)["transport"]["interfaces"]) named = named || i["interface"] == h->host_if;
   EXPECT_TRUE(named) << (*snap)["transport"].dump();
+  // Nothing runs in the test host's namespace: its owner is not known.
+  const auto& own = (*snap)["transport"]["interface_owners"][h->host_if];
+  EXPECT_EQ(own["slot"], 1) << own.dump();
+  EXPECT_EQ(own["ifindex"], h->host_ifindex);
+  EXPECT_EQ(own["pod_uid"], "");
 
   auto fams = mod.collect(*pm_);
   ASSERT_TRUE(fams) << fams.error().message;
@@ -76,6 +81,7 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   for (const auto& f : *fams) {
     for (const auto& s : f.samples) {
       EXPECT_EQ(s.labels.at("node"), "test-node") << f.name;
+      if (s.labels.count("interface")) EXPECT_TRUE(s.labels.count("pod_uid")) << f.name;
       if (f.name == "kagami_obs_packets_total" && s.labels.at("interface") == h->host_if &&
           s.labels.at("protocol") == "udp" && s.labels.at("direction") == "ingress")
         saw_iface = s.value >= 6;

@@ -95,6 +95,7 @@ TEST(ObsMetrics, TeidsBeyondTopNAreFoldedIntoOtherAndCounted) {
   cfg.top_n_teids = 2;
   cfg.node = "n1";
   IfaceStats ifs;
+  ifs.pod_uid = {"", "5d3c1b2a-7e6f-4a8b-9c0d-1e2f3a4b5c6d"};  // eth0 (slot 1) is a pod's veth
   ifs.drops = [](const std::string&, uint64_t& rx, uint64_t& tx) {
     rx = 7;
     tx = 9;
@@ -117,6 +118,8 @@ TEST(ObsMetrics, TeidsBeyondTopNAreFoldedIntoOtherAndCounted) {
   EXPECT_EQ(tp->samples[0].value, 20);
   EXPECT_EQ(tp->samples[1].labels.at("teid"), "0x00000005");
   EXPECT_EQ(tp->samples[1].labels.at("interface"), "eth0");
+  EXPECT_EQ(tp->samples[1].labels.at("pod_uid"), "5d3c1b2a-7e6f-4a8b-9c0d-1e2f3a4b5c6d");
+  EXPECT_EQ(tp->samples[0].labels.at("pod_uid"), "");  // "other"
   EXPECT_EQ(tp->samples[1].value, 30);
   EXPECT_EQ(tp->samples[2].labels.at("teid"), "0x00000004");
   EXPECT_EQ(tp->samples[3].labels.at("teid"), "other");
@@ -161,7 +164,7 @@ TEST(ObsMetrics, LatencyHistogramIsCumulativeWithInf) {
   s.pfcp_latency[51] = h;
   ObsConfig cfg;
   cfg.node = "n";
-  auto fams = build_metrics(s, cfg, IfaceStats{nullptr});
+  auto fams = build_metrics(s, cfg, IfaceStats{});
   const auto* lat = find(fams, "kagami_obs_pfcp_response_latency_seconds");
   ASSERT_NE(lat, nullptr);
   EXPECT_EQ(lat->type, "histogram");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/kernel.h"
+#include "identity/netns.h"
 #include "obs.skel.h"
 
 namespace kagami::obs {
@@ -277,6 +278,18 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   auto sa = family("kagami_obs_sctp_aborts_total", "SCTP ABORT chunks.", "counter");
   sa.samples.push_back({{{"node", node}}, double(s.total(OBS_CTR_SCTP_ABORTS)), ""});
   out.push_back(std::move(sa));
+
+  // Every series with an interface also names the pod owning it (the same
+  // label the transport module's per-pod series use); "" for a node's own
+  // interfaces and for "other".
+  auto pod_of = [&](const std::string& ifname) -> std::string {
+    for (size_t i = 0; i < cfg.interfaces.size(); i++)
+      if (cfg.interfaces[i] == ifname) return i + 1 < ifs.pod_uid.size() ? ifs.pod_uid[i + 1] : "";
+    return "";
+  };
+  for (auto& f : out)
+    for (auto& smp : f.samples)
+      if (auto it = smp.labels.find("interface"); it != smp.labels.end()) smp.labels["pod_uid"] = pod_of(it->second);
   return out;
 }
 
@@ -321,11 +334,19 @@ Result<void> ObsModule::configure(const core::ProgramManager& pm) {
   if (!fd) return fd.error().with_context("obs: interface slots");
   std::array<obs_ifslot, OBS_IFSLOT_TABLE> table{};
   std::vector<std::string> missing, full;
+  owners_.assign(cfg_.interfaces.size() + 1, {});
   for (size_t i = 0; i < cfg_.interfaces.size(); i++) {
     const unsigned ifindex = if_nametoindex(cfg_.interfaces[i].c_str());
     if (!ifindex) {
       missing.push_back(cfg_.interfaces[i]);
       continue;
+    }
+    owners_[i + 1].ifindex = ifindex;
+    // Who owns it: best effort, a label and never a reason to fail.
+    if (auto o = identity::interface_owner(cfg_.interfaces[i]); o && o->pid) {
+      owners_[i + 1].pod_uid = o->workload.pod_uid;
+      owners_[i + 1].container = o->workload.container_id;
+      owners_[i + 1].runtime = o->workload.runtime;
     }
     // Its own entry, or the next one (the BPF side looks at both).
     uint32_t k = ifindex % OBS_IFSLOT_TABLE;
@@ -359,7 +380,9 @@ Result<ObsSnapshot> ObsModule::read(const core::ProgramManager& pm) const {
 Result<std::vector<core::MetricFamily>> ObsModule::collect(const core::ProgramManager& pm) {
   auto s = read(pm);
   if (!s) return s.error().with_context("obs");
-  return build_metrics(*s, cfg_, system_iface_stats());
+  IfaceStats ifs = system_iface_stats();
+  for (const auto& o : owners_) ifs.pod_uid.push_back(o.pod_uid);
+  return build_metrics(*s, cfg_, ifs);
 }
 
 Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
@@ -368,6 +391,14 @@ Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
   nlohmann::json j = to_json(*s);
   // What the module adds to the object's JSON: interface names for slots.
   for (auto& i : j["transport"]["interfaces"]) i["interface"] = slot_name(cfg_, i["slot"].get<uint32_t>());
+  nlohmann::json owners = nlohmann::json::object();
+  for (size_t sl = 1; sl < owners_.size(); sl++)
+    owners[slot_name(cfg_, static_cast<uint32_t>(sl))] = {{"slot", sl},
+                                                          {"ifindex", owners_[sl].ifindex},
+                                                          {"pod_uid", owners_[sl].pod_uid},
+                                                          {"container", owners_[sl].container},
+                                                          {"runtime", owners_[sl].runtime}};
+  j["transport"]["interface_owners"] = owners;
   auto by_interface = [&](const std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS>& a, bool hex) {
     nlohmann::json o = nlohmann::json::object();
     for (uint32_t sl = 0; sl < OBS_IF_SLOTS; sl++)

@@ -6,6 +6,8 @@
 //   xdp:          false                true: ingress through XDP instead of TC
 //   top_n_teids:  100                  per-TEID series exported (0..10000)
 //   node:         <name>               node label; default the host name
+// configure() also finds who owns each interface (identity/netns.h): a
+// pod's host-side veth gives its series the pod's pod_uid label.
 // At most OBS_IF_SLOTS - 1 (15) interfaces: each gets an interface slot,
 // its position in the list + 1, that labels its series (configure()).
 // Unknown keys are an error naming the key, so a typo never silently
@@ -49,6 +51,9 @@ std::string slot_name(const ObsConfig& cfg, uint32_t slot);
 // Interface facts collect() needs; swapped in unit tests that run without
 // the interfaces (the real one reads sysfs).
 struct IfaceStats {
+  // The pod UID owning each interface slot ("" = none, or not known):
+  // every series with an interface label also gets pod_uid.
+  std::vector<std::string> pod_uid;
   // rx_dropped / tx_dropped of an interface; false if it has none.
   std::function<bool(const std::string& ifname, uint64_t& rx, uint64_t& tx)> drops;
 };
@@ -74,6 +79,12 @@ class ObsModule : public core::Module {
  private:
   Result<ObsSnapshot> read(const core::ProgramManager& pm) const;
   ObsConfig cfg_;
+  // What configure() found for each slot (index = slot): who owns it.
+  struct SlotOwner {
+    uint32_t ifindex = 0;
+    std::string pod_uid, container, runtime;
+  };
+  std::vector<SlotOwner> owners_;
 };
 
 }  // namespace kagami::obs

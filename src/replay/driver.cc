@@ -41,20 +41,14 @@ uint32_t xdp_test_run_max_bytes() {
 
 namespace {
 
-// What one shard's runs add up to; merged into DriverStats at the end.
-struct RunTotals {
-  uint64_t runs = 0, frames = 0, kernel_ns = 0;
-  std::map<uint32_t, uint64_t> verdicts;
-};
-
 // Runs one batch buffer (header filled in) through the program.
-Result<void> run_batch(int fd, const std::vector<uint8_t>& buf, uint32_t count, RunTotals& t) {
+Result<void> run_batch(int fd, const std::vector<uint8_t>& buf, uint32_t count, DriverStats& t) {
   bpf::TestRunInput in;
   in.packet = buf;
   auto r = bpf::test_run_xdp(fd, in);
   if (!r) return r.error().with_context(fmt::format("replaying a batch of {} frames", count));
   t.runs++;
-  t.frames += count;
+  t.replayed_frames += count;
   t.verdicts[r->retval] += count;
   t.kernel_ns += r->duration_ns;
   return ok();
@@ -133,7 +127,6 @@ Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd) {
   // address pair: 71 ms), as every hand-over between threads costs a futex
   // wake-up and a context switch (docs/performance.md).
   Batcher batch;
-  RunTotals totals;
   Frame f;
   for (;;) {
     auto more = reader.next(f);
@@ -146,19 +139,15 @@ Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd) {
     }
     if (!batch.fits(len)) {
       auto [buf, count] = batch.take();
-      if (auto r = run_batch(xdp_prog_fd, buf, count, totals); !r)
+      if (auto r = run_batch(xdp_prog_fd, buf, count, st); !r)
         return r.error().with_context("frame " + std::to_string(f.number) + " of " + reader.name());
     }
     batch.add(f, len);
   }
   if (!batch.empty()) {
     auto [buf, count] = batch.take();
-    if (auto r = run_batch(xdp_prog_fd, buf, count, totals); !r) return r.error().with_context(reader.name());
+    if (auto r = run_batch(xdp_prog_fd, buf, count, st); !r) return r.error().with_context(reader.name());
   }
-  st.runs = totals.runs;
-  st.replayed_frames = totals.frames;
-  st.kernel_ns = totals.kernel_ns;
-  st.verdicts = totals.verdicts;
   st.wall_ns = since(t0);
   finish(st, reader);
   return st;

@@ -231,8 +231,8 @@ struct obs_frag_value {
  * sequence number (TS 29.244 section 7.6: a response carries its request's
  * sequence number). A response looks the key up with its destination as
  * requester and its source as responder. The peer is part of the key so
- * that exchanges between different pairs never meet, whatever order they
- * are seen in (replay shards frames by address pair). */
+ * that one node's exchanges with different peers never meet (a node may
+ * reuse a sequence number towards another peer). */
 struct obs_pfcp_pending_key {
 	__u8 requester[16];
 	__u8 responder[16];

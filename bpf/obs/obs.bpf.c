@@ -73,12 +73,12 @@ struct obs_args {
 	__u64 ts;
 	__u32 frame_len;
 	__u32 ifindex;
-	__u32 ifslot;    /* interface slot, set by the L2-L4 pass */
 	__u32 base;      /* frame offset in the packet buffer: 0 live */
 	__u32 size;      /* frame bytes from base */
 	__u8 dir;
 	__u8 has_ts;     /* ts is the capture's: do not read the clock */
-	__u8 pad[6];
+	__u8 ifslot;     /* interface slot, set by the L2-L4 pass */
+	__u8 pad[5];
 };
 
 static __always_inline void count_malformed(struct obs_pkt *p, int reason)
@@ -221,7 +221,8 @@ static __always_inline void gtpu_count_one(struct obs_counters *ctr, const struc
 	}
 	if (g->has_psc) {
 		struct obs_pkt_bytes *q;
-		__u32 slot = ((__u32)dir * 2 + (g->pdu_type & 1)) * 64 + (g->qfi & 63);
+		__u32 slot = (ifslot & (OBS_IF_SLOTS - 1)) * OBS_QFI_SLOTS +
+			     ((__u32)dir * 2 + (g->pdu_type & 1)) * 64 + (g->qfi & 63);
 
 		percpu_array_add(&obs_gtpu_pdu, g->pdu_type & 15, 1);
 		q = bpf_map_lookup_elem(&obs_qfi, &slot);
@@ -402,14 +403,31 @@ __noinline int obs_cause_xdp(struct xdp_md *ctx, __u32 base, __u32 size, __u32 i
 			      ies_off, msg_end);
 }
 
+/* Adds to a counter of the packet's interface slot (enum obs_slot_counter). */
+static __always_inline void slot_count(__u32 ifslot, __u32 c)
+{
+	__u32 k = ifslot & (OBS_IF_SLOTS - 1);
+	struct obs_slot_counters *v = bpf_map_lookup_elem(&obs_slot_ctr, &k);
+
+	if (v && c < OBS_SCTR_MAX)
+		v->c[c]++;
+}
+
 static __always_inline void pfcp_latency(struct obs_pkt *p, __u8 msg_type, __u64 ns)
 {
-	__u32 key = msg_type;
+	struct obs_pfcp_lat_key key = { .msg_type = msg_type, .ifslot = p->ifslot & (OBS_IF_SLOTS - 1) };
 	struct obs_latency_hist *h = bpf_map_lookup_elem(&obs_pfcp_lat, &key);
 	__u32 b = log2_u64(ns / 1000);
 
-	if (!h)
-		return;
+	if (!h) {
+		/* First response of this type on this interface. */
+		static const struct obs_latency_hist zero;
+
+		bpf_map_update_elem(&obs_pfcp_lat, &key, &zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&obs_pfcp_lat, &key);
+		if (!h)
+			return;
+	}
 	if (b >= OBS_LAT_BUCKETS)
 		b = OBS_LAT_BUCKETS - 1;
 	h->count++;
@@ -430,7 +448,9 @@ static __always_inline int pfcp_count_cause(struct obs_pkt *p, const struct pfcp
 	found = r & 0x100;
 	cause = r & 0xff;
 	if (found) {
-		struct obs_pfcp_cause_key ck = { .msg_type = t, .cause = cause };
+		struct obs_pfcp_cause_key ck = {
+			.msg_type = t, .cause = cause, .ifslot = p->ifslot & (OBS_IF_SLOTS - 1),
+		};
 		__u64 one = 1, *c = bpf_map_lookup_elem(&obs_pfcp_cause, &ck);
 
 		if (c)
@@ -438,10 +458,13 @@ static __always_inline int pfcp_count_cause(struct obs_pkt *p, const struct pfcp
 		else
 			bpf_map_update_elem(&obs_pfcp_cause, &ck, &one, BPF_NOEXIST);
 		if (cause == PFCP_CAUSE_ACCEPTED && !quoted) {
-			if (t == PFCP_MSG_SESSION_ESTABLISHMENT_RESPONSE)
+			if (t == PFCP_MSG_SESSION_ESTABLISHMENT_RESPONSE) {
 				p->ctr->c[OBS_CTR_PFCP_SESS_EST_ACCEPTED]++;
-			else if (t == PFCP_MSG_SESSION_DELETION_RESPONSE)
+				slot_count(p->ifslot, OBS_SCTR_PFCP_SESS_EST_ACCEPTED);
+			} else if (t == PFCP_MSG_SESSION_DELETION_RESPONSE) {
 				p->ctr->c[OBS_CTR_PFCP_SESS_DEL_ACCEPTED]++;
+				slot_count(p->ifslot, OBS_SCTR_PFCP_SESS_DEL_ACCEPTED);
+			}
 		}
 	}
 	/* A quote is cut wherever the ICMP error ended: not malformed. */
@@ -491,6 +514,7 @@ static __always_inline int pfcp_count(struct obs_pkt *p, int quoted, const __u8 
 		bpf_map_delete_elem(&obs_pfcp_pend, &pk);
 	} else {
 		p->ctr->c[OBS_CTR_PFCP_RESPONSES_UNMATCHED]++;
+		slot_count(p->ifslot, OBS_SCTR_PFCP_RESPONSES_UNMATCHED);
 	}
 
 	return pfcp_count_cause(p, h, t, 0);
@@ -588,7 +612,8 @@ struct obs_sctp_walk {
 	__u16 sport;
 	__u16 dport;
 	__u8 dir;
-	__u8 pad[7];
+	__u8 ifslot;
+	__u8 pad[6];
 };
 
 /* Counts the chunk at w->off; returns where the next one starts, or
@@ -610,7 +635,8 @@ static __always_inline int obs_chunk_count(void *data, void *data_end, const str
 	if (!ctr)
 		return ci.next_off;
 	ctr->c[OBS_CTR_SCTP_CHUNKS]++;
-	percpu_array_add(&obs_sctp_chunk, ci.type, 1);
+	slot_count(w->ifslot, OBS_SCTR_SCTP_CHUNKS);
+	percpu_array_add(&obs_sctp_chunk, (w->ifslot & (OBS_IF_SLOTS - 1)) * 256 + ci.type, 1);
 	if (ci.type == SCTP_CHUNK_DATA || ci.type == SCTP_CHUNK_IDATA) {
 		struct obs_sctp_tsn_key tk = {
 			.vtag = w->vtag, .tsn = ci.tsn, .sport = w->sport, .dport = w->dport,
@@ -618,14 +644,20 @@ static __always_inline int obs_chunk_count(void *data, void *data_end, const str
 		__u8 seen = 1;
 
 		ctr->c[OBS_CTR_SCTP_DATA_CHUNKS]++;
+		slot_count(w->ifslot, OBS_SCTR_SCTP_DATA_CHUNKS);
 		percpu_array_add(&obs_sctp_ppid,
-				 ci.ppid < OBS_SCTP_PPID_OTHER ? ci.ppid : OBS_SCTP_PPID_OTHER, 1);
-		if (bpf_map_lookup_elem(&obs_sctp_tsn, &tk))
+				 (w->ifslot & (OBS_IF_SLOTS - 1)) * OBS_SCTP_PPID_SLOTS +
+					 (ci.ppid < OBS_SCTP_PPID_OTHER ? ci.ppid : OBS_SCTP_PPID_OTHER),
+				 1);
+		if (bpf_map_lookup_elem(&obs_sctp_tsn, &tk)) {
 			ctr->c[OBS_CTR_SCTP_DATA_RETRANSMITTED]++;
+			slot_count(w->ifslot, OBS_SCTR_SCTP_DATA_RETRANSMITTED);
+		}
 		else if (!bpf_map_update_elem(&obs_sctp_tsn, &tk, &seen, BPF_NOEXIST))
 			ctr->c[OBS_CTR_SCTP_TSN_NEW]++;
 	} else if (ci.type == SCTP_CHUNK_ABORT) {
 		ctr->c[OBS_CTR_SCTP_ABORTS]++;
+		slot_count(w->ifslot, OBS_SCTR_SCTP_ABORTS);
 	}
 	return ci.next_off;
 }
@@ -658,6 +690,7 @@ static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
 		return;
 	}
 	p->ctr->c[OBS_CTR_SCTP_PACKETS]++;
+	slot_count(p->ifslot, OBS_SCTR_SCTP_PACKETS);
 	w.base = p->base;
 	w.size = p->size;
 	w.end = m->l4_end;
@@ -665,6 +698,7 @@ static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
 	w.sport = s.sport;
 	w.dport = s.dport;
 	w.dir = p->dir;
+	w.ifslot = p->ifslot;
 	off = p->cur.off;
 	/* +1: the extra iteration detects more chunks than the bound. */
 	for (i = 0; i < SCTP_MAX_CHUNKS + 1; i++) {

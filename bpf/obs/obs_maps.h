@@ -79,10 +79,10 @@ struct {
 	__type(value, __u64);
 } obs_gtpu_pdu SEC(".maps");
 
-/* Per QFI, direction and PDU type: see OBS_QFI_SLOTS. */
+/* Per interface slot, QFI, direction and PDU type: see OBS_QFI_ENTRIES. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OBS_QFI_SLOTS);
+	__uint(max_entries, OBS_QFI_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct obs_pkt_bytes);
 } obs_qfi SEC(".maps");
@@ -105,8 +105,9 @@ struct {
 	__type(value, __u64);
 } obs_pfcp_msg SEC(".maps");
 
-/* PFCP cause values by message type. 256 types x 256 causes would be 64 Ki
- * slots per CPU; the pairs that occur are a few dozen, so a hash of 1024. */
+/* PFCP cause values by message type and interface slot. 256 types x 256
+ * causes would be 64 Ki slots per CPU; the pairs that occur are a few
+ * dozen, so a hash of 1024. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, OBS_PFCP_CAUSE_MAX_ENTRIES);
@@ -123,26 +124,34 @@ struct {
 	__type(value, struct obs_pfcp_pending_value);
 } obs_pfcp_pend SEC(".maps");
 
-/* Response latency histogram per response message type. */
+/* Response latency histogram per (response message type, interface slot). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, OBS_PFCP_LAT_MAX_ENTRIES);
+	__type(key, struct obs_pfcp_lat_key);
 	__type(value, struct obs_latency_hist);
 } obs_pfcp_lat SEC(".maps");
 
-/* SCTP chunks by type. */
+/* Counters kept per interface slot (enum obs_slot_counter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 256);
+	__uint(max_entries, OBS_IF_SLOTS);
+	__type(key, __u32);
+	__type(value, struct obs_slot_counters);
+} obs_slot_ctr SEC(".maps");
+
+/* SCTP chunks by (interface slot, type). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OBS_IF_SLOTS * 256);
 	__type(key, __u32);
 	__type(value, __u64);
 } obs_sctp_chunk SEC(".maps");
 
-/* SCTP DATA chunks by PPID (see OBS_SCTP_PPID_SLOTS). */
+/* SCTP DATA chunks by (interface slot, PPID) (see OBS_SCTP_PPID_SLOTS). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OBS_SCTP_PPID_SLOTS);
+	__uint(max_entries, OBS_SCTP_PPID_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u64);
 } obs_sctp_ppid SEC(".maps");

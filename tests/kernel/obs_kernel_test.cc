@@ -462,8 +462,22 @@ TEST_F(ObsKernel, InterfaceSlotsLabelTheCounters) {
                  .udp(1, 2)
                  .build();
   auto pfcp = PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(8805, 8805).pfcp(1, 9).build();
+  // A Heartbeat Response to it, with a Cause, and an SCTP DATA chunk.
+  auto resp = PacketBuilder()
+                  .eth()
+                  .ipv4("10.0.0.2", "10.0.0.1")
+                  .udp(8805, 8805)
+                  .pfcp(2, 9, {.ies = {kagami::test::pfcp_cause(1)}})
+                  .build();
+  uint32_t tsn = 100;
+  std::vector<uint8_t> sctp;
   auto send = [&] {
-    for (const auto* p : {&gtp, &pfcp}) {
+    sctp = PacketBuilder()
+               .eth()
+               .ipv4("10.0.0.3", "10.0.0.4")
+               .sctp(38412, 38412, 7, {kagami::test::sctp_data(tsn++, 60, std::vector<uint8_t>(8, 1))})
+               .build();
+    for (const auto* p : {&gtp, &pfcp, &resp, &sctp}) {
       kagami::bpf::TestRunInput in;
       in.set_skb_ctx = true;
       in.ifindex = 1;
@@ -486,11 +500,19 @@ TEST_F(ObsKernel, InterfaceSlotsLabelTheCounters) {
     EXPECT_EQ(s->pfcp_msg_by_slot[slot][1], 1u) << slot;
     ASSERT_TRUE(s->teids.count(0x42));
     EXPECT_EQ(s->teids.at(0x42).by_slot[static_cast<uint8_t>(slot)].packets, 1u) << slot;
-    EXPECT_EQ((s->iface[kagami::obs::IfaceKey{static_cast<uint8_t>(slot), OBS_DIR_INGRESS, OBS_L4_UDP}].packets), 2u)
+    EXPECT_EQ((s->iface[kagami::obs::IfaceKey{static_cast<uint8_t>(slot), OBS_DIR_INGRESS, OBS_L4_UDP}].packets), 3u)
         << slot;
+  }
+  for (uint8_t slot : {3, 5, 0}) {
+    EXPECT_EQ((s->pfcp_cause_by_slot[{slot, 2, 1}]), 1u) << int(slot);
+    EXPECT_EQ((s->pfcp_latency_by_slot[{slot, 2}].count), 1u) << int(slot);
+    EXPECT_EQ(s->sctp_chunk_by_slot[slot][0], 1u) << int(slot);  // DATA
+    EXPECT_EQ(s->sctp_ppid_by_slot[slot][60], 1u) << int(slot);
+    EXPECT_EQ(s->slot_ctr[slot][OBS_SCTR_SCTP_DATA_CHUNKS], 1u) << int(slot);
   }
   EXPECT_EQ(s->gtpu_msg_by_slot[4][255], 0u);
   EXPECT_EQ(s->gtpu_msg[255], 3u);
+  EXPECT_EQ(s->pfcp_latency.at(2).count, 3u);
 }
 
 }  // namespace

@@ -32,6 +32,8 @@ static_assert(sizeof(obs_frag_value) == 24);
 static_assert(sizeof(obs_pfcp_pending_key) == 40);
 static_assert(sizeof(obs_pfcp_pending_value) == 16);
 static_assert(sizeof(obs_pfcp_cause_key) == 4);
+static_assert(sizeof(obs_pfcp_lat_key) == 4);
+static_assert(sizeof(obs_slot_counters) == 8 * OBS_SCTR_MAX);
 static_assert(sizeof(obs_latency_hist) == 8 * (3 + OBS_LAT_BUCKETS));
 static_assert(sizeof(obs_sctp_tsn_key) == 16);
 static_assert(sizeof(obs_counters) == 8 * OBS_CTR_MAX);
@@ -73,7 +75,10 @@ TEST(ObsAbi, EverySharedStructMatchesTheObjectBtf) {
   CHECK_LAYOUT(obs_pfcp_pending_value, M(obs_pfcp_pending_value, ts_ns),
                M(obs_pfcp_pending_value, msg_type), M(obs_pfcp_pending_value, pad));
   CHECK_LAYOUT(obs_pfcp_cause_key, M(obs_pfcp_cause_key, msg_type), M(obs_pfcp_cause_key, cause),
-               M(obs_pfcp_cause_key, pad));
+               M(obs_pfcp_cause_key, ifslot), M(obs_pfcp_cause_key, pad));
+  CHECK_LAYOUT(obs_pfcp_lat_key, M(obs_pfcp_lat_key, msg_type), M(obs_pfcp_lat_key, ifslot),
+               M(obs_pfcp_lat_key, pad));
+  CHECK_LAYOUT(obs_slot_counters, M(obs_slot_counters, c));
   CHECK_LAYOUT(obs_latency_hist, M(obs_latency_hist, count), M(obs_latency_hist, sum_ns),
                M(obs_latency_hist, buckets), M(obs_latency_hist, pad));
   CHECK_LAYOUT(obs_sctp_tsn_key, M(obs_sctp_tsn_key, vtag), M(obs_sctp_tsn_key, tsn),

@@ -162,8 +162,10 @@ TEST(ObsMetrics, LatencyHistogramIsCumulativeWithInf) {
   h.buckets[9] = 2;   // [512, 1024) us
   h.buckets[10] = 1;  // [1024, 2048) us
   s.pfcp_latency[51] = h;
+  s.pfcp_latency_by_slot[{1, 51}] = h;  // all of it on the N4 interface
   ObsConfig cfg;
   cfg.node = "n";
+  cfg.interfaces = {"n4"};
   auto fams = build_metrics(s, cfg, IfaceStats{});
   const auto* lat = find(fams, "kagami_obs_pfcp_response_latency_seconds");
   ASSERT_NE(lat, nullptr);
@@ -175,6 +177,7 @@ TEST(ObsMetrics, LatencyHistogramIsCumulativeWithInf) {
     if (smp.suffix == "_count") count = smp.value;
     if (smp.suffix == "_sum") sum = smp.value;
   }
+  for (const auto& smp : lat->samples) EXPECT_EQ(smp.labels.at("interface"), "n4");
   EXPECT_EQ(le_1024us, 2);
   EXPECT_EQ(inf, 3);
   EXPECT_EQ(count, 3);

@@ -38,7 +38,8 @@
 #define OBS_PFCP_PENDING_MAX_ENTRIES 8192 /* outstanding PFCP requests */
 #define OBS_FRAG_MAX_ENTRIES 1024    /* GTP-U datagrams awaiting their last IPv4 fragment */
 #define OBS_SCTP_TSN_MAX_ENTRIES 16384 /* recently seen (association, TSN) */
-#define OBS_PFCP_CAUSE_MAX_ENTRIES 1024 /* (msg type, cause) */
+#define OBS_PFCP_CAUSE_MAX_ENTRIES 1024 /* (msg type, cause, interface slot) */
+#define OBS_PFCP_LAT_MAX_ENTRIES 1024   /* (response type, interface slot) */
 
 /* Global counters: percpu array of OBS_DIR_MAX struct obs_counters, one
  * lookup per packet; c[] is indexed by enum obs_counter. */
@@ -197,6 +198,9 @@ struct obs_teid_value {
 /* GTP-U per QFI: percpu array indexed by
  * (dir * 2 + pdu_type) * 64 + qfi, pdu_type 0 = DL, 1 = UL (TS 38.415). */
 #define OBS_QFI_SLOTS (OBS_DIR_MAX * 2 * 64)
+/* The obs_qfi map holds OBS_QFI_SLOTS per interface slot:
+ * index ifslot * OBS_QFI_SLOTS + the above. */
+#define OBS_QFI_ENTRIES (OBS_IF_SLOTS * OBS_QFI_SLOTS)
 
 /* IPv4 fragments of a GTP-U datagram. The first fragment carries the GTP
  * header; Wireshark counts the datagram only once reassembly completes, in
@@ -246,14 +250,23 @@ struct obs_pfcp_pending_value {
 	__u8 pad[7];
 };
 
-/* PFCP cause values per message type: percpu hash. */
+/* PFCP cause values per message type and interface slot: percpu hash. */
 struct obs_pfcp_cause_key {
 	__u8 msg_type;
 	__u8 cause;
+	__u8 ifslot;
+	__u8 pad;
+};
+
+/* Response latency per response message type and interface slot: percpu
+ * hash of struct obs_latency_hist (an array of 16 slots x 256 types would
+ * be 1.1 MB per CPU for the few pairs that occur). */
+struct obs_pfcp_lat_key {
+	__u8 msg_type;
+	__u8 ifslot;
 	__u16 pad;
 };
 
-/* Response latency per response message type: percpu array of 256. */
 struct obs_latency_hist {
 	__u64 count;
 	__u64 sum_ns;
@@ -267,6 +280,27 @@ struct obs_latency_hist {
  * F1AP 62, E1AP 64, Diameter 46/47, M3UA 3). */
 #define OBS_SCTP_PPID_SLOTS 128
 #define OBS_SCTP_PPID_OTHER (OBS_SCTP_PPID_SLOTS - 1)
+/* obs_sctp_chunk and obs_sctp_ppid hold their arrays per interface slot:
+ * index ifslot * 256 + chunk type, ifslot * OBS_SCTP_PPID_SLOTS + PPID. */
+#define OBS_SCTP_PPID_ENTRIES (OBS_IF_SLOTS * OBS_SCTP_PPID_SLOTS)
+
+/* Per-interface-slot counters that obs_counters keeps only node-wide:
+ * percpu array of OBS_IF_SLOTS struct obs_slot_counters. Append-only. */
+enum obs_slot_counter {
+	OBS_SCTR_PFCP_SESS_EST_ACCEPTED,
+	OBS_SCTR_PFCP_SESS_DEL_ACCEPTED,
+	OBS_SCTR_PFCP_RESPONSES_UNMATCHED,
+	OBS_SCTR_SCTP_PACKETS,
+	OBS_SCTR_SCTP_CHUNKS,
+	OBS_SCTR_SCTP_DATA_CHUNKS,
+	OBS_SCTR_SCTP_DATA_RETRANSMITTED,
+	OBS_SCTR_SCTP_ABORTS,
+	OBS_SCTR_MAX
+};
+
+struct obs_slot_counters {
+	__u64 c[OBS_SCTR_MAX];
+};
 
 /* SCTP DATA retransmission detection: LRU hash of recently seen TSNs per
  * association (ports + verification tag identify it in one direction). */
@@ -314,6 +348,7 @@ struct obs_replay_rec {
 #define OBS_MAP_MALFORMED "obs_malformed"
 #define OBS_MAP_IFACE "obs_iface"
 #define OBS_MAP_IFSLOT "obs_ifslot"
+#define OBS_MAP_SLOT_COUNTERS "obs_slot_ctr"
 #define OBS_MAP_TEID "obs_teid"
 #define OBS_MAP_GTPU_MSG "obs_gtpu_msg"
 #define OBS_MAP_GTPU_EXT "obs_gtpu_ext"

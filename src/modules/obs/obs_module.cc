@@ -219,14 +219,16 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   ev.samples.push_back({{{"node", node}, {"map", "teid"}}, double(ins > s.teid_entries ? ins - s.teid_entries : 0), ""});
   out.push_back(std::move(ev));
 
-  auto qf = family("kagami_obs_gtpu_qfi_packets_total", "GTP-U packets with a PDU Session Container, by QFI, PDU type and hook direction.", "counter");
-  for (int slot = 0; slot < OBS_QFI_SLOTS; slot++)
-    if (s.qfi[slot].packets)
-      qf.samples.push_back({{{"node", node},
-                             {"qfi", std::to_string(slot % 64)},
-                             {"pdu_type", (slot / 64) % 2 ? "ul" : "dl"},
-                             {"direction", dir_name(slot / 128)}},
-                            double(s.qfi[slot].packets), ""});
+  auto qf = family("kagami_obs_gtpu_qfi_packets_total", "GTP-U packets with a PDU Session Container, by interface, QFI, PDU type and hook direction.", "counter");
+  for (int sl = 0; sl < OBS_IF_SLOTS; sl++)
+    for (int slot = 0; slot < OBS_QFI_SLOTS; slot++)
+      if (s.qfi_by_slot[sl][slot].packets)
+        qf.samples.push_back({{{"node", node},
+                               {"interface", slot_name(cfg, sl)},
+                               {"qfi", std::to_string(slot % 64)},
+                               {"pdu_type", (slot / 64) % 2 ? "ul" : "dl"},
+                               {"direction", dir_name(slot / 128)}},
+                              double(s.qfi_by_slot[sl][slot].packets), ""});
   out.push_back(std::move(qf));
 
   // --- PFCP ---
@@ -237,46 +239,68 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
         pm.samples.push_back({{{"node", node}, {"interface", slot_name(cfg, sl)}, {"type", pfcp_msg_name(t)}},
                               double(s.pfcp_msg_by_slot[sl][t]), ""});
   out.push_back(std::move(pm));
-  auto pc = family("kagami_obs_pfcp_causes_total", "Cause values of PFCP responses, by message type.", "counter");
-  for (const auto& [k, n] : s.pfcp_cause)
-    pc.samples.push_back({{{"node", node}, {"type", pfcp_msg_name(k.first)}, {"cause", pfcp_cause_name(k.second)}}, double(n), ""});
+  auto pc = family("kagami_obs_pfcp_causes_total", "Cause values of PFCP responses, by interface and message type.", "counter");
+  for (const auto& [k, n] : s.pfcp_cause_by_slot) {
+    const auto& [sl, type, cause] = k;
+    pc.samples.push_back({{{"node", node}, {"interface", slot_name(cfg, sl)}, {"type", pfcp_msg_name(type)},
+                           {"cause", pfcp_cause_name(cause)}},
+                          double(n), ""});
+  }
   out.push_back(std::move(pc));
-  auto ps = family("kagami_obs_pfcp_sessions", "PFCP sessions established (accepted establishments minus accepted deletions seen).", "gauge");
-  const uint64_t est = s.total(OBS_CTR_PFCP_SESS_EST_ACCEPTED), del = s.total(OBS_CTR_PFCP_SESS_DEL_ACCEPTED);
-  ps.samples.push_back({{{"node", node}}, double(est > del ? est - del : 0), ""});
+  // One series per configured interface, and "other": stable even at zero.
+  const uint32_t slots = static_cast<uint32_t>(std::min<size_t>(cfg.interfaces.size() + 1, OBS_IF_SLOTS));
+  auto each_slot = [&](core::MetricFamily& f, auto value) {
+    for (uint32_t sl = 0; sl < slots; sl++)
+      f.samples.push_back({{{"node", node}, {"interface", slot_name(cfg, sl)}}, double(value(sl)), ""});
+  };
+  auto ps = family("kagami_obs_pfcp_sessions", "PFCP sessions established (accepted establishments minus accepted deletions seen), by interface.", "gauge");
+  each_slot(ps, [&](uint32_t sl) {
+    const uint64_t est = s.slot_ctr[sl][OBS_SCTR_PFCP_SESS_EST_ACCEPTED], del = s.slot_ctr[sl][OBS_SCTR_PFCP_SESS_DEL_ACCEPTED];
+    return est > del ? est - del : 0;
+  });
   out.push_back(std::move(ps));
-  auto lat = family("kagami_obs_pfcp_response_latency_seconds", "Time from a PFCP request to its response (matched by peer and sequence number).", "histogram");
-  for (const auto& [t, h] : s.pfcp_latency) {
-    const std::string type = pfcp_msg_name(t);
+  auto lat = family("kagami_obs_pfcp_response_latency_seconds", "Time from a PFCP request to its response (matched by peers and sequence number), by interface.", "histogram");
+  for (const auto& [k, h] : s.pfcp_latency_by_slot) {
+    const std::map<std::string, std::string> base = {{"node", node}, {"interface", slot_name(cfg, k.first)},
+                                                     {"type", pfcp_msg_name(k.second)}};
     uint64_t cum = 0;
     for (int i = 0; i < OBS_LAT_BUCKETS; i++) {
       cum += h.buckets[i];
       const double le = double(uint64_t{1} << (i + 1)) / 1e6;  // bucket i ends at 2^(i+1) us
-      lat.samples.push_back({{{"node", node}, {"type", type}, {"le", i + 1 == OBS_LAT_BUCKETS ? "+Inf" : fmt::format("{:g}", le)}}, double(cum), "_bucket"});
+      auto l = base;
+      l["le"] = i + 1 == OBS_LAT_BUCKETS ? "+Inf" : fmt::format("{:g}", le);
+      lat.samples.push_back({l, double(cum), "_bucket"});
     }
-    lat.samples.push_back({{{"node", node}, {"type", type}}, double(h.sum_ns) / 1e9, "_sum"});
-    lat.samples.push_back({{{"node", node}, {"type", type}}, double(h.count), "_count"});
+    lat.samples.push_back({base, double(h.sum_ns) / 1e9, "_sum"});
+    lat.samples.push_back({base, double(h.count), "_count"});
   }
   out.push_back(std::move(lat));
-  auto un = family("kagami_obs_pfcp_responses_unmatched_total", "PFCP responses whose request was not seen.", "counter");
-  un.samples.push_back({{{"node", node}}, double(s.total(OBS_CTR_PFCP_RESPONSES_UNMATCHED)), ""});
+  auto un = family("kagami_obs_pfcp_responses_unmatched_total", "PFCP responses whose request was not seen, by interface.", "counter");
+  each_slot(un, [&](uint32_t sl) { return s.slot_ctr[sl][OBS_SCTR_PFCP_RESPONSES_UNMATCHED]; });
   out.push_back(std::move(un));
 
   // --- SCTP ---
-  auto sc = family("kagami_obs_sctp_chunks_total", "SCTP chunks by type (every chunk of every packet).", "counter");
-  for (int t = 0; t < 256; t++)
-    if (s.sctp_chunk[t]) sc.samples.push_back({{{"node", node}, {"type", std::to_string(t)}}, double(s.sctp_chunk[t]), ""});
+  auto sc = family("kagami_obs_sctp_chunks_total", "SCTP chunks by interface and type (every chunk of every packet).", "counter");
+  for (int sl = 0; sl < OBS_IF_SLOTS; sl++)
+    for (int t = 0; t < 256; t++)
+      if (s.sctp_chunk_by_slot[sl][t])
+        sc.samples.push_back({{{"node", node}, {"interface", slot_name(cfg, sl)}, {"type", std::to_string(t)}},
+                              double(s.sctp_chunk_by_slot[sl][t]), ""});
   out.push_back(std::move(sc));
-  auto sp = family("kagami_obs_sctp_data_chunks_total", "SCTP DATA chunks by payload protocol id (60 = NGAP).", "counter");
-  for (int t = 0; t < OBS_SCTP_PPID_SLOTS; t++)
-    if (s.sctp_ppid[t])
-      sp.samples.push_back({{{"node", node}, {"ppid", t == OBS_SCTP_PPID_OTHER ? "other" : std::to_string(t)}}, double(s.sctp_ppid[t]), ""});
+  auto sp = family("kagami_obs_sctp_data_chunks_total", "SCTP DATA chunks by interface and payload protocol id (60 = NGAP).", "counter");
+  for (int sl = 0; sl < OBS_IF_SLOTS; sl++)
+    for (int t = 0; t < OBS_SCTP_PPID_SLOTS; t++)
+      if (s.sctp_ppid_by_slot[sl][t])
+        sp.samples.push_back({{{"node", node},
+                               {"interface", slot_name(cfg, sl)},
+                               {"ppid", t == OBS_SCTP_PPID_OTHER ? "other" : std::to_string(t)}},
+                              double(s.sctp_ppid_by_slot[sl][t]), ""});
   out.push_back(std::move(sp));
-  auto sr = family("kagami_obs_sctp_data_retransmitted_total", "SCTP DATA chunks whose TSN was seen before on the association.", "counter");
-  sr.samples.push_back({{{"node", node}}, double(s.total(OBS_CTR_SCTP_DATA_RETRANSMITTED)), ""});
+  auto sr = family("kagami_obs_sctp_data_retransmitted_total", "SCTP DATA chunks whose TSN was seen before on the association, by interface.", "counter");
+  each_slot(sr, [&](uint32_t sl) { return s.slot_ctr[sl][OBS_SCTR_SCTP_DATA_RETRANSMITTED]; });
   out.push_back(std::move(sr));
-  auto sa = family("kagami_obs_sctp_aborts_total", "SCTP ABORT chunks.", "counter");
-  sa.samples.push_back({{{"node", node}}, double(s.total(OBS_CTR_SCTP_ABORTS)), ""});
+  auto sa = family("kagami_obs_sctp_aborts_total", "SCTP ABORT chunks, by interface.", "counter");
+  each_slot(sa, [&](uint32_t sl) { return s.slot_ctr[sl][OBS_SCTR_SCTP_ABORTS]; });
   out.push_back(std::move(sa));
 
   // Every series with an interface also names the pod owning it (the same
@@ -321,6 +345,11 @@ Result<std::vector<core::LoadRequest>> ObsModule::plan(const nlohmann::json& con
                     {OBS_MAP_MALFORMED, core::MapMigration::Rule::Extend},
                     {OBS_MAP_GTPU_MSG, core::MapMigration::Rule::Extend},
                     {OBS_MAP_PFCP_MSG, core::MapMigration::Rule::Extend},
+                    {OBS_MAP_QFI, core::MapMigration::Rule::Extend},
+                    {OBS_MAP_SCTP_CHUNK, core::MapMigration::Rule::Extend},
+                    {OBS_MAP_SCTP_PPID, core::MapMigration::Rule::Extend},
+                    // a per-type array before interface slots: histograms restart
+                    {OBS_MAP_PFCP_LATENCY, core::MapMigration::Rule::Reset},
                     {OBS_MAP_IFACE, core::MapMigration::Rule::Reset},
                     {OBS_MAP_FRAG, core::MapMigration::Rule::Reset},
                     {OBS_MAP_PFCP_PENDING, core::MapMigration::Rule::Reset},

@@ -86,15 +86,16 @@ Result<void> read_u64_array(const MapFdFn& map_fd, const char* name, std::array<
   return for_each_index<uint64_t>(*m, N, [&](uint32_t k, uint64_t v) { out[k] += v; });
 }
 
-// A message-type array per interface slot (OBS_MSG_SLOTS), and its sum.
+// An array of N counters per interface slot (OBS_IF_SLOTS x N entries),
+// and its sum over the slots.
+template <size_t N>
 Result<void> read_by_slot(const MapFdFn& map_fd, const char* name,
-                          std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS>& by_slot,
-                          std::array<uint64_t, 256>& all) {
+                          std::array<std::array<uint64_t, N>, OBS_IF_SLOTS>& by_slot, std::array<uint64_t, N>& all) {
   auto m = open_map(map_fd, {name, 4, 8});
   if (!m) return m.error();
-  return for_each_index<uint64_t>(*m, OBS_MSG_SLOTS, [&](uint32_t k, uint64_t v) {
-    by_slot[k / 256][k % 256] += v;
-    all[k % 256] += v;
+  return for_each_index<uint64_t>(*m, OBS_IF_SLOTS * N, [&](uint32_t k, uint64_t v) {
+    by_slot[k / N][k % N] += v;
+    all[k % N] += v;
   });
 }
 
@@ -159,9 +160,11 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   {
     auto m = open_map(map_fd, {OBS_MAP_QFI, 4, sizeof(obs_pkt_bytes)});
     if (!m) return m.error();
-    KAGAMI_TRY(for_each_index<obs_pkt_bytes>(*m, OBS_QFI_SLOTS, [&](uint32_t k, const obs_pkt_bytes& v) {
-      s.qfi[k].packets += v.packets;
-      s.qfi[k].bytes += v.bytes;
+    KAGAMI_TRY(for_each_index<obs_pkt_bytes>(*m, OBS_QFI_ENTRIES, [&](uint32_t k, const obs_pkt_bytes& v) {
+      for (PktBytes* t : {&s.qfi[k % OBS_QFI_SLOTS], &s.qfi_by_slot[k / OBS_QFI_SLOTS][k % OBS_QFI_SLOTS]}) {
+        t->packets += v.packets;
+        t->bytes += v.bytes;
+      }
     }));
   }
   {
@@ -175,22 +178,32 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   {
     auto m = open_map(map_fd, {OBS_MAP_PFCP_CAUSE, sizeof(obs_pfcp_cause_key), 8});
     if (!m) return m.error();
-    auto r = for_each<obs_pfcp_cause_key, uint64_t>(
-        *m, [&](const obs_pfcp_cause_key& k, uint64_t v) { s.pfcp_cause[{k.msg_type, k.cause}] += v; });
+    auto r = for_each<obs_pfcp_cause_key, uint64_t>(*m, [&](const obs_pfcp_cause_key& k, uint64_t v) {
+      s.pfcp_cause[{k.msg_type, k.cause}] += v;
+      s.pfcp_cause_by_slot[{k.ifslot, k.msg_type, k.cause}] += v;
+    });
     if (!r) return r.error();
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_PFCP_LATENCY, 4, sizeof(obs_latency_hist)});
+    auto m = open_map(map_fd, {OBS_MAP_PFCP_LATENCY, sizeof(obs_pfcp_lat_key), sizeof(obs_latency_hist)});
     if (!m) return m.error();
-    std::array<LatencyHist, 256> hist{};
-    KAGAMI_TRY(for_each_index<obs_latency_hist>(*m, 256, [&](uint32_t k, const obs_latency_hist& v) {
-      LatencyHist& h = hist[k];
+    auto add = [](LatencyHist& h, const obs_latency_hist& v) {
       h.count += v.count;
       h.sum_ns += v.sum_ns;
       for (int i = 0; i < OBS_LAT_BUCKETS; i++) h.buckets[i] += v.buckets[i];
+    };
+    auto r = for_each<obs_pfcp_lat_key, obs_latency_hist>(*m, [&](const obs_pfcp_lat_key& k, const obs_latency_hist& v) {
+      add(s.pfcp_latency[k.msg_type], v);
+      add(s.pfcp_latency_by_slot[{k.ifslot, k.msg_type}], v);
+    });
+    if (!r) return r.error();
+  }
+  {
+    auto m = open_map(map_fd, {OBS_MAP_SLOT_COUNTERS, 4, sizeof(obs_slot_counters)});
+    if (!m) return m.error();
+    KAGAMI_TRY(for_each_index<obs_slot_counters>(*m, OBS_IF_SLOTS, [&](uint32_t k, const obs_slot_counters& v) {
+      for (int i = 0; i < OBS_SCTR_MAX; i++) s.slot_ctr[k][i] += v.c[i];
     }));
-    for (uint32_t k = 0; k < 256; k++)
-      if (hist[k].count) s.pfcp_latency[static_cast<uint8_t>(k)] = hist[k];
   }
   {
     auto m = open_map(map_fd, {OBS_MAP_PFCP_PENDING, sizeof(obs_pfcp_pending_key),
@@ -200,8 +213,8 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
     if (!r) return r.error();
     s.pfcp_pending = *r;
   }
-  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_SCTP_CHUNK, s.sctp_chunk));
-  KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_SCTP_PPID, s.sctp_ppid));
+  KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_SCTP_CHUNK, s.sctp_chunk_by_slot, s.sctp_chunk));
+  KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_SCTP_PPID, s.sctp_ppid_by_slot, s.sctp_ppid));
   {
     auto m = open_map(map_fd, {OBS_MAP_SCTP_TSN, sizeof(obs_sctp_tsn_key), 1});
     if (!m) return m.error();

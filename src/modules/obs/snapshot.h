@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <tuple>
+#include <vector>
 #include <string>
 #include <tuple>
 
@@ -64,15 +66,22 @@ struct ObsSnapshot {
   std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS> gtpu_msg_by_slot{};
   std::array<uint64_t, 256> gtpu_ext{};
   std::array<uint64_t, 16> gtpu_pdu_type{};
-  std::array<PktBytes, OBS_QFI_SLOTS> qfi{};
+  std::array<PktBytes, OBS_QFI_SLOTS> qfi{};  // all interfaces
+  std::vector<std::array<PktBytes, OBS_QFI_SLOTS>> qfi_by_slot =
+      std::vector<std::array<PktBytes, OBS_QFI_SLOTS>>(OBS_IF_SLOTS);
   uint64_t frag_pending = 0;
   std::array<uint64_t, 256> pfcp_msg{};  // all interfaces
   std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS> pfcp_msg_by_slot{};
-  std::map<std::pair<uint8_t, uint8_t>, uint64_t> pfcp_cause;  // (msg type, cause)
-  std::map<uint8_t, LatencyHist> pfcp_latency;                 // response type
+  std::map<std::pair<uint8_t, uint8_t>, uint64_t> pfcp_cause;  // (msg type, cause), all interfaces
+  std::map<std::tuple<uint8_t, uint8_t, uint8_t>, uint64_t> pfcp_cause_by_slot;  // (slot, type, cause)
+  std::map<uint8_t, LatencyHist> pfcp_latency;                 // response type, all interfaces
+  std::map<std::pair<uint8_t, uint8_t>, LatencyHist> pfcp_latency_by_slot;  // (slot, response type)
+  std::array<std::array<uint64_t, OBS_SCTR_MAX>, OBS_IF_SLOTS> slot_ctr{};  // enum obs_slot_counter
   uint64_t pfcp_pending = 0;
-  std::array<uint64_t, 256> sctp_chunk{};
-  std::array<uint64_t, OBS_SCTP_PPID_SLOTS> sctp_ppid{};
+  std::array<uint64_t, 256> sctp_chunk{};  // all interfaces
+  std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS> sctp_chunk_by_slot{};
+  std::array<uint64_t, OBS_SCTP_PPID_SLOTS> sctp_ppid{};  // all interfaces
+  std::array<std::array<uint64_t, OBS_SCTP_PPID_SLOTS>, OBS_IF_SLOTS> sctp_ppid_by_slot{};
   uint64_t sctp_tsn_entries = 0;
 
   // A counter summed over both directions.

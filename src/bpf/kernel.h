@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/fd.h"
@@ -95,11 +96,20 @@ Result<ArrayDump> map_read_array(int fd, uint32_t n, uint32_t value_size, bool p
 bool map_is_percpu(uint32_t map_type);
 
 // Every entry of a hash map: each(key, value) with the value as one lookup
-// returns it (cpus x stride bytes for per-CPU maps). Entries may come and
-// go meanwhile: a key deleted between get_next_key and lookup is skipped.
+// returns it (value_size bytes, or cpus x round_up(value_size, 8) for
+// per-CPU maps), read in batches
+// (BPF_MAP_LOOKUP_BATCH) where the kernel can, key by key otherwise. Entries
+// may come and go meanwhile: one deleted during the walk may be skipped.
 // Returns the number of entries visited.
 Result<uint64_t> map_for_each(int fd, uint32_t key_size, uint32_t value_size, bool percpu,
                               const std::function<void(const uint8_t* key, const uint8_t* value)>& each);
+// Reads and deletes one entry, atomically where the kernel can (hash maps,
+// 5.14+). false: no such key.
+Result<bool> map_take(int fd, const void* key, void* value);
+
+// The values of an enum of the running kernel, from its BTF
+// ("skb_drop_reason" -> {0, "SKB_NOT_DROPPED_YET"}, ...).
+Result<std::vector<std::pair<int64_t, std::string>>> kernel_enum(const std::string& name);
 
 // Copies every entry of src into dst (same key size; dst value at least as
 // large: old bytes copied, tail zeroed; per-CPU slices handled). Fails with

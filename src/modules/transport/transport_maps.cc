@@ -1,9 +1,6 @@
 // Reading the transport maps and turning them into JSON and metric families.
 // Shared by TransportModule (fds from the program manager) and the kernel
 // tests (fds from a skeleton).
-#include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/types.h>
 #include <net/if.h>
@@ -90,29 +87,26 @@ struct Raw {
   std::array<uint64_t, TRANSPORT_HOOK_MAX> hook_runs{};
 };
 
-// Walks a hash map. An entry deleted between get_next_key and lookup is
-// skipped (ENOENT); the walk itself restarts at the first key only if the
-// kernel says the previous key vanished, which get_next_key handles.
+// Walks a (non-per-CPU) hash map through bpf::map_for_each: in batches
+// where the kernel can, so a scrape costs a few syscalls per map rather than
+// two per entry.
 template <typename K, typename V, typename F>
 Result<void> for_each(int fd, const char* name, F&& f) {
-  K key{}, next{};
-  const K* prev = nullptr;
-  // Bounded by max_entries of any of our maps (16384) plus churn: a hash map
-  // walk terminates because get_next_key returns ENOENT after the last key.
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    V v{};
-    if (bpf_map_lookup_elem(fd, &next, &v) == 0) f(next, v);
-    key = next;
-    prev = &key;
-  }
-  if (errno != ENOENT) return errno_error(errno, "walking map {}", name);
+  auto r = bpf::map_for_each(fd, sizeof(K), sizeof(V), false, [&](const uint8_t* kp, const uint8_t* vp) {
+    K k;
+    V v;
+    std::memcpy(&k, kp, sizeof(K));
+    std::memcpy(&v, vp, sizeof(V));
+    f(k, v);
+  });
+  if (!r) return r.error().with_context(fmt::format("walking map {}", name));
   return ok();
 }
 
 template <typename V>
 Result<V> lookup_array(int fd, uint32_t idx, const char* name) {
   V v{};
-  if (bpf_map_lookup_elem(fd, &idx, &v) != 0) return errno_error(errno, "reading map {}[{}]", name, idx);
+  KAGAMI_TRY_CTX(bpf::map_lookup(fd, &idx, &v), fmt::format("reading map {}[{}]", name, idx));
   return v;
 }
 
@@ -149,14 +143,14 @@ Result<Raw> read_raw(const TransportMapFds& fds) {
     r.overflow[i] = *v;
   }
   // Per-CPU array: one 8-byte slot per possible CPU.
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return errno_error(ncpu, "counting possible CPUs");
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  for (uint32_t i = 0; i < TRANSPORT_HOOK_MAX; i++) {
-    if (bpf_map_lookup_elem(fds.hook_runs, &i, per_cpu.data()) != 0)
-      return errno_error(errno, "reading map {}[{}]", TRANSPORT_MAP_HOOK_RUNS, i);
-    for (uint64_t n : per_cpu) r.hook_runs[i] += n;
-  }
+  auto runs = bpf::map_read_array(fds.hook_runs, TRANSPORT_HOOK_MAX, sizeof(uint64_t), true);
+  if (!runs) return runs.error().with_context(fmt::format("reading map {}", TRANSPORT_MAP_HOOK_RUNS));
+  for (uint32_t i = 0; i < TRANSPORT_HOOK_MAX; i++)
+    for (int c = 0; c < runs->cpus; c++) {
+      uint64_t n;
+      std::memcpy(&n, runs->at(i, c), sizeof(n));
+      r.hook_runs[i] += n;
+    }
   std::sort(r.drops.begin(), r.drops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return r;
 }
@@ -248,23 +242,16 @@ std::string drop_reason_name(uint32_t reason) {
   static std::once_flag once;
   static std::unordered_map<uint32_t, std::string> names;
   std::call_once(once, [] {
-    struct btf* btf = btf__load_vmlinux_btf();
-    if (!btf || libbpf_get_error(btf)) return;
-    const int id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
-    if (id > 0) {
-      const struct btf_type* t = btf__type_by_id(btf, id);
-      const struct btf_enum* e = btf_enum(t);
-      for (int i = 0; i < btf_vlen(t); i++, e++) {
-        std::string n = btf__name_by_offset(btf, e->name_off);
-        for (const char* prefix : {"SKB_DROP_REASON_", "SKB_"})
-          if (n.rfind(prefix, 0) == 0) {
-            n = n.substr(std::strlen(prefix));
-            break;
-          }
-        names.emplace(static_cast<uint32_t>(e->val), n);
-      }
+    auto vals = bpf::kernel_enum("skb_drop_reason");
+    if (!vals) return;
+    for (auto [v, n] : *vals) {
+      for (const char* prefix : {"SKB_DROP_REASON_", "SKB_"})
+        if (n.rfind(prefix, 0) == 0) {
+          n = n.substr(std::strlen(prefix));
+          break;
+        }
+      names.emplace(static_cast<uint32_t>(v), n);
     }
-    btf__free(btf);
   });
   if (auto it = names.find(reason); it != names.end()) return it->second;
   // Subsystem reasons (mac80211, openvswitch, ...) carry the subsystem id in
@@ -545,10 +532,8 @@ int cgroup_alive(int root_fd, uint64_t id) {
 // an event between the read and the delete is not lost.
 template <typename V>
 bool take(int fd, const void* key, V& out) {
-  if (bpf_map_lookup_and_delete_elem(fd, key, &out) == 0) return true;
-  if (errno == ENOENT) return false;
-  if (bpf_map_lookup_elem(fd, key, &out) != 0) return false;
-  return bpf_map_delete_elem(fd, key) == 0;
+  auto r = bpf::map_take(fd, key, &out);
+  return r && *r;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "agent/control_socket.h"
 #include "agent/http_server.h"
 #include "agent/prometheus.h"
+#include "core/probe.h"
 
 #ifndef KAGAMI_VERSION
 #define KAGAMI_VERSION "0.0.0"
@@ -375,6 +376,7 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     desired.push_back(std::move(d));
   }
   std::map<std::string, std::unique_ptr<core::Module>> next_modules;
+  std::map<std::string, nlohmann::json> next_features;
   std::set<std::string> taken;  // instances moved out of modules_ (restored on failure)
   // On failure, put back only the instances that were running before: a
   // module that this apply would have added must not appear half-enabled.
@@ -395,6 +397,19 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
       for (auto& [n, m] : next_modules) put_back(n, m);
       return fail(make_error("modules.{}: unknown module (line {})", name, ms.line));
     }
+    // The kernel features the module needs, probed one by one (each probe
+    // runs once per process): a missing required one fails the apply before
+    // anything is loaded; fallbacks are logged and shown in `kagami status`.
+    core::ProbeReport probed;
+    for (const auto& n : mod->needs()) probed.features.push_back(core::probe_feature(n.feature));
+    const core::Resolution res = core::resolve(mod->needs(), probed);
+    if (!res.ok()) {
+      put_back(name, mod);
+      for (auto& [n, m] : next_modules) put_back(n, m);
+      return fail(make_error("modules.{}: {} (line {})", name, res.error(), ms.line));
+    }
+    for (const auto& f : res.fallbacks()) spdlog::info("modules.{}: {}", name, f);
+    next_features[name] = res.to_json();
     auto reqs = mod->plan(ms.section);
     if (!reqs) {
       put_back(name, mod);
@@ -506,6 +521,7 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     }
   }
   modules_ = std::move(next_modules);
+  module_features_ = std::move(next_features);
   for (auto& [n, m] : modules_) {
     if (auto c = m->configure(*pm_); !c) {
       warnings.push_back(fmt::format("modules.{}: {}", n, c.error().message));
@@ -757,6 +773,7 @@ nlohmann::json Agent::status_json() {
           {"state_file", state_file_path(settings_)},
           {"config", config_path_},
           {"modules", mods},
+          {"module_features", module_features_},
           {"programs_by_origin", per_origin},
           {"stats", stats}};
 }

@@ -104,6 +104,9 @@ class Agent {
   std::string config_path_;
   std::unique_ptr<core::ProgramManager> pm_;
   std::map<std::string, std::unique_ptr<core::Module>> modules_;  // enabled ones
+  // Each enabled module's needs matched against this kernel (Resolution
+  // JSON), as `kagami status` shows them.
+  std::map<std::string, nlohmann::json> module_features_;
   std::map<std::string, Record> records_;
   nlohmann::json last_apply_ = nlohmann::json::object();
   uint64_t applies_ok_ = 0, applies_failed_ = 0;

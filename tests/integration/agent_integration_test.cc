@@ -248,6 +248,31 @@ TEST_F(AgentIntegration, LifecycleDiffApplyAdoptionAndUnload) {
   EXPECT_THAT(missing.out, HasSubstr("nope"));
 }
 
+// A module's kernel needs are probed at apply and shown in `kagami status`;
+// its series carry the interface and the pod_uid of the interface's owner.
+TEST_F(AgentIntegration, ModuleFeaturesInStatusAndInterfaceLabels) {
+  write_config("agent:\n  http: \"127.0.0.1:0\"\n  socket: " + socket_ + "\n  pin_root: " + pin_root_ +
+               "\nmodules:\n  obs:\n    enabled: true\n    interfaces: [" + h2_.host_if + "]\n");
+  start_agent();
+  ASSERT_FALSE(HasFailure());
+  auto status = json::parse(kagami("status --json").out);
+  const auto& obs = status["module_features"]["obs"];
+  ASSERT_TRUE(obs.is_object()) << status.dump();
+  EXPECT_TRUE(obs["ok"].get<bool>()) << obs.dump();
+  bool tc = false;
+  for (const auto& n : obs["needs"]) tc = tc || (n["feature"] == "tc" && n["state"] == "available");
+  EXPECT_TRUE(tc) << obs.dump();
+
+  test::TestNetwork::exec_in(h2_, "ping -c 3 -i 0.2 -W 1 " + h2_.host_ip);
+  auto metrics = http("/metrics");
+  ASSERT_EQ(metrics.rc, 0);
+  EXPECT_THAT(metrics.out, HasSubstr("interface=\"" + h2_.host_if + "\""));
+  EXPECT_THAT(metrics.out, HasSubstr("pod_uid=\"\""));  // a test host's namespace runs no pod
+  std::ofstream(dir_ / "metrics.txt") << metrics.out;
+  auto prom = sh("promtool check metrics < " + (dir_ / "metrics.txt").string());
+  EXPECT_EQ(prom.rc, 0) << prom.out;
+}
+
 TEST_F(AgentIntegration, CliWithoutAgentAndSocketPermissions) {
   auto r = kagami("prog list");
   EXPECT_EQ(r.rc, 1);

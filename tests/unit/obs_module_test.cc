@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/module.h"
+#include "core/probe.h"
 #include "modules/obs/obs_module.h"
 
 namespace {
@@ -73,6 +74,19 @@ TEST(ObsRegistry, ObsIsABuiltinModule) {
   EXPECT_EQ(kagami::core::make_module("nope"), nullptr);
   auto names = kagami::core::builtin_module_names();
   EXPECT_NE(std::find(names.begin(), names.end(), "obs"), names.end());
+}
+
+// The agent probes every need of an enabled module and refuses to apply when
+// a required one is missing, so a misspelt need would disable the module on
+// every kernel: each must be a feature the probe knows (or its alias).
+TEST(ObsModule, EveryBuiltinModuleNeedsOnlyFeaturesTheProbeKnows) {
+  kagami::core::ProbeReport all;
+  for (const auto& n : kagami::core::feature_names()) all.features.push_back({n, "", true, ""});
+  for (const auto& name : kagami::core::builtin_module_names()) {
+    auto m = kagami::core::make_module(name);
+    ASSERT_NE(m, nullptr) << name;
+    for (const auto& need : m->needs()) EXPECT_NE(all.find(need.feature), nullptr) << name << " needs " << need.feature;
+  }
 }
 
 const kagami::core::MetricFamily* find(const std::vector<kagami::core::MetricFamily>& fams,

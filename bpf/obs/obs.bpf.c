@@ -527,38 +527,35 @@ static __always_inline int pfcp_count(struct obs_pkt *p, int quoted, const __u8 
  * frame's facts come from the handler's obs_args (a->ts is the time the
  * handler settled on). */
 static __always_inline int obs_pfcp_one(void *ctx, int xdp, const struct obs_args *a,
-					const struct pfcp_hdr *h)
+					const struct pfcp_hdr *h, struct obs_counters *ctr)
 {
 	struct obs_pkt p = {};
-	__u32 key = a->dir & 1;
 
-	p.ctr = bpf_map_lookup_elem(&obs_counters, &key);
-	if (!p.ctr)
-		return 0;
+	p.ctr = ctr;
 	p.ctx = ctx;
 	p.xdp = xdp;
 	p.ts = a->ts;
 	p.base = a->base;
 	p.size = a->size;
-	p.dir = key;
+	p.dir = a->dir & 1;
 	p.ifslot = a->ifslot;
 	return pfcp_count(&p, a->m.quoted, a->m.saddr, a->m.daddr, h);
 }
 
 __noinline int obs_pfcpmsg_tc(struct __sk_buff *skb, const struct obs_args *a,
-			      const struct pfcp_hdr *h)
+			      const struct pfcp_hdr *h, struct obs_counters *ctr)
 {
-	if (!a || !h)
+	if (!a || !h || !ctr)
 		return 0;
-	return obs_pfcp_one(skb, 0, a, h);
+	return obs_pfcp_one(skb, 0, a, h, ctr);
 }
 
 __noinline int obs_pfcpmsg_xdp(struct xdp_md *ctx, const struct obs_args *a,
-			       const struct pfcp_hdr *h)
+			       const struct pfcp_hdr *h, struct obs_counters *ctr)
 {
-	if (!a || !h)
+	if (!a || !h || !ctr)
 		return 0;
-	return obs_pfcp_one(ctx, 1, a, h);
+	return obs_pfcp_one(ctx, 1, a, h, ctr);
 }
 
 static __always_inline void handle_pfcp(struct obs_pkt *p, const struct obs_args *a)
@@ -586,7 +583,7 @@ static __always_inline void handle_pfcp(struct obs_pkt *p, const struct obs_args
 			err = perr;
 			break;
 		}
-		err = p->xdp ? obs_pfcpmsg_xdp(p->ctx, a, &h) : obs_pfcpmsg_tc(p->ctx, a, &h);
+		err = p->xdp ? obs_pfcpmsg_xdp(p->ctx, a, &h, p->ctr) : obs_pfcpmsg_tc(p->ctx, a, &h, p->ctr);
 		if (perr) {
 			/* Length past the datagram: counted, but nothing after it
 			 * can be trusted. */
@@ -611,19 +608,17 @@ struct obs_sctp_walk {
 	__u32 vtag;
 	__u16 sport;
 	__u16 dport;
-	__u8 dir;
 	__u8 ifslot;
-	__u8 pad[6];
+	__u8 pad[7];
 };
 
 /* Counts the chunk at w->off; returns where the next one starts, or
  * -reason. A global helper (see "Global helpers"), so the chunk loop costs
  * the verifier one short body per iteration. */
-static __always_inline int obs_chunk_count(void *data, void *data_end, const struct obs_sctp_walk *w)
+static __always_inline int obs_chunk_count(void *data, void *data_end, const struct obs_sctp_walk *w,
+					   struct obs_counters *ctr, struct obs_slot_counters *sctr)
 {
 	struct sctp_chunk_info ci = {};
-	struct obs_counters *ctr;
-	__u32 key = w->dir;
 	struct cursor c;
 	int err;
 
@@ -631,11 +626,8 @@ static __always_inline int obs_chunk_count(void *data, void *data_end, const str
 	err = sctp_chunk_at(&c, w->off, w->end, &ci);
 	if (err)
 		return -err;
-	ctr = bpf_map_lookup_elem(&obs_counters, &key);
-	if (!ctr)
-		return ci.next_off;
 	ctr->c[OBS_CTR_SCTP_CHUNKS]++;
-	slot_count(w->ifslot, OBS_SCTR_SCTP_CHUNKS);
+	sctr->c[OBS_SCTR_SCTP_CHUNKS]++;
 	percpu_array_add(&obs_sctp_chunk, (w->ifslot & (OBS_IF_SLOTS - 1)) * 256 + ci.type, 1);
 	if (ci.type == SCTP_CHUNK_DATA || ci.type == SCTP_CHUNK_IDATA) {
 		struct obs_sctp_tsn_key tk = {
@@ -644,43 +636,46 @@ static __always_inline int obs_chunk_count(void *data, void *data_end, const str
 		__u8 seen = 1;
 
 		ctr->c[OBS_CTR_SCTP_DATA_CHUNKS]++;
-		slot_count(w->ifslot, OBS_SCTR_SCTP_DATA_CHUNKS);
+		sctr->c[OBS_SCTR_SCTP_DATA_CHUNKS]++;
 		percpu_array_add(&obs_sctp_ppid,
 				 (w->ifslot & (OBS_IF_SLOTS - 1)) * OBS_SCTP_PPID_SLOTS +
 					 (ci.ppid < OBS_SCTP_PPID_OTHER ? ci.ppid : OBS_SCTP_PPID_OTHER),
 				 1);
 		if (bpf_map_lookup_elem(&obs_sctp_tsn, &tk)) {
 			ctr->c[OBS_CTR_SCTP_DATA_RETRANSMITTED]++;
-			slot_count(w->ifslot, OBS_SCTR_SCTP_DATA_RETRANSMITTED);
+			sctr->c[OBS_SCTR_SCTP_DATA_RETRANSMITTED]++;
 		}
 		else if (!bpf_map_update_elem(&obs_sctp_tsn, &tk, &seen, BPF_NOEXIST))
 			ctr->c[OBS_CTR_SCTP_TSN_NEW]++;
 	} else if (ci.type == SCTP_CHUNK_ABORT) {
 		ctr->c[OBS_CTR_SCTP_ABORTS]++;
-		slot_count(w->ifslot, OBS_SCTR_SCTP_ABORTS);
+		sctr->c[OBS_SCTR_SCTP_ABORTS]++;
 	}
 	return ci.next_off;
 }
 
-__noinline int obs_chunk_tc(struct __sk_buff *skb, const struct obs_sctp_walk *w)
+__noinline int obs_chunk_tc(struct __sk_buff *skb, const struct obs_sctp_walk *w,
+			    struct obs_counters *ctr, struct obs_slot_counters *sctr)
 {
-	if (!w)
+	if (!w || !ctr || !sctr)
 		return -OBS_MAL_SCTP_CHUNK_PAST_END;
-	return obs_chunk_count((void *)(long)skb->data, (void *)(long)skb->data_end, w);
+	return obs_chunk_count((void *)(long)skb->data, (void *)(long)skb->data_end, w, ctr, sctr);
 }
 
-__noinline int obs_chunk_xdp(struct xdp_md *ctx, const struct obs_sctp_walk *w)
+__noinline int obs_chunk_xdp(struct xdp_md *ctx, const struct obs_sctp_walk *w,
+			     struct obs_counters *ctr, struct obs_slot_counters *sctr)
 {
-	if (!w)
+	if (!w || !ctr || !sctr)
 		return -OBS_MAL_SCTP_CHUNK_PAST_END;
-	return obs_chunk_count((void *)(long)ctx->data, (void *)(long)ctx->data_end, w);
+	return obs_chunk_count((void *)(long)ctx->data, (void *)(long)ctx->data_end, w, ctr, sctr);
 }
 
 static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
 {
 	struct obs_sctp_walk w = {};
+	struct obs_slot_counters *sctr;
 	struct sctp_common s;
-	__u32 off;
+	__u32 off, k = p->ifslot & (OBS_IF_SLOTS - 1);
 	int i, err;
 
 	p->cur.off = m->l4_off;
@@ -689,15 +684,19 @@ static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
 		count_malformed(p, err);
 		return;
 	}
+	/* Once per packet, handed to every chunk; an index below OBS_IF_SLOTS
+	 * always finds its entry. */
+	sctr = bpf_map_lookup_elem(&obs_slot_ctr, &k);
+	if (!sctr)
+		return;
 	p->ctr->c[OBS_CTR_SCTP_PACKETS]++;
-	slot_count(p->ifslot, OBS_SCTR_SCTP_PACKETS);
+	sctr->c[OBS_SCTR_SCTP_PACKETS]++;
 	w.base = p->base;
 	w.size = p->size;
 	w.end = m->l4_end;
 	w.vtag = s.vtag;
 	w.sport = s.sport;
 	w.dport = s.dport;
-	w.dir = p->dir;
 	w.ifslot = p->ifslot;
 	off = p->cur.off;
 	/* +1: the extra iteration detects more chunks than the bound. */
@@ -711,7 +710,7 @@ static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
 			break;
 		}
 		w.off = off;
-		r = p->xdp ? obs_chunk_xdp(p->ctx, &w) : obs_chunk_tc(p->ctx, &w);
+		r = p->xdp ? obs_chunk_xdp(p->ctx, &w, p->ctr, sctr) : obs_chunk_tc(p->ctx, &w, p->ctr, sctr);
 		if (r < 0) {
 			err = -r;
 			break;

@@ -277,7 +277,7 @@ Result<uint64_t> map_for_each(int fd, uint32_t key_size, uint32_t value_size, bo
   constexpr uint32_t kBatch = 512;
   std::vector<uint8_t> keys(size_t{kBatch} * key_size), vals(kBatch * vlen);
   std::vector<uint8_t> pos(std::max<uint32_t>(key_size, 8));
-  std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> seen;
+  std::vector<uint8_t> all_keys, all_vals;  // every entry read so far, packed
   bool first = true, batched = true;
   for (;;) {
     uint32_t count = kBatch;
@@ -290,15 +290,18 @@ Result<uint64_t> map_for_each(int fd, uint32_t key_size, uint32_t value_size, bo
       break;
     }
     first = false;
-    for (uint32_t i = 0; i < count; i++)
-      seen.emplace_back(std::vector<uint8_t>(keys.begin() + size_t{i} * key_size, keys.begin() + size_t{i + 1} * key_size),
-                        std::vector<uint8_t>(vals.begin() + i * vlen, vals.begin() + (i + 1) * vlen));
+    all_keys.insert(all_keys.end(), keys.begin(), keys.begin() + size_t{count} * key_size);
+    all_vals.insert(all_vals.end(), vals.begin(), vals.begin() + count * vlen);
+    entries += count;
     if (e == ENOENT || count == 0) break;
   }
   if (batched) {
-    for (const auto& [k, v] : seen) each(k.data(), v.data());
-    return static_cast<uint64_t>(seen.size());
+    // Reported only once the walk is complete, so that a walk that falls
+    // back half-way reports nothing twice.
+    for (uint64_t i = 0; i < entries; i++) each(all_keys.data() + i * key_size, all_vals.data() + i * vlen);
+    return entries;
   }
+  entries = 0;
 
   std::vector<uint8_t> key(key_size), next(key_size), val(vlen);
   const void* prev = nullptr;
@@ -356,25 +359,19 @@ Result<Fd> map_create(uint32_t map_type, const std::string& name, uint32_t key_s
   return Fd(fd);
 }
 
-static bool is_percpu(uint32_t t) {
-  return t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY ||
-         t == BPF_MAP_TYPE_LRU_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
-}
-
 size_t value_buffer_size(const KMapInfo& m) {
-  if (!is_percpu(m.map_type)) return m.value_size;
-  const int ncpu = libbpf_num_possible_cpus();
-  return ((m.value_size + 7) / 8 * 8) * static_cast<size_t>(ncpu > 0 ? ncpu : 1);
+  if (!map_is_percpu(m.map_type)) return m.value_size;
+  return ((m.value_size + 7) / 8 * 8) * static_cast<size_t>(possible_cpus());
 }
 
 Result<size_t> copy_map(int src_fd, const KMapInfo& src, int dst_fd, const KMapInfo& dst,
                         const std::string& name) {
   if (src.key_size != dst.key_size || src.value_size > dst.value_size ||
-      is_percpu(src.map_type) != is_percpu(dst.map_type))
+      map_is_percpu(src.map_type) != map_is_percpu(dst.map_type))
     return make_error("map {}: cannot copy {} key {} value {} into {} key {} value {}", name, src.type,
                       src.key_size, src.value_size, dst.type, dst.key_size, dst.value_size);
-  const bool percpu = is_percpu(src.map_type);
-  const int ncpu = percpu ? std::max(libbpf_num_possible_cpus(), 1) : 1;
+  const bool percpu = map_is_percpu(src.map_type);
+  const int ncpu = percpu ? possible_cpus() : 1;
   const size_t sstride = percpu ? (src.value_size + 7) / 8 * 8 : src.value_size;
   const size_t dstride = percpu ? (dst.value_size + 7) / 8 * 8 : dst.value_size;
   std::vector<uint8_t> key(src.key_size), next(src.key_size);
@@ -404,7 +401,7 @@ Result<size_t> copy_map(int src_fd, const KMapInfo& src, int dst_fd, const KMapI
                                     svals.data(), &count, &bo);
       const int err = rc ? errno : 0;
       if (rc && err != ENOENT) {
-        if (first && (err == EINVAL || err == 524 /* kernel ENOTSUPP */ || err == EOPNOTSUPP)) {
+        if (first && (err == EINVAL || err == kKernelENOTSUPP || err == EOPNOTSUPP)) {
           batched = false;
           break;
         }

@@ -42,14 +42,12 @@ Result<MapReader> open_map(const MapFdFn& map_fd, const MapShape& shape) {
   return MapReader{*fd, shape.name, info->value_size, info->map_type};
 }
 
-bool is_percpu(uint32_t type) { return bpf::map_is_percpu(type); }
-
 // Every key of a hash map, every CPU copy: each(key, value).
 template <typename K, typename V, typename F>
 Result<uint64_t> for_each(const MapReader& m, F&& each) {
   const size_t stride = (sizeof(V) + 7) & ~size_t{7};
-  const int cpus = is_percpu(m.type) ? bpf::possible_cpus() : 1;
-  auto r = bpf::map_for_each(m.fd, sizeof(K), m.value_size, is_percpu(m.type),
+  const int cpus = bpf::map_is_percpu(m.type) ? bpf::possible_cpus() : 1;
+  auto r = bpf::map_for_each(m.fd, sizeof(K), m.value_size, bpf::map_is_percpu(m.type),
                              [&](const uint8_t* kp, const uint8_t* vp) {
                                K k;
                                std::memcpy(&k, kp, sizeof(K));
@@ -67,7 +65,7 @@ Result<uint64_t> for_each(const MapReader& m, F&& each) {
 // read per map (bpf::map_read_array), not one syscall per key.
 template <typename V, typename F>
 Result<void> for_each_index(const MapReader& m, uint32_t n, F&& each) {
-  auto d = bpf::map_read_array(m.fd, n, m.value_size, is_percpu(m.type));
+  auto d = bpf::map_read_array(m.fd, n, m.value_size, bpf::map_is_percpu(m.type));
   if (!d) return d.error().with_context("map " + m.name);
   for (uint32_t k = 0; k < n; k++) {
     for (int c = 0; c < d->cpus; c++) {

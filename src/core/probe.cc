@@ -324,6 +324,12 @@ Resolution resolve(const std::vector<FeatureNeed>& needs, const ProbeReport& rep
   return r;
 }
 
+Resolution::State Resolution::state_of(std::string_view feature) const {
+  for (const auto& it : items)
+    if (it.need.feature == feature) return it.state;
+  return State::Missing;
+}
+
 bool Resolution::ok() const {
   for (const auto& it : items)
     if (it.state == State::Missing) return false;

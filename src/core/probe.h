@@ -28,9 +28,15 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
-#include "core/module.h"
 
 namespace kagami::core {
+
+// A kernel feature a module wants, and what it does without it.
+struct FeatureNeed {
+  std::string feature;   // a name from `kagami probe` ("tc", "xdp_native", "kprobe", ...)
+  bool required = false; // false: the module falls back
+  std::string fallback;  // what it uses instead, for the report
+};
 
 struct Feature {
   std::string name;      // stable, documented in docs/probe.md ("fentry", "ringbuf", ...)
@@ -76,6 +82,10 @@ struct Resolution {
     std::string detail;  // the probe's detail for an absent feature
   };
   std::vector<Item> items;
+
+  // The state of one need by feature name; Missing for a name not needed.
+  State state_of(std::string_view feature) const;
+  bool available(std::string_view feature) const { return state_of(feature) == State::Available; }
 
   // True when no required need is missing.
   bool ok() const;

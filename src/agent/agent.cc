@@ -47,6 +47,14 @@ std::string hostname() {
   return buf;
 }
 
+// agent.node, then $NODE_NAME (the downward API's usual name), then the host name.
+std::string node_name(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* n = std::getenv("NODE_NAME"); n && *n) return n;
+  return hostname();
+}
+
+
 double rss_bytes() {
   std::ifstream in("/proc/self/statm");
   long pages_total = 0, pages_rss = 0;
@@ -154,7 +162,7 @@ Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
   if (opts.socket) cfg.agent.socket = *opts.socket;
   if (opts.pin_root) cfg.agent.pin_root = *opts.pin_root;
   if (opts.state_file) cfg.agent.state_file = *opts.state_file;
-  if (cfg.agent.node.empty()) cfg.agent.node = hostname();
+  cfg.agent.node = node_name(cfg.agent.node);
   log::init(cfg.agent.log);
 
   std::unique_ptr<Agent> a(new Agent());
@@ -183,6 +191,18 @@ Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
 }
 
 Agent::~Agent() { stop(); }
+
+core::ModuleContext Agent::module_context(const std::string& name, const core::Resolution& features) {
+  core::ModuleContext ctx;
+  ctx.name = name;
+  ctx.node = settings_.node;
+  ctx.features = features;
+  ctx.identity = &identity_;
+  ctx.clock = &core::Clock::system();
+  ctx.log = spdlog::default_logger()->clone(name);
+  ctx.events = events_;
+  return ctx;
+}
 
 Result<void> Agent::start() {
   // Block the signals run() handles before any thread exists, so that every
@@ -410,7 +430,7 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     }
     for (const auto& f : res.fallbacks()) spdlog::info("modules.{}: {}", name, f);
     next_features[name] = res.to_json();
-    auto reqs = mod->plan(ms.section);
+    auto reqs = mod->plan(ms.section, module_context(name, res));
     if (!reqs) {
       put_back(name, mod);
       for (auto& [n, m] : next_modules) put_back(n, m);

@@ -33,6 +33,7 @@
 #include "common/result.h"
 #include "core/module.h"
 #include "core/program_manager.h"
+#include "identity/identity.h"
 
 namespace kagami::agent {
 
@@ -88,6 +89,9 @@ class Agent {
 
   Agent() = default;
   Result<nlohmann::json> apply_locked(Config cfg);
+  // What every module gets at plan(): one node name, its feature
+  // resolution, the shared identity resolver, clock, logger and events.
+  core::ModuleContext module_context(const std::string& name, const core::Resolution& features);
   std::vector<CurrentProgram> current_locked() const;
   std::string origin_locked(const std::string& name) const;
   void load_state_locked();
@@ -103,6 +107,8 @@ class Agent {
   Config cfg_;              // last successfully applied config
   std::string config_path_;
   std::unique_ptr<core::ProgramManager> pm_;
+  identity::Resolver identity_;                // shared by every module
+  core::EventPublisher* events_ = nullptr;     // the event bus
   std::map<std::string, std::unique_ptr<core::Module>> modules_;  // enabled ones
   // Each enabled module's needs matched against this kernel (Resolution
   // JSON), as `kagami status` shows them.

@@ -112,7 +112,8 @@ class Module {
 
   // The programs this module runs for its config section (YAML turned JSON).
   // Must not touch the kernel. An invalid section is an Error naming the
-  // field. `ctx` stays valid until the next plan() or the module's end.
+  // field. A module keeps a copy of `ctx`; the objects it points to
+  // (identity, clock, log, events) live as long as the agent.
   virtual Result<std::vector<LoadRequest>> plan(const nlohmann::json& config, const ModuleContext& ctx) = 0;
 
   // Called after every successful apply, once the module's programs are

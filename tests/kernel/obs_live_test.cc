@@ -27,7 +27,7 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   auto h = net_.add_host();
   ASSERT_TRUE(h) << h.error().message;
   obs::ObsModule mod;
-  auto reqs = mod.plan(nlohmann::json{{"interfaces", {h->host_if}}, {"node", "test-node"}});
+  auto reqs = mod.plan(nlohmann::json{{"interfaces", {h->host_if}}, {"node", "test-node"}}, {});
   ASSERT_TRUE(reqs) << reqs.error().message;
   for (const auto& r : *reqs) {
     auto info = pm_->load(r);

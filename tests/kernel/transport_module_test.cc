@@ -119,7 +119,7 @@ TEST(TransportConfig, LoadRequestNamesEveryHook) {
 
 TEST(TransportConfig, PlanRejectsARootWithoutCgroupV2) {
   TransportModule m(fixed(true));
-  auto r = m.plan(json{{"cgroup_root", "/tmp"}});
+  auto r = m.plan(json{{"cgroup_root", "/tmp"}}, {});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("not a cgroup v2 mount"), std::string::npos) << r.error().message;
   EXPECT_EQ(m.name(), "transport");
@@ -135,11 +135,11 @@ TEST(TransportConfig, PlanRejectsARootWithoutCgroupV2) {
 TEST(TransportConfig, RealProbePicksTpBtfHere) {
   KAGAMI_REQUIRE_ROOT();
   TransportModule m;
-  auto r = m.plan(json::object());
+  auto r = m.plan(json::object(), {});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(m.hook_choice().hooks, TransportHooks::TpBtf) << m.hook_choice().reason;
   EXPECT_EQ(r->front().source.label, "builtin:transport.bpf.o");
-  auto t = m.plan(json{{"hooks", "tracepoint"}});
+  auto t = m.plan(json{{"hooks", "tracepoint"}}, {});
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(m.hook_choice().hooks, TransportHooks::Tracepoint);
   EXPECT_EQ(t->front().source.label, "builtin:transport_tp.bpf.o");
@@ -176,7 +176,7 @@ class TransportModulePm : public ::testing::TestWithParam<TransportHooks> {
 TEST_P(TransportModulePm, CollectsTrafficOfAWorkloadWithNodeLabel) {
   const bool btf = GetParam() == TransportHooks::TpBtf;
   TransportModule mod(fixed(btf));  // the probe's answer, forced: tests the fallback here too
-  auto reqs = mod.plan(json{{"node", "node-a"}});
+  auto reqs = mod.plan(json{{"node", "node-a"}}, {});
   ASSERT_TRUE(reqs) << reqs.error().message;
   ASSERT_EQ(reqs->size(), 1u);
   EXPECT_EQ(mod.hook_choice().hooks, GetParam());

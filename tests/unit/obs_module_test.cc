@@ -15,13 +15,13 @@ using nlohmann::json;
 
 std::string plan_error(const json& cfg) {
   ObsModule m;
-  auto r = m.plan(cfg);
+  auto r = m.plan(cfg, {});
   return r ? "" : r.error().message;
 }
 
 TEST(ObsConfig, ValidSectionPlansOneBuiltinObjectOnEveryHook) {
   ObsModule m;
-  auto r = m.plan(json{{"interfaces", {"eth0", "eth1"}}, {"top_n_teids", 5}, {"node", "n1"}});
+  auto r = m.plan(json{{"interfaces", {"eth0", "eth1"}}, {"top_n_teids", 5}, {"node", "n1"}}, {});
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->size(), 1u);
   const auto& req = (*r)[0];

@@ -321,7 +321,8 @@ std::vector<core::FeatureNeed> ObsModule::needs() const {
   return {{"tc", true, ""}, {"xdp", false, "TC ingress (config xdp: false)"}};
 }
 
-Result<std::vector<core::LoadRequest>> ObsModule::plan(const nlohmann::json& config) {
+Result<std::vector<core::LoadRequest>> ObsModule::plan(const nlohmann::json& config, const core::ModuleContext& ctx) {
+  ctx_ = ctx;
   auto cfg = parse_config(config);
   if (!cfg) return cfg.error();
   core::LoadRequest req;

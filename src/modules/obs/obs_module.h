@@ -70,13 +70,14 @@ class ObsModule : public core::Module {
 
   std::string name() const override { return "obs"; }
   std::vector<core::FeatureNeed> needs() const override;
-  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config) override;
+  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
   // Writes obs_ifslot: each configured interface's ifindex -> its slot.
   Result<void> configure(const core::ProgramManager& pm) override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
 
  private:
+  core::ModuleContext ctx_;
   Result<ObsSnapshot> read(const core::ProgramManager& pm) const;
   ObsConfig cfg_;
   // What configure() found for each slot (index = slot): who owns it.

@@ -198,7 +198,8 @@ std::vector<core::FeatureNeed> TransportModule::needs() const {
   };
 }
 
-Result<std::vector<core::LoadRequest>> TransportModule::plan(const nlohmann::json& config) {
+Result<std::vector<core::LoadRequest>> TransportModule::plan(const nlohmann::json& config, const core::ModuleContext& ctx) {
+  ctx_ = ctx;
   auto cfg = parse_transport_config(config);
   if (!cfg) return cfg.error();
   auto root = cgroup2_root(cfg->cgroup_root);

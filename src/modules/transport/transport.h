@@ -146,7 +146,7 @@ class TransportModule : public core::Module {
 
   std::string name() const override { return "transport"; }
   std::vector<core::FeatureNeed> needs() const override;
-  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config) override;
+  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
 
@@ -154,6 +154,7 @@ class TransportModule : public core::Module {
   const HookChoice& hook_choice() const { return choice_; }
 
  private:
+  core::ModuleContext ctx_;
   struct Maps;
   Result<Maps> open_maps(const core::ProgramManager& pm) const;
   TransportView view();

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "bpf/test_run.h"
-#include "kagami/abi/transport.h"
+#include "modules/transport/abi.h"
 #include "modules/transport/transport.h"
 #include "transport.skel.h"
 

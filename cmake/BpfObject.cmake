@@ -43,6 +43,7 @@ function(bpf_object name source)
             -I${PROJECT_SOURCE_DIR}/bpf/include
             -I${PROJECT_SOURCE_DIR}/bpf
             -I${PROJECT_SOURCE_DIR}/include
+            -I${PROJECT_SOURCE_DIR}
             # UAPI headers (linux/bpf.h needs asm/types.h from the multiarch
             # dir) for programs that do without vmlinux.h
             -I/usr/include/${CMAKE_LIBRARY_ARCHITECTURE}

@@ -39,7 +39,7 @@
  * about ten types and real N3/N9 chains carry one or two (PDU Session
  * Container, sometimes with a PDCP PDU number or NR RAN container). Eight
  * covers any sensible combination; a longer chain is hostile and counted
- * as OBS_MAL_GTPU_EXT_TOO_MANY.
+ * as KG_PERR_GTPU_EXT_TOO_MANY.
  */
 #define GTPU_MAX_EXT 8
 
@@ -66,10 +66,10 @@ static __always_inline int gtpu_parse(const struct cursor *c, struct gtpu_info *
 	int i;
 
 	if (!h)
-		return OBS_MAL_GTPU_TRUNCATED;
+		return KG_PERR_GTPU_TRUNCATED;
 	g->flags = h[0];
 	if ((h[0] >> 5) != 1)
-		return OBS_MAL_GTPU_BAD_VERSION;
+		return KG_PERR_GTPU_BAD_VERSION;
 	g->msg_type = h[1];
 	g->length = ((__u16)h[2] << 8) | h[3];
 	g->teid = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
@@ -80,7 +80,7 @@ static __always_inline int gtpu_parse(const struct cursor *c, struct gtpu_info *
 	/* Any of E, S, PN: sequence number, N-PDU number, next type present. */
 	h = cur_ptr(c, off, 4);
 	if (!h)
-		return OBS_MAL_GTPU_TRUNCATED;
+		return KG_PERR_GTPU_TRUNCATED;
 	g->seq = ((__u16)h[0] << 8) | h[1];
 	next = (g->flags & GTPU_FLAG_E) ? h[3] : 0;
 	off += 4;
@@ -92,15 +92,15 @@ static __always_inline int gtpu_parse(const struct cursor *c, struct gtpu_info *
 		if (!next)
 			break;
 		if (i == GTPU_MAX_EXT)
-			return OBS_MAL_GTPU_EXT_TOO_MANY;
+			return KG_PERR_GTPU_EXT_TOO_MANY;
 		if (!cur_widen(&off))
-			return OBS_MAL_GTPU_EXT_PAST_END;
+			return KG_PERR_GTPU_EXT_PAST_END;
 		e = cur_ptr(c, off, 4);
 		if (!e)
-			return OBS_MAL_GTPU_EXT_PAST_END;
+			return KG_PERR_GTPU_EXT_PAST_END;
 		len = (__u32)e[0] * 4;
 		if (!len)
-			return OBS_MAL_GTPU_EXT_BAD_LENGTH;
+			return KG_PERR_GTPU_EXT_BAD_LENGTH;
 		g->ext_types[i] = next;
 		g->n_ext = i + 1;
 		if (next == GTPU_EXT_PDU_SESSION_CONTAINER) {
@@ -111,7 +111,7 @@ static __always_inline int gtpu_parse(const struct cursor *c, struct gtpu_info *
 		}
 		e = cur_ptr(c, off + len - 1, 1);
 		if (!e)
-			return OBS_MAL_GTPU_EXT_PAST_END;
+			return KG_PERR_GTPU_EXT_PAST_END;
 		next = e[0];
 		off += len;
 	}

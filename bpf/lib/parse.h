@@ -17,8 +17,8 @@
  *     that `len` bytes lie before data_end. A parser never reads a byte the
  *     verifier has not seen checked, and never trusts a length field to stay
  *     inside the packet.
- *   - Every parser returns 0 on success or an enum obs_malformed_reason
- *     (include/kagami/abi/obs.h) naming the first problem; the caller counts
+ *   - Every parser returns 0 on success or an enum kg_parse_error
+ *     (include/modules/obs/abi.h) naming the first problem; the caller counts
  *     it. "Not a protocol we parse" is success with the protocol recorded,
  *     not an error.
  *   - Every loop has a constant bound with a comment saying why it is enough;
@@ -38,7 +38,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 
 #ifndef ETH_P_IP
 #define ETH_P_IP 0x0800
@@ -68,7 +68,7 @@
 #define PARSE_MAX_OFF 0x7fff
 
 /* QinQ is two tags (802.1ad S-tag + 802.1Q C-tag); a third is not a
- * standard encapsulation and is reported as OBS_MAL_VLAN_TOO_MANY. */
+ * standard encapsulation and is reported as KG_PERR_VLAN_TOO_MANY. */
 #define PARSE_MAX_VLAN 2
 
 /* RFC 8200 section 4.1 recommends each extension header at most once (the
@@ -181,7 +181,7 @@ static __always_inline int parse_eth(struct cursor *c, struct l3l4 *m)
 	int i;
 
 	if (!eth)
-		return OBS_MAL_ETH_TRUNCATED;
+		return KG_PERR_ETH_TRUNCATED;
 	proto = bpf_ntohs(eth->h_proto);
 	c->off += sizeof(*eth);
 	/* +1: the extra iteration detects a third tag. */
@@ -192,10 +192,10 @@ static __always_inline int parse_eth(struct cursor *c, struct l3l4 *m)
 		    proto != PARSE_ETH_P_QINQ_OLD)
 			break;
 		if (i == PARSE_MAX_VLAN)
-			return OBS_MAL_VLAN_TOO_MANY;
+			return KG_PERR_VLAN_TOO_MANY;
 		vh = cur_ptr(c, c->off, sizeof(*vh));
 		if (!vh)
-			return OBS_MAL_VLAN_TRUNCATED;
+			return KG_PERR_VLAN_TRUNCATED;
 		proto = bpf_ntohs(vh->h_vlan_encapsulated_proto);
 		c->off += sizeof(*vh);
 		m->vlan_tags++;
@@ -203,7 +203,7 @@ static __always_inline int parse_eth(struct cursor *c, struct l3l4 *m)
 	m->eth_proto = proto;
 	/* One verifier state downstream whatever the number of tags. */
 	if (!cur_widen(&c->off))
-		return OBS_MAL_VLAN_TRUNCATED;
+		return KG_PERR_VLAN_TRUNCATED;
 	return 0;
 }
 
@@ -222,15 +222,15 @@ static __always_inline int parse_ipv4(struct cursor *c, struct l3l4 *m)
 	__u16 frag;
 
 	if (!ip)
-		return OBS_MAL_IPV4_TRUNCATED;
+		return KG_PERR_IPV4_TRUNCATED;
 	hlen = ip->ihl * 4;
 	if (hlen < sizeof(*ip))
-		return OBS_MAL_IPV4_BAD_IHL;
+		return KG_PERR_IPV4_BAD_IHL;
 	if (!cur_ptr(c, c->off, hlen))
-		return OBS_MAL_IPV4_TRUNCATED;
+		return KG_PERR_IPV4_TRUNCATED;
 	tot = bpf_ntohs(ip->tot_len);
 	if (tot < hlen)
-		return OBS_MAL_IPV4_BAD_TOTAL_LENGTH;
+		return KG_PERR_IPV4_BAD_TOTAL_LENGTH;
 	m->family = 4;
 	m->l4 = ip->protocol;
 	m->saddr4 = ip->saddr;
@@ -249,7 +249,7 @@ static __always_inline int parse_ipv4(struct cursor *c, struct l3l4 *m)
 	m->l4_end = c->off + tot;
 	c->off += hlen;
 	if (!cur_widen(&c->off))
-		return OBS_MAL_IPV4_TRUNCATED;
+		return KG_PERR_IPV4_TRUNCATED;
 	m->l4_off = c->off;
 	return 0;
 }
@@ -268,7 +268,7 @@ static __always_inline int parse_ipv6_fixed(struct cursor *c, struct l3l4 *m)
 	struct ipv6hdr *ip6 = cur_ptr(c, c->off, sizeof(*ip6));
 
 	if (!ip6)
-		return OBS_MAL_IPV6_TRUNCATED;
+		return KG_PERR_IPV6_TRUNCATED;
 	m->family = 6;
 	__builtin_memcpy(m->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(m->daddr, &ip6->daddr, 16);
@@ -298,12 +298,12 @@ static __always_inline int parse_ipv6_ext(struct cursor *c, struct l3l4 *m)
 		if (!parse_ipv6_is_ext(next))
 			break;
 		if (i == PARSE_MAX_IPV6_EXT)
-			return OBS_MAL_IPV6_EXT_TOO_MANY;
+			return KG_PERR_IPV6_EXT_TOO_MANY;
 		if (!cur_widen(&c->off))
-			return OBS_MAL_IPV6_EXT_TRUNCATED;
+			return KG_PERR_IPV6_EXT_TRUNCATED;
 		h = cur_ptr(c, c->off, 8);
 		if (!h)
-			return OBS_MAL_IPV6_EXT_TRUNCATED;
+			return KG_PERR_IPV6_EXT_TRUNCATED;
 		if (next == IPPROTO_FRAGMENT) {
 			__u16 fo = ((__u16)h[2] << 8) | h[3];
 
@@ -326,11 +326,11 @@ static __always_inline int parse_ipv6_ext(struct cursor *c, struct l3l4 *m)
 		}
 		/* The whole header, not just its first 8 octets, must be there. */
 		if (!cur_avail(c, c->off - 1))
-			return OBS_MAL_IPV6_EXT_TRUNCATED;
+			return KG_PERR_IPV6_EXT_TRUNCATED;
 	}
 	m->l4 = next;
 	if (!cur_widen(&c->off))
-		return OBS_MAL_IPV6_EXT_TRUNCATED;
+		return KG_PERR_IPV6_EXT_TRUNCATED;
 	m->l4_off = c->off;
 	return 0;
 }
@@ -367,12 +367,12 @@ static __always_inline int parse_udp(struct cursor *c, struct l3l4 *m)
 	struct udphdr *uh = cur_ptr(c, c->off, sizeof(*uh));
 
 	if (!uh)
-		return OBS_MAL_UDP_TRUNCATED;
+		return KG_PERR_UDP_TRUNCATED;
 	m->sport = bpf_ntohs(uh->source);
 	m->dport = bpf_ntohs(uh->dest);
 	m->udp_len = bpf_ntohs(uh->len);
 	if (m->udp_len < sizeof(*uh))
-		return OBS_MAL_UDP_BAD_LENGTH;
+		return KG_PERR_UDP_BAD_LENGTH;
 	c->off += sizeof(*uh);
 	m->payload_off = c->off;
 	return 0;
@@ -384,10 +384,10 @@ static __always_inline int parse_tcp(struct cursor *c, struct l3l4 *m)
 	__u32 doff;
 
 	if (!th)
-		return OBS_MAL_TCP_TRUNCATED;
+		return KG_PERR_TCP_TRUNCATED;
 	doff = th->doff * 4;
 	if (doff < sizeof(*th))
-		return OBS_MAL_TCP_BAD_DOFF;
+		return KG_PERR_TCP_BAD_DOFF;
 	m->sport = bpf_ntohs(th->source);
 	m->dport = bpf_ntohs(th->dest);
 	m->tcp_flags = ((__u8 *)th)[13];

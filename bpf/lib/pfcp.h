@@ -6,7 +6,7 @@
  *   - pfcp_parse_header() reads one message header at `off`: version (must
  *     be 1), FO/MP/S flags, message type, length, SEID (when S=1) and the
  *     24-bit sequence number; ies_off/msg_end delimit the IEs. A length that
- *     points past the datagram is reported (OBS_MAL_PFCP_LENGTH_PAST_END)
+ *     points past the datagram is reported (KG_PERR_PFCP_LENGTH_PAST_END)
  *     after the header fields are filled, so the caller can still count the
  *     message by type, as Wireshark does, while never walking past the end.
  *   - pfcp_find_cause() walks at most PFCP_MAX_IES top-level IEs looking for
@@ -35,7 +35,7 @@
  * (tables 7.4.x / 7.5.x) the Cause is the first or second IE (after Node ID);
  * 16 leaves room for reordered or vendor IEs in front of it. A response that
  * still has IEs left after 16 without a Cause is counted
- * OBS_MAL_PFCP_TOO_MANY_IES.
+ * KG_PERR_PFCP_TOO_MANY_IES.
  */
 #define PFCP_MAX_IES 16
 
@@ -86,16 +86,16 @@ static __always_inline int pfcp_parse_header(const struct cursor *c, __u32 off, 
 	__u32 hlen;
 
 	if (!h || off + 8 > end)
-		return OBS_MAL_PFCP_TRUNCATED;
+		return KG_PERR_PFCP_TRUNCATED;
 	p->flags = h[0];
 	if ((h[0] >> 5) != 1)
-		return OBS_MAL_PFCP_BAD_VERSION;
+		return KG_PERR_PFCP_BAD_VERSION;
 	p->msg_type = h[1];
 	p->length = ((__u16)h[2] << 8) | h[3];
 	if (h[0] & PFCP_FLAG_S) {
 		h = cur_ptr(c, off, 16);
 		if (!h || off + 16 > end)
-			return OBS_MAL_PFCP_TRUNCATED;
+			return KG_PERR_PFCP_TRUNCATED;
 		p->seid = ((__u64)be32_at(h + 4) << 32) | be32_at(h + 8);
 		p->seq = ((__u32)h[12] << 16) | ((__u32)h[13] << 8) | h[14];
 		hlen = 16;
@@ -108,11 +108,11 @@ static __always_inline int pfcp_parse_header(const struct cursor *c, __u32 off, 
 	p->msg_end = off + 4 + p->length;
 	if (p->length + 4 < hlen) {
 		p->msg_end = p->ies_off;
-		return OBS_MAL_PFCP_TRUNCATED;
+		return KG_PERR_PFCP_TRUNCATED;
 	}
 	if (p->msg_end > end) {
 		p->msg_end = end;
-		return OBS_MAL_PFCP_LENGTH_PAST_END;
+		return KG_PERR_PFCP_LENGTH_PAST_END;
 	}
 	return 0;
 }
@@ -132,25 +132,25 @@ static __always_inline int pfcp_find_cause(const struct cursor *c, const struct 
 		if (off >= p->msg_end)
 			return 0;
 		if (!cur_widen(&off))
-			return OBS_MAL_PFCP_IE_PAST_END;
+			return KG_PERR_PFCP_IE_PAST_END;
 		ie = cur_ptr(c, off, 4);
 		if (!ie || off + 4 > p->msg_end)
-			return OBS_MAL_PFCP_IE_PAST_END;
+			return KG_PERR_PFCP_IE_PAST_END;
 		type = ((__u32)ie[0] << 8) | ie[1];
 		len = ((__u32)ie[2] << 8) | ie[3];
 		if (off + 4 + len > p->msg_end)
-			return OBS_MAL_PFCP_IE_PAST_END;
+			return KG_PERR_PFCP_IE_PAST_END;
 		if (type == PFCP_IE_CAUSE && len >= 1) {
 			ie = cur_ptr(c, off + 4, 1);
 			if (!ie)
-				return OBS_MAL_PFCP_IE_PAST_END;
+				return KG_PERR_PFCP_IE_PAST_END;
 			*cause = ie[0];
 			*found = 1;
 			return 0;
 		}
 		off += 4 + len;
 	}
-	return off >= p->msg_end ? 0 : OBS_MAL_PFCP_TOO_MANY_IES;
+	return off >= p->msg_end ? 0 : KG_PERR_PFCP_TOO_MANY_IES;
 }
 
 #endif /* KAGAMI_BPF_LIB_PFCP_H */

@@ -8,7 +8,7 @@
  *   - sctp_chunk_at() decodes the one chunk at `off` and says where the next
  *     one starts; the caller loops at most SCTP_MAX_CHUNKS times, so a packet
  *     full of tiny chunks can never stall the datapath, and reports
- *     OBS_MAL_SCTP_TOO_MANY_CHUNKS past that.
+ *     KG_PERR_SCTP_TOO_MANY_CHUNKS past that.
  *   - A chunk whose length is < 4 (which would loop forever on length 0) or
  *     reaches past the packet is malformed; the walk stops there.
  *   - For DATA (0) and I-DATA (64) chunks the TSN, PPID and the offset/length
@@ -59,7 +59,7 @@ static __always_inline int sctp_parse_common(struct cursor *c, struct sctp_commo
 	__u8 *h = cur_ptr(c, c->off, 12);
 
 	if (!h)
-		return OBS_MAL_SCTP_TRUNCATED;
+		return KG_PERR_SCTP_TRUNCATED;
 	s->sport = ((__u16)h[0] << 8) | h[1];
 	s->dport = ((__u16)h[2] << 8) | h[3];
 	s->vtag = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
@@ -75,22 +75,22 @@ static __always_inline int sctp_chunk_at(const struct cursor *c, __u32 off, __u3
 	__u32 len;
 
 	if (!h || off + 4 > end)
-		return OBS_MAL_SCTP_CHUNK_PAST_END;
+		return KG_PERR_SCTP_CHUNK_PAST_END;
 	ci->type = h[0];
 	ci->flags = h[1];
 	len = ((__u32)h[2] << 8) | h[3];
 	ci->len = len;
 	if (len < 4)
-		return OBS_MAL_SCTP_CHUNK_BAD_LENGTH;
+		return KG_PERR_SCTP_CHUNK_BAD_LENGTH;
 	if (off + len > end)
-		return OBS_MAL_SCTP_CHUNK_PAST_END;
+		return KG_PERR_SCTP_CHUNK_PAST_END;
 	ci->next_off = off + ((len + 3) & ~3U);
 	if (ci->type == SCTP_CHUNK_DATA) {
 		/* type flags len | TSN | stream id, ssn | PPID | data */
 		__u8 *d = cur_ptr(c, off, 16);
 
 		if (!d || len < 16)
-			return OBS_MAL_SCTP_CHUNK_BAD_LENGTH;
+			return KG_PERR_SCTP_CHUNK_BAD_LENGTH;
 		ci->tsn = be32_at(d + 4);
 		ci->ppid = be32_at(d + 12);
 		ci->data_off = off + 16;
@@ -100,7 +100,7 @@ static __always_inline int sctp_chunk_at(const struct cursor *c, __u32 off, __u3
 		__u8 *d = cur_ptr(c, off, 20);
 
 		if (!d || len < 20)
-			return OBS_MAL_SCTP_CHUNK_BAD_LENGTH;
+			return KG_PERR_SCTP_CHUNK_BAD_LENGTH;
 		ci->tsn = be32_at(d + 4);
 		ci->ppid = (ci->flags & 0x02) ? be32_at(d + 16) : 0; /* B bit: PPID, else FSN */
 		ci->data_off = off + 20;

@@ -169,3 +169,10 @@ std::unique_ptr<Module> make_module(const std::string& name);
 std::vector<std::string> builtin_module_names();
 
 }  // namespace kagami::core
+
+// In the module's .cc, at namespace scope: KAGAMI_REGISTER_MODULE(obs, obs::ObsModule)
+// defines the factory the generated registry calls.
+#define KAGAMI_REGISTER_MODULE(NAME, CLASS)                              \
+  namespace kagami::core {                                               \
+  std::unique_ptr<Module> kagami_make_module_##NAME() { return std::make_unique<CLASS>(); } \
+  }

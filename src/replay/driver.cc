@@ -13,7 +13,7 @@
 #include <linux/types.h>
 
 #include "bpf/test_run.h"
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 
 namespace kagami::replay {
 
@@ -35,8 +35,8 @@ uint32_t xdp_test_run_max_bytes() {
   long page = ::sysconf(_SC_PAGESIZE);
   if (page <= 0) page = 4096;
   uint32_t max = static_cast<uint32_t>(page) - 256 - 320;
-  // Record offsets are masked to OBS_REPLAY_MAX_OFF in the program.
-  return std::min<uint32_t>(max, OBS_REPLAY_MAX_OFF + 1);
+  // Record offsets are masked to KG_REPLAY_MAX_OFF in the program.
+  return std::min<uint32_t>(max, KG_REPLAY_MAX_OFF + 1);
 }
 
 namespace {
@@ -60,14 +60,14 @@ class Batcher {
   Batcher() : max_(xdp_test_run_max_bytes()) { reset(); }
 
   // Largest frame one record can carry.
-  uint32_t max_frame() const { return max_ - sizeof(obs_replay_batch) - sizeof(obs_replay_rec); }
+  uint32_t max_frame() const { return max_ - sizeof(kg_replay_batch) - sizeof(kg_replay_rec); }
   bool fits(size_t len) const {
-    return count_ < OBS_REPLAY_MAX_FRAMES && buf_.size() + sizeof(obs_replay_rec) + pad8(len) <= max_;
+    return count_ < KG_REPLAY_MAX_FRAMES && buf_.size() + sizeof(kg_replay_rec) + pad8(len) <= max_;
   }
   bool empty() const { return count_ == 0; }
 
   void add(const Frame& f, size_t len) {
-    obs_replay_rec rec{};
+    kg_replay_rec rec{};
     rec.ts_ns = f.ts_ns;
     rec.wire_len = f.wire_len;
     rec.cap_len = static_cast<__u16>(len);
@@ -79,7 +79,7 @@ class Batcher {
 
   // The batch with its header; the batcher starts a new one.
   std::pair<std::vector<uint8_t>, uint32_t> take() {
-    obs_replay_batch hdr{OBS_REPLAY_MAGIC, count_};
+    kg_replay_batch hdr{KG_REPLAY_MAGIC, count_};
     std::memcpy(buf_.data(), &hdr, sizeof(hdr));
     std::pair<std::vector<uint8_t>, uint32_t> out{std::move(buf_), count_};
     reset();
@@ -95,7 +95,7 @@ class Batcher {
   void reset() {
     buf_.clear();
     buf_.reserve(max_);
-    buf_.resize(sizeof(obs_replay_batch), 0);
+    buf_.resize(sizeof(kg_replay_batch), 0);
     count_ = 0;
   }
 

@@ -4,9 +4,9 @@
 // module, the tests and benchmarks do it for the platform's empty programs).
 //
 // Two ways:
-//   replay_batches()  `kagami replay`: up to OBS_REPLAY_MAX_FRAMES frames per
+//   replay_batches()  `kagami replay`: up to KG_REPLAY_MAX_FRAMES frames per
 //                     run of an XDP program that understands the batch format
-//                     of include/kagami/abi/obs.h (obs_replay). One test run
+//                     of include/modules/obs/abi.h (obs_replay). One test run
 //                     is one syscall, ~1.2 us on this VM whatever the
 //                     program does, so batching is what makes replay fast.
 //   replay_frames()   one frame per run of any TC program, with the context
@@ -55,7 +55,7 @@ uint32_t skb_test_run_max_bytes();
 uint32_t xdp_test_run_max_bytes();
 
 // Runs every frame through the XDP program `xdp_prog_fd`, in batches
-// (struct obs_replay_batch). Frames longer than a batch can hold are cut;
+// (struct kg_replay_batch). Frames longer than a batch can hold are cut;
 // their records keep the full wire length. An Error means the file is
 // damaged or the kernel refused a run.
 Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd);

@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/test_run.h"
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 #include "modules/obs/obs_object.h"
 #include "platform.skel.h"
 #include "replay/driver.h"
@@ -242,9 +242,9 @@ TEST(ReplayBatches, DamagedBatchIsCountedAndForeignPacketsPass) {
   ASSERT_TRUE(obj) << obj.error().message;
   auto frame = gtpu_frame(100);
   auto batch = [&](uint32_t count, uint16_t cap_len) {
-    std::vector<uint8_t> b(sizeof(obs_replay_batch) + sizeof(obs_replay_rec) + frame.size());
-    obs_replay_batch h{OBS_REPLAY_MAGIC, count};
-    obs_replay_rec rec{};
+    std::vector<uint8_t> b(sizeof(kg_replay_batch) + sizeof(kg_replay_rec) + frame.size());
+    kg_replay_batch h{KG_REPLAY_MAGIC, count};
+    kg_replay_rec rec{};
     rec.wire_len = static_cast<__u32>(frame.size());
     rec.cap_len = cap_len;
     std::memcpy(b.data(), &h, sizeof(h));

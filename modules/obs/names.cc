@@ -86,7 +86,7 @@ constexpr const char* kMalformedNames[] = {
     "pfcp_too_many_ies",
     "pfcp_too_many_messages",
 };
-static_assert(std::size(kMalformedNames) == OBS_MAL_MAX, "name every enum obs_malformed_reason value");
+static_assert(std::size(kMalformedNames) == KG_PERR_MAX, "name every enum kg_parse_error value");
 
 }  // namespace
 
@@ -94,8 +94,8 @@ const char* counter_name(obs_counter c) {
   return c >= 0 && c < OBS_CTR_MAX ? kCounterNames[c] : "unknown";
 }
 
-const char* malformed_reason_name(obs_malformed_reason r) {
-  return r >= 0 && r < OBS_MAL_MAX ? kMalformedNames[r] : "unknown";
+const char* malformed_reason_name(kg_parse_error r) {
+  return r >= 0 && r < KG_PERR_MAX ? kMalformedNames[r] : "unknown";
 }
 
 const char* l4_class_name(uint8_t cls) {

@@ -114,7 +114,7 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
     auto m = open_map(map_fd, {OBS_MAP_MALFORMED, 4, sizeof(obs_malformed_counts)});
     if (!m) return m.error();
     KAGAMI_TRY(for_each_index<obs_malformed_counts>(*m, OBS_DIR_MAX, [&](uint32_t d, const obs_malformed_counts& v) {
-      for (int i = 0; i < OBS_MAL_MAX; i++) s.malformed[d][i] += v.c[i];
+      for (int i = 0; i < KG_PERR_MAX; i++) s.malformed[d][i] += v.c[i];
     }));
   }
   {
@@ -403,9 +403,9 @@ nlohmann::json to_json(const ObsSnapshot& s) {
   j["transport"] = tr;
 
   json mal = json::object();
-  for (int r = 1; r < OBS_MAL_MAX; r++) {
-    const uint64_t n = s.malformed_total(static_cast<obs_malformed_reason>(r));
-    if (n) mal[malformed_reason_name(static_cast<obs_malformed_reason>(r))] = n;
+  for (int r = 1; r < KG_PERR_MAX; r++) {
+    const uint64_t n = s.malformed_total(static_cast<kg_parse_error>(r));
+    if (n) mal[malformed_reason_name(static_cast<kg_parse_error>(r))] = n;
   }
   j["malformed"] = mal;
   j["malformed_total"] = s.total(OBS_CTR_MALFORMED);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Maps of obs.bpf.c, one block per map. Key/value types and names come from
- * include/kagami/abi/obs.h (the module reads them by those names). Hot
+ * include/modules/obs/abi.h (the module reads them by those names). Hot
  * counters are per-CPU (no atomics, no cache-line bouncing between CPUs);
  * state keyed by something the network chooses (TEIDs, PFCP peers, TSNs) is
  * an LRU map with a fixed size, so a flood of new keys evicts old ones
@@ -12,7 +12,7 @@
 
 #include <bpf/bpf_helpers.h>
 
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 
 /* Global counters, one struct per direction. */
 struct {

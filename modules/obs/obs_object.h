@@ -28,7 +28,7 @@ namespace kagami::obs {
 class ObsObject {
  public:
   // Which programs to verify. Replay drives only obs_replay (frames in
-  // batches, include/kagami/abi/obs.h), and each program costs tens of ms of
+  // batches, include/modules/obs/abi.h), and each program costs tens of ms of
   // verification, so it asks for that one alone; the fd getters of programs
   // not loaded return a negative value. All loads the three live programs.
   enum class Programs { All, TcIngressOnly, ReplayOnly };

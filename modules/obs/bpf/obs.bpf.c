@@ -7,7 +7,7 @@
  * on UDP 2152, PFCP on UDP 8805) and counts into the maps of obs_maps.h.
  * It never drops, redirects or modifies a packet: every program returns
  * TC_ACT_OK / XDP_PASS whatever it finds, and malformed input is counted by
- * reason (enum obs_malformed_reason), never trusted.
+ * reason (enum kg_parse_error), never trusted.
  *
  * Counting follows Wireshark where it has an opinion (docs/modules/obs.md):
  * the outermost GTP header on UDP 2152 (either port); UDP payload bytes from
@@ -18,7 +18,7 @@
  * and cause only).
  *
  * Replay (src/replay, BPF_PROG_TEST_RUN): obs_replay takes a batch of frames
- * per run (struct obs_replay_batch in the ABI header) and runs each through
+ * per run (struct kg_replay_batch in the ABI header) and runs each through
  * the per-frame code obs_xdp runs, with the frame's wire length and capture
  * timestamp from its record. With replay_mode set before load, the TC
  * programs also take the original frame length from skb->cb[0] and the
@@ -32,13 +32,13 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 #include "lib/counters.h"
 #include "lib/gtpu.h"
 #include "lib/parse.h"
 #include "lib/pfcp.h"
 #include "lib/sctp.h"
-#include "obs/obs_maps.h"
+#include "obs_maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -90,7 +90,7 @@ static __always_inline void count_malformed(struct obs_pkt *p, int reason)
 	/* reason may come back from a global helper, unknown to the verifier:
 	 * check the very register used as the index. */
 	asm volatile("" : "+r"(r));
-	if (r <= OBS_MAL_NONE || r >= OBS_MAL_MAX)
+	if (r <= KG_PERR_NONE || r >= KG_PERR_MAX)
 		return;
 	/* Looked up only when needed: well-formed packets skip this map. */
 	mal = bpf_map_lookup_elem(&obs_malformed, &key);
@@ -295,14 +295,14 @@ static __always_inline void handle_gtpu(struct obs_pkt *p, const struct l3l4 *m)
 	}
 	p->cur.off = m->payload_off;
 	err = gtpu_parse(&p->cur, &g);
-	if (err == OBS_MAL_GTPU_TRUNCATED || err == OBS_MAL_GTPU_BAD_VERSION) {
+	if (err == KG_PERR_GTPU_TRUNCATED || err == KG_PERR_GTPU_BAD_VERSION) {
 		count_malformed(p, err);
 		return;
 	}
 	/* From here the mandatory header is valid: Wireshark decodes and counts
 	 * the message even when the extension chain or the lengths are bad. */
 	if (!err && (__u32)g.length + 8 != udp_payload)
-		err = OBS_MAL_GTPU_LENGTH_MISMATCH;
+		err = KG_PERR_GTPU_LENGTH_MISMATCH;
 
 	if (m->frag_first && m->family == 4) {
 		struct obs_frag_key k = {
@@ -337,12 +337,12 @@ static __always_inline void handle_gtpu(struct obs_pkt *p, const struct l3l4 *m)
 			if (cur_ptr(&p->cur, g.payload_off, 20))
 				p->ctr->c[OBS_CTR_GTPU_INNER_IPV4]++;
 			else
-				err = OBS_MAL_GTPU_INNER_TRUNCATED;
+				err = KG_PERR_GTPU_INNER_TRUNCATED;
 		} else if ((inner[0] >> 4) == 6) {
 			if (cur_ptr(&p->cur, g.payload_off, 40))
 				p->ctr->c[OBS_CTR_GTPU_INNER_IPV6]++;
 			else
-				err = OBS_MAL_GTPU_INNER_TRUNCATED;
+				err = KG_PERR_GTPU_INNER_TRUNCATED;
 		} else {
 			p->ctr->c[OBS_CTR_GTPU_INNER_OTHER]++;
 		}
@@ -355,7 +355,7 @@ static __always_inline void handle_gtpu(struct obs_pkt *p, const struct l3l4 *m)
 static __always_inline void obs_cursor(struct cursor *c, void *data, void *data_end, __u32 base,
 				       __u32 size)
 {
-	base &= OBS_REPLAY_MAX_OFF;
+	base &= KG_REPLAY_MAX_OFF;
 	c->data = data + base;
 	c->data_end = data_end;
 	c->off = 0;
@@ -571,15 +571,15 @@ static __always_inline void handle_pfcp(struct obs_pkt *p, const struct obs_args
 		int perr;
 
 		if (i == PFCP_MAX_MSGS) {
-			err = OBS_MAL_PFCP_TOO_MANY_MESSAGES;
+			err = KG_PERR_PFCP_TOO_MANY_MESSAGES;
 			break;
 		}
 		if (!cur_widen(&off)) {
-			err = OBS_MAL_PFCP_TRUNCATED;
+			err = KG_PERR_PFCP_TRUNCATED;
 			break;
 		}
 		perr = pfcp_parse_header(&p->cur, off, end, &h);
-		if (perr == OBS_MAL_PFCP_TRUNCATED || perr == OBS_MAL_PFCP_BAD_VERSION) {
+		if (perr == KG_PERR_PFCP_TRUNCATED || perr == KG_PERR_PFCP_BAD_VERSION) {
 			err = perr;
 			break;
 		}
@@ -658,7 +658,7 @@ __noinline int obs_chunk_tc(struct __sk_buff *skb, const struct obs_sctp_walk *w
 			    struct obs_counters *ctr, struct obs_slot_counters *sctr)
 {
 	if (!w || !ctr || !sctr)
-		return -OBS_MAL_SCTP_CHUNK_PAST_END;
+		return -KG_PERR_SCTP_CHUNK_PAST_END;
 	return obs_chunk_count((void *)(long)skb->data, (void *)(long)skb->data_end, w, ctr, sctr);
 }
 
@@ -666,7 +666,7 @@ __noinline int obs_chunk_xdp(struct xdp_md *ctx, const struct obs_sctp_walk *w,
 			     struct obs_counters *ctr, struct obs_slot_counters *sctr)
 {
 	if (!w || !ctr || !sctr)
-		return -OBS_MAL_SCTP_CHUNK_PAST_END;
+		return -KG_PERR_SCTP_CHUNK_PAST_END;
 	return obs_chunk_count((void *)(long)ctx->data, (void *)(long)ctx->data_end, w, ctr, sctr);
 }
 
@@ -706,7 +706,7 @@ static __always_inline void handle_sctp(struct obs_pkt *p, const struct l3l4 *m)
 		if (off >= w.end)
 			break;
 		if (i == SCTP_MAX_CHUNKS) {
-			err = OBS_MAL_SCTP_TOO_MANY_CHUNKS;
+			err = KG_PERR_SCTP_TOO_MANY_CHUNKS;
 			break;
 		}
 		w.off = off;
@@ -763,14 +763,14 @@ static __always_inline int obs_v6ext(void *data, void *data_end, struct obs_args
 __noinline int obs_v6ext_tc(struct __sk_buff *skb, struct obs_args *a)
 {
 	if (!a)
-		return OBS_MAL_IPV6_EXT_TRUNCATED;
+		return KG_PERR_IPV6_EXT_TRUNCATED;
 	return obs_v6ext((void *)(long)skb->data, (void *)(long)skb->data_end, a);
 }
 
 __noinline int obs_v6ext_xdp(struct xdp_md *ctx, struct obs_args *a)
 {
 	if (!a)
-		return OBS_MAL_IPV6_EXT_TRUNCATED;
+		return KG_PERR_IPV6_EXT_TRUNCATED;
 	return obs_v6ext((void *)(long)ctx->data, (void *)(long)ctx->data_end, a);
 }
 
@@ -994,34 +994,34 @@ __noinline int obs_frame_xdp(struct xdp_md *ctx, struct obs_args *a)
 }
 
 /*
- * Replay: a batch of frames per BPF_PROG_TEST_RUN (struct obs_replay_batch,
- * include/kagami/abi/obs.h). Never attached by Kagami; a packet without the
+ * Replay: a batch of frames per BPF_PROG_TEST_RUN (struct kg_replay_batch,
+ * include/modules/obs/abi.h). Never attached by Kagami; a packet without the
  * batch magic passes untouched.
  */
 SEC("xdp")
 int obs_replay(struct xdp_md *ctx)
 {
-	struct obs_replay_batch *b = (void *)(long)ctx->data;
+	struct kg_replay_batch *b = (void *)(long)ctx->data;
 	__u32 off = sizeof(*b), count, i, key = OBS_DIR_INGRESS;
 	struct obs_counters *ctr;
 
-	if ((void *)(b + 1) > (void *)(long)ctx->data_end || b->magic != OBS_REPLAY_MAGIC)
+	if ((void *)(b + 1) > (void *)(long)ctx->data_end || b->magic != KG_REPLAY_MAGIC)
 		return XDP_PASS;
 	count = b->count;
-	for (i = 0; i < OBS_REPLAY_MAX_FRAMES; i++) {
+	for (i = 0; i < KG_REPLAY_MAX_FRAMES; i++) {
 		/* Re-read each time: the verifier forgets packet bounds across
 		 * a global call. */
 		void *data = (void *)(long)ctx->data;
 		void *data_end = (void *)(long)ctx->data_end;
 		struct obs_args a = {};
-		struct obs_replay_rec *r;
+		struct kg_replay_rec *r;
 		__u32 cap;
 
 		if (i >= count)
 			return XDP_PASS;
-		if (off > OBS_REPLAY_MAX_OFF)
+		if (off > KG_REPLAY_MAX_OFF)
 			break;
-		r = data + (off & OBS_REPLAY_MAX_OFF);
+		r = data + (off & KG_REPLAY_MAX_OFF);
 		if ((void *)(r + 1) > data_end)
 			break;
 		cap = r->cap_len;
@@ -1039,7 +1039,7 @@ int obs_replay(struct xdp_md *ctx)
 	}
 	if (i >= count)
 		return XDP_PASS;
-	/* A record past the buffer, or more than OBS_REPLAY_MAX_FRAMES. */
+	/* A record past the buffer, or more than KG_REPLAY_MAX_FRAMES. */
 	ctr = bpf_map_lookup_elem(&obs_counters, &key);
 	if (ctr)
 		ctr->c[OBS_CTR_REPLAY_BAD_BATCH]++;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Maps of the transport programs, one block per map. Key and value types
- * come from include/kagami/abi/transport.h; both hook variants include this
+ * come from include/modules/transport/abi.h; both hook variants include this
  * file, so they define the same maps and the module reads either by name.
  *
  * The per-key maps are plain (preallocated) hash maps rather than LRU: an LRU
@@ -13,7 +13,7 @@
 #ifndef KAGAMI_BPF_TRANSPORT_MAPS_H
 #define KAGAMI_BPF_TRANSPORT_MAPS_H
 
-#include "kagami/abi/transport.h"
+#include "modules/transport/abi.h"
 
 /* Packets/bytes per socket cgroup, direction and L4 class (cgroup_skb). */
 struct {

@@ -20,7 +20,7 @@
 #include "bpf/kernel.h"
 #include "common/fd.h"
 #include "identity/identity.h"
-#include "kagami/abi/transport.h"
+#include "modules/transport/abi.h"
 #include "modules/transport/transport.h"
 
 namespace kagami::modules {

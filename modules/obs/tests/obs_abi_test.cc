@@ -1,4 +1,4 @@
-// The obs ABI (include/kagami/abi/obs.h) as C++ compiles it must be the
+// The obs ABI (include/modules/obs/abi.h) as C++ compiles it must be the
 // layout obs.bpf.o was compiled with: every shared struct's size and member
 // offsets are compared with the object's BTF (tests/support/btf_layout.h).
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 #include "support/btf_layout.h"
 
 namespace {
@@ -22,8 +22,8 @@ const std::string kObj = std::string(KAGAMI_BPF_DIR) + "/obs.bpf.o";
 
 // Cheap checks the compiler can do: no implicit padding anywhere.
 static_assert(sizeof(obs_ifslot) == 8);
-static_assert(sizeof(obs_replay_batch) == 8);
-static_assert(sizeof(obs_replay_rec) == 16);
+static_assert(sizeof(kg_replay_batch) == 8);
+static_assert(sizeof(kg_replay_rec) == 16);
 static_assert(sizeof(obs_pkt_bytes) == 16);
 static_assert(sizeof(obs_teid_key) == 8);
 static_assert(sizeof(obs_teid_value) == 32);
@@ -37,11 +37,11 @@ static_assert(sizeof(obs_slot_counters) == 8 * OBS_SCTR_MAX);
 static_assert(sizeof(obs_latency_hist) == 8 * (3 + OBS_LAT_BUCKETS));
 static_assert(sizeof(obs_sctp_tsn_key) == 16);
 static_assert(sizeof(obs_counters) == 8 * OBS_CTR_MAX);
-static_assert(sizeof(obs_malformed_counts) == 8 * OBS_MAL_MAX);
+static_assert(sizeof(obs_malformed_counts) == 8 * KG_PERR_MAX);
 // Append-only enums: these values are on the wire (maps, pins); moving one is
 // an ABI break that must be deliberate.
 static_assert(OBS_CTR_GTPU_PACKETS == 5 && OBS_CTR_PFCP_MESSAGES == 23 && OBS_CTR_MALFORMED == 36);
-static_assert(OBS_MAL_GTPU_TRUNCATED == 18 && OBS_MAL_PFCP_TOO_MANY_MESSAGES == 30);
+static_assert(KG_PERR_GTPU_TRUNCATED == 18 && KG_PERR_PFCP_TOO_MANY_MESSAGES == 30);
 
 #define M(t, m) KAGAMI_BTF_MEMBER(t, m)
 #define CHECK_LAYOUT(t, ...)                                        \
@@ -55,7 +55,7 @@ TEST(ObsAbi, EverySharedStructMatchesTheObjectBtf) {
   CHECK_LAYOUT(obs_counters, M(obs_counters, c));
   CHECK_LAYOUT(obs_malformed_counts, M(obs_malformed_counts, c));
   CHECK_LAYOUT(obs_ifslot, M(obs_ifslot, ifindex), M(obs_ifslot, slot));
-  // obs_replay_batch/rec are read through casts of the packet pointer, so
+  // kg_replay_batch/rec are read through casts of the packet pointer, so
   // clang emits no BTF for them: the static_asserts above and
   // replay_driver_test (crafted and damaged batches) hold them.
   CHECK_LAYOUT(obs_pkt_bytes, M(obs_pkt_bytes, packets), M(obs_pkt_bytes, bytes));

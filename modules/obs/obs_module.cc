@@ -150,11 +150,11 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   out.push_back(std::move(dr));
 
   auto mal = family("kagami_obs_malformed_total", "Packets counted malformed, by the first problem found.", "counter");
-  for (int r = 1; r < OBS_MAL_MAX; r++)
+  for (int r = 1; r < KG_PERR_MAX; r++)
     for (int d = 0; d < OBS_DIR_MAX; d++)
       if (s.malformed[d][r])
         mal.samples.push_back({{{"node", node},
-                                {"reason", malformed_reason_name(static_cast<obs_malformed_reason>(r))},
+                                {"reason", malformed_reason_name(static_cast<kg_parse_error>(r))},
                                 {"direction", dir_name(d)}},
                                double(s.malformed[d][r]), ""});
   out.push_back(std::move(mal));
@@ -442,3 +442,5 @@ Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
 }
 
 }  // namespace kagami::obs
+
+KAGAMI_REGISTER_MODULE(obs, ::kagami::obs::ObsModule)

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "modules/obs/obs_module.h"
-#include "pm_fixture.h"
+#include "kernel/pm_fixture.h"
 #include "support/packet_builder.h"
 
 namespace kagami::test {

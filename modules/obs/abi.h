@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * obs ABI: the only definition of what bpf/obs/obs.bpf.c writes into its maps
- * and src/modules/obs/ reads back. Plain C, compiled by both sides:
+ * obs ABI: the only definition of what modules/obs/bpf/obs.bpf.c writes into
+ * its maps and the module (modules/obs/) reads back. Plain C, compiled by both sides:
  *   - BPF:  #include <linux/types.h> (or vmlinux.h) first, then this header;
  *   - C++:  #include <linux/types.h> first, then this header.
  * It includes nothing that defines types itself.
@@ -9,13 +9,16 @@
  * Rules (docs/abi.md, section "obs"):
  *   - every struct has explicit padding, no implicit holes, and its size and
  *     member offsets are checked against the object's BTF by
- *     tests/unit/obs_abi_test.cc;
+ *     the generated obs_abi_layout test and modules/obs/tests/obs_abi_test.cc;
  *   - enums are append-only: a new counter or malformed reason goes at the
  *     end, before the *_MAX sentinel; values are never reused;
  *   - map names (OBS_MAP_*) are part of the ABI: the module reads maps by name.
  */
 #ifndef KAGAMI_ABI_OBS_H
 #define KAGAMI_ABI_OBS_H
+
+#include "kagami/abi/parse.h"  /* kg_parse_error: the malformed reasons */
+#include "kagami/abi/replay.h" /* kg_replay_batch: what obs_replay reads */
 
 /* Hook direction. XDP only sees ingress. */
 #define OBS_DIR_INGRESS 0
@@ -86,42 +89,6 @@ enum obs_counter {
 	OBS_CTR_MAX
 };
 
-/* Why a packet was counted malformed. Append-only. Parsing stops at the first
- * problem, so a packet has at most one reason. */
-enum obs_malformed_reason {
-	OBS_MAL_NONE = 0,
-	OBS_MAL_ETH_TRUNCATED,
-	OBS_MAL_VLAN_TRUNCATED,
-	OBS_MAL_VLAN_TOO_MANY,           /* more than 2 tags (QinQ is 2) */
-	OBS_MAL_IPV4_TRUNCATED,
-	OBS_MAL_IPV4_BAD_IHL,            /* IHL < 5 */
-	OBS_MAL_IPV4_BAD_TOTAL_LENGTH,   /* total length < header length */
-	OBS_MAL_IPV6_TRUNCATED,
-	OBS_MAL_IPV6_EXT_TRUNCATED,      /* extension header past the packet */
-	OBS_MAL_IPV6_EXT_TOO_MANY,       /* more than 8 extension headers */
-	OBS_MAL_UDP_TRUNCATED,
-	OBS_MAL_UDP_BAD_LENGTH,          /* UDP length < 8 */
-	OBS_MAL_TCP_TRUNCATED,
-	OBS_MAL_TCP_BAD_DOFF,            /* data offset < 5 */
-	OBS_MAL_SCTP_TRUNCATED,          /* common header past the packet */
-	OBS_MAL_SCTP_CHUNK_BAD_LENGTH,   /* chunk length < 4 */
-	OBS_MAL_SCTP_CHUNK_PAST_END,     /* chunk length points past the packet */
-	OBS_MAL_SCTP_TOO_MANY_CHUNKS,    /* more than 32 chunks */
-	OBS_MAL_GTPU_TRUNCATED,          /* mandatory/optional header past the packet */
-	OBS_MAL_GTPU_BAD_VERSION,        /* not GTPv1 on the GTP-U port */
-	OBS_MAL_GTPU_EXT_BAD_LENGTH,     /* extension header length 0 */
-	OBS_MAL_GTPU_EXT_PAST_END,       /* extension header past the packet */
-	OBS_MAL_GTPU_EXT_TOO_MANY,       /* chain longer than 8 */
-	OBS_MAL_GTPU_LENGTH_MISMATCH,    /* GTP length + 8 != UDP payload (still counted as GTP-U) */
-	OBS_MAL_GTPU_INNER_TRUNCATED,    /* inner IP header past the packet */
-	OBS_MAL_PFCP_TRUNCATED,
-	OBS_MAL_PFCP_BAD_VERSION,        /* not version 1 */
-	OBS_MAL_PFCP_LENGTH_PAST_END,    /* message length points past the UDP payload */
-	OBS_MAL_PFCP_IE_PAST_END,        /* IE length points past the message */
-	OBS_MAL_PFCP_TOO_MANY_IES,       /* more IEs before the Cause than we walk */
-	OBS_MAL_PFCP_TOO_MANY_MESSAGES,  /* more than 4 messages in one datagram */
-	OBS_MAL_MAX
-};
 
 /* Appending a counter grows these values; the program manager carries old
  * values over with MapMigration::Extend. */
@@ -131,7 +98,7 @@ struct obs_counters {
 
 /* Malformed packets by reason: percpu array of OBS_DIR_MAX. */
 struct obs_malformed_counts {
-	__u64 c[OBS_MAL_MAX];
+	__u64 c[KG_PERR_MAX];
 };
 
 /*
@@ -310,37 +277,6 @@ struct obs_sctp_tsn_key {
 	__u16 sport;
 	__u16 dport;
 	__u32 pad;
-};
-
-/*
- * Replay batches: what `kagami replay` (src/replay/driver.cc) hands the
- * obs_replay program through BPF_PROG_TEST_RUN on XDP, several frames per
- * call, because a test run costs one syscall (~1.2 us on a VM with PTI)
- * whatever the frame. The data buffer is:
- *
- *   struct obs_replay_batch
- *   count x { struct obs_replay_rec, cap_len frame bytes, zero padding to 8 }
- *
- * obs_replay runs every frame through the same per-frame code as obs_xdp
- * (direction ingress, the test-run device's ifindex: 1, lo), with the frame length on the wire and the
- * capture timestamp from its record. A record that runs past the buffer
- * ends the batch and counts OBS_CTR_REPLAY_BAD_BATCH; a buffer without the
- * magic is passed untouched, so the program is harmless if attached.
- */
-#define OBS_REPLAY_MAGIC 0x4b475242 /* "KGRB" */
-#define OBS_REPLAY_MAX_FRAMES 64    /* records per batch (bound of the BPF loop) */
-#define OBS_REPLAY_MAX_OFF 4095     /* record offsets are masked to this (one page) */
-
-struct obs_replay_batch {
-	__u32 magic;
-	__u32 count;
-};
-
-struct obs_replay_rec {
-	__u64 ts_ns;     /* capture timestamp */
-	__u32 wire_len;  /* frame length on the wire (tshark's frame.len) */
-	__u16 cap_len;   /* frame bytes that follow */
-	__u16 pad;
 };
 
 /* Map names the module reads (part of the ABI). */

@@ -22,7 +22,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
-#include "kagami/abi/obs.h"
+#include "modules/obs/abi.h"
 
 namespace kagami::obs {
 
@@ -58,7 +58,7 @@ struct IfaceKey {
 
 struct ObsSnapshot {
   std::array<std::array<uint64_t, OBS_CTR_MAX>, OBS_DIR_MAX> counters{};
-  std::array<std::array<uint64_t, OBS_MAL_MAX>, OBS_DIR_MAX> malformed{};
+  std::array<std::array<uint64_t, KG_PERR_MAX>, OBS_DIR_MAX> malformed{};
   std::map<IfaceKey, PktBytes> iface;
   std::map<uint32_t, TeidStats> teids;
   uint64_t teid_entries = 0;  // live (teid, msg type, dir) entries
@@ -86,7 +86,7 @@ struct ObsSnapshot {
 
   // A counter summed over both directions.
   uint64_t total(obs_counter c) const { return counters[0][c] + counters[1][c]; }
-  uint64_t malformed_total(obs_malformed_reason r) const {
+  uint64_t malformed_total(kg_parse_error r) const {
     return malformed[0][r] + malformed[1][r];
   }
 };
@@ -102,7 +102,7 @@ nlohmann::json to_json(const ObsSnapshot& s);
 // Names shared with the metrics: counters and malformed reasons as
 // snake_case, and Wireshark's value strings for message types.
 const char* counter_name(obs_counter c);
-const char* malformed_reason_name(obs_malformed_reason r);
+const char* malformed_reason_name(kg_parse_error r);
 const char* l4_class_name(uint8_t cls);  // "tcp", "udp", ..., "non_ip", "other"
 std::string gtpu_msg_name(uint8_t t);
 std::string gtpu_ext_name(uint8_t t);

@@ -14,7 +14,7 @@
 
 #include "core/probe.h"
 #include "identity/identity.h"
-#include "kagami/abi/transport.h"
+#include "modules/transport/abi.h"
 #include "transport.skel.h"
 #include "transport_tp.skel.h"
 
@@ -285,3 +285,5 @@ Result<nlohmann::json> TransportModule::snapshot(const core::ProgramManager& pm)
 }
 
 }  // namespace kagami::modules
+
+KAGAMI_REGISTER_MODULE(transport, ::kagami::modules::TransportModule)

@@ -1,4 +1,5 @@
 #include "modules/obs/obs_module.h"
+#include "modules/obs/obs_object.h"
 
 #include <net/if.h>
 #include <unistd.h>
@@ -11,8 +12,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "bpf/kernel.h"
+#include "core/config_section.h"
 #include "identity/netns.h"
 #include "obs.skel.h"
 
@@ -21,12 +24,6 @@ namespace {
 
 using core::MetricFamily;
 using core::Sample;
-
-std::string hostname() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
-  return buf;
-}
 
 const char* dir_name(uint8_t d) { return d == OBS_DIR_EGRESS ? "egress" : "ingress"; }
 
@@ -43,56 +40,19 @@ MetricFamily family(std::string name, std::string help, std::string type) {
 
 Result<ObsConfig> parse_config(const nlohmann::json& section) {
   ObsConfig cfg;
-  if (section.is_null()) return make_error("obs: the section needs 'interfaces'");
-  if (!section.is_object()) return make_error("obs: the section must be a mapping");
-  static const std::set<std::string> known = {"interfaces", "direction", "xdp", "top_n_teids", "node"};
-  for (const auto& [k, v] : section.items())
-    if (!known.count(k)) return make_error("obs.{}: unknown key (known: interfaces, direction, xdp, top_n_teids, node)", k);
-
-  if (!section.contains("interfaces") || !section["interfaces"].is_array() || section["interfaces"].empty())
-    return make_error("obs.interfaces: a list of at least one interface name is required");
-  std::set<std::string> seen;
-  for (const auto& i : section["interfaces"]) {
-    if (!i.is_string()) return make_error("obs.interfaces: every entry must be an interface name");
-    std::string n = i.get<std::string>();
-    if (n.empty() || n.size() >= IFNAMSIZ || n.find_first_of(":@#/ ") != std::string::npos)
-      return make_error("obs.interfaces: '{}' is not a valid interface name", n);
-    if (!seen.insert(n).second) return make_error("obs.interfaces: '{}' is listed twice", n);
-    cfg.interfaces.push_back(n);
-    if (cfg.interfaces.size() > OBS_IF_SLOTS - 1)
-      return make_error("obs.interfaces: at most {} interfaces (each gets an interface slot)", OBS_IF_SLOTS - 1);
-  }
-  if (section.contains("direction")) {
-    const auto& d = section["direction"];
-    std::string s = d.is_string() ? d.get<std::string>() : "";
-    if (s == "both") {
-      cfg.ingress = cfg.egress = true;
-    } else if (s == "ingress") {
-      cfg.egress = false;
-    } else if (s == "egress") {
-      cfg.ingress = false;
-    } else {
-      return make_error("obs.direction: must be both, ingress or egress (got {})", d.dump());
-    }
-  }
-  if (section.contains("xdp")) {
-    if (!section["xdp"].is_boolean()) return make_error("obs.xdp: must be true or false");
-    cfg.xdp = section["xdp"].get<bool>();
-    if (cfg.xdp && !cfg.ingress)
-      return make_error("obs.xdp: XDP only sees ingress, but direction is egress");
-  }
-  if (section.contains("top_n_teids")) {
-    const auto& t = section["top_n_teids"];
-    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 10000)
-      return make_error("obs.top_n_teids: must be an integer in 0..10000 (got {})", t.dump());
-    cfg.top_n_teids = static_cast<uint32_t>(t.get<int64_t>());
-  }
-  if (section.contains("node")) {
-    if (!section["node"].is_string() || section["node"].get<std::string>().empty())
-      return make_error("obs.node: must be a non-empty string");
-    cfg.node = section["node"].get<std::string>();
-  }
-  if (cfg.node.empty()) cfg.node = hostname();
+  core::ConfigSection s("obs", section);
+  KAGAMI_TRY(s.allow({"interfaces", "direction", "xdp", "top_n_teids"}));
+  KAGAMI_TRY(s.strings("interfaces", cfg.interfaces, core::Need::Required, OBS_IF_SLOTS - 1));
+  for (const auto& n : cfg.interfaces)
+    if (n.size() >= IFNAMSIZ || n.find_first_of(":@#/ ") != std::string::npos)
+      return s.error("interfaces", fmt::format("'{}' is not a valid interface name", n));
+  std::string dir = "both";
+  KAGAMI_TRY(s.choice("direction", dir, {"both", "ingress", "egress"}));
+  cfg.ingress = dir != "egress";
+  cfg.egress = dir != "ingress";
+  KAGAMI_TRY(s.boolean("xdp", cfg.xdp));
+  if (cfg.xdp && !cfg.ingress) return s.error("xdp", "XDP only sees ingress, but direction is egress");
+  KAGAMI_TRY(s.integer("top_n_teids", cfg.top_n_teids, 0, 10000));
   return cfg;
 }
 
@@ -127,7 +87,7 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
   std::vector<MetricFamily> out;
   const std::string& node = cfg.node;
 
-  // --- transport per interface ---
+  // --- L2-L4 packets per interface ---
   auto pk = family("kagami_obs_packets_total", "Frames seen by obs, per interface, direction and L4 protocol.", "counter");
   auto by = family("kagami_obs_bytes_total", "Frame bytes seen by obs, per interface, direction and L4 protocol.", "counter");
   for (const auto& [k, v] : s.iface) {
@@ -322,9 +282,18 @@ std::vector<core::FeatureNeed> ObsModule::needs() const {
 }
 
 Result<std::vector<core::LoadRequest>> ObsModule::plan(const nlohmann::json& config, const core::ModuleContext& ctx) {
-  ctx_ = ctx;
   auto cfg = parse_config(config);
   if (!cfg) return cfg.error();
+  ctx_ = ctx;
+  cfg->node = ctx.node.empty() ? "unknown" : ctx.node;
+  // The agent resolved needs() against this kernel: without XDP, ingress
+  // falls back to TC (the FeatureNeed says so) instead of failing to attach.
+  bool xdp_resolved = false;
+  for (const auto& it : ctx.features.items) xdp_resolved = xdp_resolved || it.need.feature == "xdp";
+  if (cfg->xdp && xdp_resolved && !ctx.features.available("xdp")) {
+    if (ctx.log) ctx.log->warn("obs.xdp: this kernel has no XDP; counting ingress on TC instead");
+    cfg->xdp = false;
+  }
   core::LoadRequest req;
   req.name = kProgramName;
   size_t sz = 0;
@@ -420,7 +389,7 @@ Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
   if (!s) return s.error().with_context("obs");
   nlohmann::json j = to_json(*s);
   // What the module adds to the object's JSON: interface names for slots.
-  for (auto& i : j["transport"]["interfaces"]) i["interface"] = slot_name(cfg_, i["slot"].get<uint32_t>());
+  for (auto& i : j["packets"]["interfaces"]) i["interface"] = slot_name(cfg_, i["slot"].get<uint32_t>());
   nlohmann::json owners = nlohmann::json::object();
   for (size_t sl = 1; sl < owners_.size(); sl++)
     owners[slot_name(cfg_, static_cast<uint32_t>(sl))] = {{"slot", sl},
@@ -428,7 +397,7 @@ Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
                                                           {"pod_uid", owners_[sl].pod_uid},
                                                           {"container", owners_[sl].container},
                                                           {"runtime", owners_[sl].runtime}};
-  j["transport"]["interface_owners"] = owners;
+  j["packets"]["interface_owners"] = owners;
   auto by_interface = [&](const std::array<std::array<uint64_t, 256>, OBS_IF_SLOTS>& a, bool hex) {
     nlohmann::json o = nlohmann::json::object();
     for (uint32_t sl = 0; sl < OBS_IF_SLOTS; sl++)
@@ -439,6 +408,38 @@ Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
   j["gtpu"]["by_interface"] = by_interface(s->gtpu_msg_by_slot, true);
   j["pfcp"]["by_interface"] = by_interface(s->pfcp_msg_by_slot, false);
   return j;
+}
+
+}  // namespace kagami::obs
+
+namespace kagami::obs {
+namespace {
+
+class ObsReplayRun final : public core::ReplayRun {
+ public:
+  explicit ObsReplayRun(std::unique_ptr<ObsObject> obj) : obj_(std::move(obj)) {}
+  int prog_fd() const override { return obj_->replay_fd(); }
+  Result<nlohmann::json> finish(uint64_t replayed_frames) override {
+    auto snap = obj_->snapshot();
+    if (!snap) return snap.error();
+    // Every frame handed over must have been counted: a batch the program
+    // could not walk is a bug here, not a property of the capture.
+    const uint64_t seen = snap->total(OBS_CTR_PACKETS), bad = snap->total(OBS_CTR_REPLAY_BAD_BATCH);
+    if (seen != replayed_frames || bad != 0)
+      return make_error("obs_replay counted {} of {} frames ({} bad batches)", seen, replayed_frames, bad);
+    return to_json(*snap);
+  }
+
+ private:
+  std::unique_ptr<ObsObject> obj_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<core::ReplayRun>> ObsModule::open_replay() {
+  auto obj = ObsObject::open(/*replay_mode=*/true, ObsObject::Programs::ReplayOnly);
+  if (!obj) return obj.error();
+  return std::unique_ptr<core::ReplayRun>(new ObsReplayRun(std::move(*obj)));
 }
 
 }  // namespace kagami::obs

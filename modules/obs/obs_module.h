@@ -1,11 +1,12 @@
-// ObsModule ("obs"): transport and 5G user-plane observability for packets.
+// ObsModule ("obs"): packet observability: L2-L4 packet counters per interface and 5G user plane (GTP-U, PFCP) and SCTP.
 //
 // Config section (modules.obs in the agent YAML):
 //   interfaces:   [eth0, ...]          required, at least one
 //   direction:    both|ingress|egress  default both
 //   xdp:          false                true: ingress through XDP instead of TC
 //   top_n_teids:  100                  per-TEID series exported (0..10000)
-//   node:         <name>               node label; default the host name
+// The node label comes from the agent (ModuleContext::node); xdp: true falls
+// back to TC ingress where the kernel has no XDP (ctx.features).
 // configure() also finds who owns each interface (identity/netns.h): a
 // pod's host-side veth gives its series the pod's pod_uid label.
 // At most OBS_IF_SLOTS - 1 (15) interfaces: each gets an interface slot,
@@ -35,7 +36,7 @@ struct ObsConfig {
   bool egress = true;
   bool xdp = false;
   uint32_t top_n_teids = 100;
-  std::string node;
+  std::string node;  // from ModuleContext::node at plan(), not from the section
 };
 
 // Parses and validates a config section; the Error names the field.
@@ -75,6 +76,10 @@ class ObsModule : public core::Module {
   Result<void> configure(const core::ProgramManager& pm) override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
+  // obs_replay (ObsObject in replay mode): sections gtpu, pfcp, sctp,
+  // packets, malformed, counters (docs/replay.md).
+  bool has_replay() const override { return true; }
+  Result<std::unique_ptr<core::ReplayRun>> open_replay() override;
 
  private:
   core::ModuleContext ctx_;

@@ -8,80 +8,27 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/kernel.h"
+#include "bpf/map_view.h"
 
 namespace kagami::obs {
 namespace {
 
 constexpr uint8_t PFCP_MSG_EST_RESP = 51;  // Session Establishment Response
 
-// The layout the maps must have; checked against the kernel's view of each
-// map so an object built from another ABI revision is an error naming the
-// map, not garbage counters.
-struct MapShape {
-  const char* name;
-  uint32_t key_size;
-  uint32_t value_size;
-};
-
-struct MapReader {
-  int fd;
-  std::string name;
-  uint32_t value_size;
-  uint32_t type;
-};
-
-Result<MapReader> open_map(const MapFdFn& map_fd, const MapShape& shape) {
-  auto fd = map_fd(shape.name);
+// A typed, layout-checked view of one obs map (bpf/map_view.h): an object
+// built from another ABI revision is an Error naming the map.
+template <typename K, typename V>
+Result<bpf::MapView<K, V>> view(const MapFdFn& map_fd, const char* name) {
+  auto fd = map_fd(name);
   if (!fd) return fd.error();
-  auto info = bpf::map_info(*fd);
-  if (!info) return info.error().with_context(fmt::format("map {}: get info", shape.name));
-  if (info->key_size != shape.key_size || info->value_size != shape.value_size)
-    return make_error("map {}: key/value size {}/{}, this agent expects {}/{} (obs ABI mismatch)",
-                      shape.name, info->key_size, info->value_size, shape.key_size,
-                      shape.value_size);
-  return MapReader{*fd, shape.name, info->value_size, info->map_type};
-}
-
-// Every key of a hash map, every CPU copy: each(key, value).
-template <typename K, typename V, typename F>
-Result<uint64_t> for_each(const MapReader& m, F&& each) {
-  const size_t stride = (sizeof(V) + 7) & ~size_t{7};
-  const int cpus = bpf::map_is_percpu(m.type) ? bpf::possible_cpus() : 1;
-  auto r = bpf::map_for_each(m.fd, sizeof(K), m.value_size, bpf::map_is_percpu(m.type),
-                             [&](const uint8_t* kp, const uint8_t* vp) {
-                               K k;
-                               std::memcpy(&k, kp, sizeof(K));
-                               for (int c = 0; c < cpus; c++) {
-                                 V v;
-                                 std::memcpy(&v, vp + stride * c, sizeof(V));
-                                 each(k, v);
-                               }
-                             });
-  if (!r) return r.error().with_context("map " + m.name);
-  return *r;
-}
-
-// Keys [0, n) of an array map, every CPU copy: each(key, value). One batch
-// read per map (bpf::map_read_array), not one syscall per key.
-template <typename V, typename F>
-Result<void> for_each_index(const MapReader& m, uint32_t n, F&& each) {
-  auto d = bpf::map_read_array(m.fd, n, m.value_size, bpf::map_is_percpu(m.type));
-  if (!d) return d.error().with_context("map " + m.name);
-  for (uint32_t k = 0; k < n; k++) {
-    for (int c = 0; c < d->cpus; c++) {
-      V v;
-      std::memcpy(&v, d->at(k, c), sizeof(V));
-      each(k, v);
-    }
-  }
-  return ok();
+  return bpf::MapView<K, V>::open(*fd, name);
 }
 
 template <size_t N>
 Result<void> read_u64_array(const MapFdFn& map_fd, const char* name, std::array<uint64_t, N>& out) {
-  auto m = open_map(map_fd, {name, 4, 8});
+  auto m = view<uint32_t, uint64_t>(map_fd, name);
   if (!m) return m.error();
-  return for_each_index<uint64_t>(*m, N, [&](uint32_t k, uint64_t v) { out[k] += v; });
+  return m->for_each_index(N, [&](uint32_t k, uint64_t v) { out[k] += v; });
 }
 
 // An array of N counters per interface slot (OBS_IF_SLOTS x N entries),
@@ -89,9 +36,9 @@ Result<void> read_u64_array(const MapFdFn& map_fd, const char* name, std::array<
 template <size_t N>
 Result<void> read_by_slot(const MapFdFn& map_fd, const char* name,
                           std::array<std::array<uint64_t, N>, OBS_IF_SLOTS>& by_slot, std::array<uint64_t, N>& all) {
-  auto m = open_map(map_fd, {name, 4, 8});
+  auto m = view<uint32_t, uint64_t>(map_fd, name);
   if (!m) return m.error();
-  return for_each_index<uint64_t>(*m, OBS_IF_SLOTS * N, [&](uint32_t k, uint64_t v) {
+  return m->for_each_index(OBS_IF_SLOTS * N, [&](uint32_t k, uint64_t v) {
     by_slot[k / N][k % N] += v;
     all[k % N] += v;
   });
@@ -104,24 +51,24 @@ std::string hex2(uint8_t v) { return fmt::format("0x{:02x}", v); }
 Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   ObsSnapshot s;
   {
-    auto m = open_map(map_fd, {OBS_MAP_COUNTERS, 4, sizeof(obs_counters)});
+    auto m = view<uint32_t, obs_counters>(map_fd, OBS_MAP_COUNTERS);
     if (!m) return m.error();
-    KAGAMI_TRY(for_each_index<obs_counters>(*m, OBS_DIR_MAX, [&](uint32_t d, const obs_counters& v) {
+    KAGAMI_TRY(m->for_each_index(OBS_DIR_MAX, [&](uint32_t d, const obs_counters& v) {
       for (int i = 0; i < OBS_CTR_MAX; i++) s.counters[d][i] += v.c[i];
     }));
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_MALFORMED, 4, sizeof(obs_malformed_counts)});
+    auto m = view<uint32_t, obs_malformed_counts>(map_fd, OBS_MAP_MALFORMED);
     if (!m) return m.error();
-    KAGAMI_TRY(for_each_index<obs_malformed_counts>(*m, OBS_DIR_MAX, [&](uint32_t d, const obs_malformed_counts& v) {
+    KAGAMI_TRY(m->for_each_index(OBS_DIR_MAX, [&](uint32_t d, const obs_malformed_counts& v) {
       for (int i = 0; i < KG_PERR_MAX; i++) s.malformed[d][i] += v.c[i];
     }));
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_IFACE, 4, sizeof(obs_pkt_bytes)});
+    auto m = view<uint32_t, obs_pkt_bytes>(map_fd, OBS_MAP_IFACE);
     if (!m) return m.error();
     std::array<PktBytes, OBS_IFACE_SLOTS> sum{};
-    KAGAMI_TRY(for_each_index<obs_pkt_bytes>(*m, OBS_IFACE_SLOTS, [&](uint32_t k, const obs_pkt_bytes& v) {
+    KAGAMI_TRY(m->for_each_index(OBS_IFACE_SLOTS, [&](uint32_t k, const obs_pkt_bytes& v) {
       sum[k].packets += v.packets;
       sum[k].bytes += v.bytes;
     }));
@@ -133,10 +80,9 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
     }
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_TEID, sizeof(obs_teid_key), sizeof(obs_teid_value)});
+    auto m = view<obs_teid_key, obs_teid_value>(map_fd, OBS_MAP_TEID);
     if (!m) return m.error();
-    auto r = for_each<obs_teid_key, obs_teid_value>(
-        *m, [&](const obs_teid_key& k, const obs_teid_value& v) {
+    auto r = m->for_each([&](const obs_teid_key& k, const obs_teid_value& v) {
           auto& t = s.teids[k.teid];
           t.packets += v.packets;
           t.frame_bytes += v.frame_bytes;
@@ -156,9 +102,9 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
   KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_EXT, s.gtpu_ext));
   KAGAMI_TRY(read_u64_array(map_fd, OBS_MAP_GTPU_PDU_TYPE, s.gtpu_pdu_type));
   {
-    auto m = open_map(map_fd, {OBS_MAP_QFI, 4, sizeof(obs_pkt_bytes)});
+    auto m = view<uint32_t, obs_pkt_bytes>(map_fd, OBS_MAP_QFI);
     if (!m) return m.error();
-    KAGAMI_TRY(for_each_index<obs_pkt_bytes>(*m, OBS_QFI_ENTRIES, [&](uint32_t k, const obs_pkt_bytes& v) {
+    KAGAMI_TRY(m->for_each_index(OBS_QFI_ENTRIES, [&](uint32_t k, const obs_pkt_bytes& v) {
       for (PktBytes* t : {&s.qfi[k % OBS_QFI_SLOTS], &s.qfi_by_slot[k / OBS_QFI_SLOTS][k % OBS_QFI_SLOTS]}) {
         t->packets += v.packets;
         t->bytes += v.bytes;
@@ -166,57 +112,56 @@ Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd) {
     }));
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_FRAG, sizeof(obs_frag_key), sizeof(obs_frag_value)});
+    auto m = view<obs_frag_key, obs_frag_value>(map_fd, OBS_MAP_FRAG);
     if (!m) return m.error();
-    auto r = for_each<obs_frag_key, obs_frag_value>(*m, [](auto&, auto&) {});
+    auto r = m->for_each([](auto&, auto&) {});
     if (!r) return r.error();
     s.frag_pending = *r;
   }
   KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_PFCP_MSG, s.pfcp_msg_by_slot, s.pfcp_msg));
   {
-    auto m = open_map(map_fd, {OBS_MAP_PFCP_CAUSE, sizeof(obs_pfcp_cause_key), 8});
+    auto m = view<obs_pfcp_cause_key, uint64_t>(map_fd, OBS_MAP_PFCP_CAUSE);
     if (!m) return m.error();
-    auto r = for_each<obs_pfcp_cause_key, uint64_t>(*m, [&](const obs_pfcp_cause_key& k, uint64_t v) {
+    auto r = m->for_each([&](const obs_pfcp_cause_key& k, uint64_t v) {
       s.pfcp_cause[{k.msg_type, k.cause}] += v;
       s.pfcp_cause_by_slot[{k.ifslot, k.msg_type, k.cause}] += v;
     });
     if (!r) return r.error();
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_PFCP_LATENCY, sizeof(obs_pfcp_lat_key), sizeof(obs_latency_hist)});
+    auto m = view<obs_pfcp_lat_key, obs_latency_hist>(map_fd, OBS_MAP_PFCP_LATENCY);
     if (!m) return m.error();
     auto add = [](LatencyHist& h, const obs_latency_hist& v) {
       h.count += v.count;
       h.sum_ns += v.sum_ns;
       for (int i = 0; i < OBS_LAT_BUCKETS; i++) h.buckets[i] += v.buckets[i];
     };
-    auto r = for_each<obs_pfcp_lat_key, obs_latency_hist>(*m, [&](const obs_pfcp_lat_key& k, const obs_latency_hist& v) {
+    auto r = m->for_each([&](const obs_pfcp_lat_key& k, const obs_latency_hist& v) {
       add(s.pfcp_latency[k.msg_type], v);
       add(s.pfcp_latency_by_slot[{k.ifslot, k.msg_type}], v);
     });
     if (!r) return r.error();
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_SLOT_COUNTERS, 4, sizeof(obs_slot_counters)});
+    auto m = view<uint32_t, obs_slot_counters>(map_fd, OBS_MAP_SLOT_COUNTERS);
     if (!m) return m.error();
-    KAGAMI_TRY(for_each_index<obs_slot_counters>(*m, OBS_IF_SLOTS, [&](uint32_t k, const obs_slot_counters& v) {
+    KAGAMI_TRY(m->for_each_index(OBS_IF_SLOTS, [&](uint32_t k, const obs_slot_counters& v) {
       for (int i = 0; i < OBS_SCTR_MAX; i++) s.slot_ctr[k][i] += v.c[i];
     }));
   }
   {
-    auto m = open_map(map_fd, {OBS_MAP_PFCP_PENDING, sizeof(obs_pfcp_pending_key),
-                               sizeof(obs_pfcp_pending_value)});
+    auto m = view<obs_pfcp_pending_key, obs_pfcp_pending_value>(map_fd, OBS_MAP_PFCP_PENDING);
     if (!m) return m.error();
-    auto r = for_each<obs_pfcp_pending_key, obs_pfcp_pending_value>(*m, [](auto&, auto&) {});
+    auto r = m->for_each([](auto&, auto&) {});
     if (!r) return r.error();
     s.pfcp_pending = *r;
   }
   KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_SCTP_CHUNK, s.sctp_chunk_by_slot, s.sctp_chunk));
   KAGAMI_TRY(read_by_slot(map_fd, OBS_MAP_SCTP_PPID, s.sctp_ppid_by_slot, s.sctp_ppid));
   {
-    auto m = open_map(map_fd, {OBS_MAP_SCTP_TSN, sizeof(obs_sctp_tsn_key), 1});
+    auto m = view<obs_sctp_tsn_key, uint8_t>(map_fd, OBS_MAP_SCTP_TSN);
     if (!m) return m.error();
-    auto r = for_each<obs_sctp_tsn_key, uint8_t>(*m, [](auto&, auto&) {});
+    auto r = m->for_each([](auto&, auto&) {});
     if (!r) return r.error();
     s.sctp_tsn_entries = *r;
   }
@@ -385,7 +330,7 @@ nlohmann::json to_json(const ObsSnapshot& s) {
   sc["data_by_ppid"] = pp;
   j["sctp"] = sc;
 
-  // --- Transport per interface ---
+  // --- L2-L4 packets per interface ("packets"; the transport module is the per-pod socket view) ---
   json tr;
   tr["packets"] = s.total(OBS_CTR_PACKETS);
   tr["bytes"] = s.total(OBS_CTR_BYTES);
@@ -400,7 +345,7 @@ nlohmann::json to_json(const ObsSnapshot& s) {
                    {"packets", v.packets},
                    {"bytes", v.bytes}});
   tr["interfaces"] = ifs;
-  j["transport"] = tr;
+  j["packets"] = tr;
 
   json mal = json::object();
   for (int r = 1; r < KG_PERR_MAX; r++) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/config_section.h"
 #include "core/probe.h"
 #include "identity/identity.h"
 #include "modules/transport/abi.h"
@@ -26,39 +27,6 @@ bool is_cgroup2(const std::string& path) {
   return ::statfs(path.c_str(), &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-std::string default_node_name() {
-  if (const char* n = std::getenv("NODE_NAME"); n && *n) return n;
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof(buf) - 1) == 0) return buf;
-  return "unknown";
-}
-
-// Loads (never attaches) the tp_btf object once: the most exact answer to
-// "will the preferred variant load here?" when no probe report was handed in.
-// A kernel can have tp_btf in general and still reject one of these targets
-// (a tracepoint renamed or its prototype changed).
-bool tp_btf_object_loads() {
-  static const bool ok = [] {
-    transport_bpf* skel = transport_bpf__open();
-    if (!skel) return false;
-    int err = transport_bpf__load(skel);
-    transport_bpf__destroy(skel);
-    if (err) spdlog::info("transport: tp_btf object does not load here ({}), using tracepoints", err);
-    return err == 0;
-  }();
-  return ok;
-}
-
-template <typename T>
-Result<T> get_field(const nlohmann::json& j, const char* key, T def) {
-  if (!j.contains(key)) return def;
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    return make_error("transport.{}: wrong type ({})", key, j.at(key).type_name());
-  }
-}
-
 }  // namespace
 
 std::string_view to_string(TransportHooks h) {
@@ -67,36 +35,12 @@ std::string_view to_string(TransportHooks h) {
 
 Result<TransportConfig> parse_transport_config(const nlohmann::json& section) {
   TransportConfig c;
-  if (section.is_null()) return c;
-  if (!section.is_object()) return make_error("transport: config section must be a mapping");
-  static const char* kKeys[] = {"cgroup_root", "top_n_pods", "top_n_drops", "hooks", "node", "enabled"};
-  for (auto it = section.begin(); it != section.end(); ++it) {
-    bool known = false;
-    for (const char* k : kKeys) known |= it.key() == k;
-    if (!known)
-      return make_error("transport.{}: unknown key (known: cgroup_root, top_n_pods, top_n_drops, hooks, node)",
-                        it.key());
-  }
-  auto root = get_field<std::string>(section, "cgroup_root", c.cgroup_root);
-  if (!root) return root.error();
-  c.cgroup_root = *root;
-  if (c.cgroup_root.empty() || c.cgroup_root[0] != '/')
-    return make_error("transport.cgroup_root: must be an absolute path, got '{}'", c.cgroup_root);
-  for (auto [key, dst] : {std::pair{"top_n_pods", &c.top_n_pods}, std::pair{"top_n_drops", &c.top_n_drops}}) {
-    if (!section.contains(key)) continue;
-    const auto& v = section.at(key);
-    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 10000)
-      return make_error("transport.{}: must be an integer in 1..10000, got {}", key, v.dump());
-    *dst = v.get<size_t>();
-  }
-  auto hooks = get_field<std::string>(section, "hooks", c.hooks);
-  if (!hooks) return hooks.error();
-  c.hooks = *hooks;
-  if (c.hooks != "auto" && c.hooks != "tp_btf" && c.hooks != "tracepoint")
-    return make_error("transport.hooks: must be auto, tp_btf or tracepoint, got '{}'", c.hooks);
-  auto node = get_field<std::string>(section, "node", c.node);
-  if (!node) return node.error();
-  c.node = *node;
+  core::ConfigSection s("transport", section);
+  KAGAMI_TRY(s.allow({"cgroup_root", "top_n_pods", "top_n_drops", "hooks"}));
+  KAGAMI_TRY(s.path("cgroup_root", c.cgroup_root));
+  KAGAMI_TRY(s.integer("top_n_pods", c.top_n_pods, 1, 10000));
+  KAGAMI_TRY(s.integer("top_n_drops", c.top_n_drops, 1, 10000));
+  KAGAMI_TRY(s.choice("hooks", c.hooks, {"auto", "tp_btf", "tracepoint"}));
   return c;
 }
 
@@ -176,16 +120,7 @@ struct TransportModule::Maps {
   }
 };
 
-TransportModule::TransportModule(FeatureCheck has) : has_(std::move(has)), retired_(make_transport_retired()) {
-  if (!has_) {
-    // The generic probe says whether tp_btf attaches at all; the trial load
-    // says whether these six targets with their prototypes load here.
-    has_ = [](std::string_view f) {
-      if (f == "tp_btf") return core::probe_feature("tp_btf").available && tp_btf_object_loads();
-      return core::probe_feature(f).available;
-    };
-  }
-}
+TransportModule::TransportModule(FeatureCheck has) : has_(std::move(has)), retired_(make_transport_retired()) {}
 
 TransportModule::~TransportModule() = default;
 
@@ -199,16 +134,24 @@ std::vector<core::FeatureNeed> TransportModule::needs() const {
 }
 
 Result<std::vector<core::LoadRequest>> TransportModule::plan(const nlohmann::json& config, const core::ModuleContext& ctx) {
-  ctx_ = ctx;
   auto cfg = parse_transport_config(config);
   if (!cfg) return cfg.error();
   auto root = cgroup2_root(cfg->cgroup_root);
   if (!root) return root.error().with_context("transport");
-  auto choice = choose_transport_hooks(cfg->hooks, has_);
+  // The agent's resolution of needs() decides tp_btf against tracepoints; a
+  // test may hand in its own answer (the constructor's FeatureCheck).
+  const FeatureCheck has = has_ ? has_ : FeatureCheck([&ctx](std::string_view f) { return ctx.features.available(f); });
+  auto choice = choose_transport_hooks(cfg->hooks, has);
   if (!choice) return choice.error();
-  if (cfg->node.empty()) cfg->node = default_node_name();
-  if (!resolver_ || config_.cgroup_root != cfg->cgroup_root)
+  ctx_ = ctx;
+  cfg->node = ctx.node.empty() ? "unknown" : ctx.node;
+  // The agent's shared resolver when it walks the same hierarchy; a module
+  // pointed at another cgroup root keeps one of its own.
+  if (ctx.identity && ctx.identity->root() == *root) {
+    resolver_.reset();
+  } else if (!resolver_ || config_.cgroup_root != cfg->cgroup_root) {
     resolver_ = std::make_unique<identity::Resolver>(cfg->cgroup_root);
+  }
   config_ = *cfg;
   choice_ = *choice;
   cgroup2_root_ = *root;
@@ -241,8 +184,8 @@ Result<TransportModule::Maps> TransportModule::open_maps(const core::ProgramMana
 TransportView TransportModule::view() {
   TransportView v;
   v.retired = retired_.get();
-  v.resolver = resolver_.get();
-  v.node = config_.node.empty() ? default_node_name() : config_.node;
+  v.resolver = resolver_ ? resolver_.get() : ctx_.identity;
+  v.node = config_.node.empty() ? "unknown" : config_.node;
   v.top_n_pods = config_.top_n_pods;
   v.top_n_drops = config_.top_n_drops;
   return v;

@@ -49,7 +49,7 @@ struct TransportConfig {
   size_t top_n_pods = 50;                      // workloads with their own series
   size_t top_n_drops = 100;                    // (workload, interface, reason, l4) drop series
   std::string hooks = "auto";                  // auto | tp_btf | tracepoint
-  std::string node;                            // node label; "" = $NODE_NAME, else hostname
+  std::string node;  // from ModuleContext::node at plan(), not from the section
 };
 
 // Parses the module's config section. Unknown keys and bad values are errors
@@ -86,7 +86,7 @@ struct TransportMapFds {
 
 // Counters of cgroups that no longer exist, taken out of the kernel maps by
 // prune_dead_cgroups() and kept here, so that the workload="other" series
-// they are added to stays monotonic. Defined in transport_retired.h.
+// they are added to stays monotonic. Defined in transport_maps.cc.
 struct TransportRetired;
 TransportRetired* new_transport_retired();
 void destroy_transport_retired(TransportRetired* r);  // for unique_ptr with an incomplete type
@@ -140,7 +140,7 @@ std::string drop_reason_name(uint32_t reason);
 class TransportModule : public core::Module {
  public:
   // `has` answers feature questions for hooks=auto; without it the module
-  // asks core's feature probe (lazily, once).
+  // takes the agent's resolution of needs() (ModuleContext::features).
   explicit TransportModule(FeatureCheck has = {});
   ~TransportModule() override;
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/kernel.h"
+#include "bpf/map_view.h"
 #include "common/fd.h"
 #include "identity/identity.h"
 #include "modules/transport/abi.h"
@@ -87,27 +88,23 @@ struct Raw {
   std::array<uint64_t, TRANSPORT_HOOK_MAX> hook_runs{};
 };
 
-// Walks a (non-per-CPU) hash map through bpf::map_for_each: in batches
-// where the kernel can, so a scrape costs a few syscalls per map rather than
-// two per entry.
+// Walks a hash map through its typed, layout-checked view (bpf/map_view.h):
+// in batches where the kernel can, so a scrape costs a few syscalls per map
+// rather than two per entry.
 template <typename K, typename V, typename F>
 Result<void> for_each(int fd, const char* name, F&& f) {
-  auto r = bpf::map_for_each(fd, sizeof(K), sizeof(V), false, [&](const uint8_t* kp, const uint8_t* vp) {
-    K k;
-    V v;
-    std::memcpy(&k, kp, sizeof(K));
-    std::memcpy(&v, vp, sizeof(V));
-    f(k, v);
-  });
-  if (!r) return r.error().with_context(fmt::format("walking map {}", name));
+  auto m = bpf::MapView<K, V>::open(fd, name);
+  if (!m) return m.error();
+  auto r = m->for_each(f);
+  if (!r) return r.error();
   return ok();
 }
 
 template <typename V>
 Result<V> lookup_array(int fd, uint32_t idx, const char* name) {
-  V v{};
-  KAGAMI_TRY_CTX(bpf::map_lookup(fd, &idx, &v), fmt::format("reading map {}[{}]", name, idx));
-  return v;
+  auto m = bpf::ArrayView<V>::open(fd, name);
+  if (!m) return m.error();
+  return m->get(idx);
 }
 
 Result<Raw> read_raw(const TransportMapFds& fds) {
@@ -142,15 +139,12 @@ Result<Raw> read_raw(const TransportMapFds& fds) {
     if (!v) return v.error();
     r.overflow[i] = *v;
   }
-  // Per-CPU array: one 8-byte slot per possible CPU.
-  auto runs = bpf::map_read_array(fds.hook_runs, TRANSPORT_HOOK_MAX, sizeof(uint64_t), true);
-  if (!runs) return runs.error().with_context(fmt::format("reading map {}", TRANSPORT_MAP_HOOK_RUNS));
-  for (uint32_t i = 0; i < TRANSPORT_HOOK_MAX; i++)
-    for (int c = 0; c < runs->cpus; c++) {
-      uint64_t n;
-      std::memcpy(&n, runs->at(i, c), sizeof(n));
-      r.hook_runs[i] += n;
-    }
+  // Per-CPU array: summed over the CPUs.
+  auto hook_view = bpf::ArrayView<uint64_t>::open(fds.hook_runs, TRANSPORT_MAP_HOOK_RUNS);
+  if (!hook_view) return hook_view.error();
+  auto runs = hook_view->read_summed(TRANSPORT_HOOK_MAX);
+  if (!runs) return runs.error();
+  for (uint32_t i = 0; i < TRANSPORT_HOOK_MAX; i++) r.hook_runs[i] = (*runs)[i];
   std::sort(r.drops.begin(), r.drops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return r;
 }

@@ -146,7 +146,12 @@ class Module {
   // Replay capability (packet modules): a run of this module's replay
   // program over a capture (src/replay drives every module that has one in
   // one pass). nullptr: the module has no packet programs.
-  virtual Result<std::unique_ptr<ReplayRun>> open_replay() { return std::unique_ptr<ReplayRun>(); }
+  // Both cheap to call on a fresh instance: replay asks every registered
+  // module, and loads only the ones it drives.
+  virtual bool has_replay() const { return false; }
+  virtual Result<std::unique_ptr<ReplayRun>> open_replay() {
+    return make_error("module {} has no replay program", name());
+  }
 };
 
 // One module's replay program, loaded without attaching or pinning. The

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <span>
 #include <cstring>
 #include <vector>
 
@@ -41,16 +42,20 @@ uint32_t xdp_test_run_max_bytes() {
 
 namespace {
 
-// Runs one batch buffer (header filled in) through the program.
-Result<void> run_batch(int fd, const std::vector<uint8_t>& buf, uint32_t count, DriverStats& t) {
+// Runs one batch buffer (header filled in) through every program, in order.
+// Verdicts are the first program's (each module's replay program is
+// passive; the first is the one a single-module caller drives).
+Result<void> run_batch(std::span<const int> fds, const std::vector<uint8_t>& buf, uint32_t count, DriverStats& t) {
   bpf::TestRunInput in;
   in.packet = buf;
-  auto r = bpf::test_run_xdp(fd, in);
-  if (!r) return r.error().with_context(fmt::format("replaying a batch of {} frames", count));
-  t.runs++;
+  for (size_t i = 0; i < fds.size(); i++) {
+    auto r = bpf::test_run_xdp(fds[i], in);
+    if (!r) return r.error().with_context(fmt::format("replaying a batch of {} frames", count));
+    t.runs++;
+    if (i == 0) t.verdicts[r->retval] += count;
+    t.kernel_ns += r->duration_ns;
+  }
   t.replayed_frames += count;
-  t.verdicts[r->retval] += count;
-  t.kernel_ns += r->duration_ns;
   return ok();
 }
 
@@ -120,6 +125,12 @@ void finish(DriverStats& st, PcapReader& reader) {
 }  // namespace
 
 Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd) {
+  const int fds[] = {xdp_prog_fd};
+  return replay_batches(reader, std::span<const int>(fds));
+}
+
+Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_prog_fds) {
+  if (xdp_prog_fds.empty()) return make_error("replay: no program to drive");
   DriverStats st;
   auto t0 = std::chrono::steady_clock::now();
   // One thread reads, batches and runs. Two were slower on a 2-CPU VM (a
@@ -139,14 +150,14 @@ Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd) {
     }
     if (!batch.fits(len)) {
       auto [buf, count] = batch.take();
-      if (auto r = run_batch(xdp_prog_fd, buf, count, st); !r)
+      if (auto r = run_batch(xdp_prog_fds, buf, count, st); !r)
         return r.error().with_context("frame " + std::to_string(f.number) + " of " + reader.name());
     }
     batch.add(f, len);
   }
   if (!batch.empty()) {
     auto [buf, count] = batch.take();
-    if (auto r = run_batch(xdp_prog_fd, buf, count, st); !r) return r.error().with_context(reader.name());
+    if (auto r = run_batch(xdp_prog_fds, buf, count, st); !r) return r.error().with_context(reader.name());
   }
   st.wall_ns = since(t0);
   finish(st, reader);

@@ -1,12 +1,12 @@
 // The replay driver: feeds every frame of a capture to a loaded packet
 // program through BPF_PROG_TEST_RUN. It knows nothing about the program's
-// maps; the caller reads them afterwards (replay.cc does it for the obs
-// module, the tests and benchmarks do it for the platform's empty programs).
+// maps; the caller reads them afterwards (replay.cc through each module's
+// ReplayRun, the tests and benchmarks for the platform's empty programs).
 //
 // Two ways:
 //   replay_batches()  `kagami replay`: up to KG_REPLAY_MAX_FRAMES frames per
 //                     run of an XDP program that understands the batch format
-//                     of include/modules/obs/abi.h (obs_replay). One test run
+//                     of include/kagami/abi/replay.h (obs_replay, ...). One test run
 //                     is one syscall, ~1.2 us on this VM whatever the
 //                     program does, so batching is what makes replay fast.
 //   replay_frames()   one frame per run of any TC program, with the context
@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 
 #include "common/result.h"
@@ -54,10 +55,13 @@ uint32_t skb_test_run_max_bytes();
 // Largest buffer BPF_PROG_TEST_RUN gives an XDP program in one linear piece.
 uint32_t xdp_test_run_max_bytes();
 
-// Runs every frame through the XDP program `xdp_prog_fd`, in batches
-// (struct kg_replay_batch). Frames longer than a batch can hold are cut;
-// their records keep the full wire length. An Error means the file is
-// damaged or the kernel refused a run.
+// Runs every frame through the XDP programs `xdp_prog_fds` (each module's
+// replay program), in batches (struct kg_replay_batch): the capture is read
+// once and every batch runs through each program in turn. Frames longer
+// than a batch can hold are cut; their records keep the full wire length.
+// `verdicts` are the first program's; `kernel_ns` and `runs` add up every
+// program's. An Error means the file is damaged or the kernel refused a run.
+Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_prog_fds);
 Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd);
 
 // Runs every frame through the SCHED_CLS program `tc_prog_fd`.

@@ -2,55 +2,65 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <span>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "modules/obs/obs_object.h"
+#include "core/module.h"
 #include "replay/driver.h"
-#include "modules/obs/snapshot.h"
 
 namespace kagami::replay {
 namespace {
 
 using nlohmann::json;
 
-Result<void> check_modules(const std::vector<std::string>& wanted) {
-  auto known = replay_modules();
-  for (const auto& m : wanted) {
-    if (std::find(known.begin(), known.end(), m) == known.end())
-      return make_error("replay: unknown module '{}' (modules with packet programs: {})", m,
-                        fmt::join(known, ", "));
+// Every built-in module that has a replay program, in registry order.
+std::vector<std::string> modules_with_replay() {
+  std::vector<std::string> out;
+  for (const auto& n : core::builtin_module_names()) {
+    auto m = core::make_module(n);
+    if (m && m->has_replay()) out.push_back(n);
   }
-  return ok();
+  return out;
 }
 
 }  // namespace
 
-std::vector<std::string> replay_modules() { return {"obs"}; }
+std::vector<std::string> replay_modules() {
+  static const std::vector<std::string> names = modules_with_replay();
+  return names;
+}
 
 Result<json> run(const ReplayOptions& opts) {
-  KAGAMI_TRY(check_modules(opts.modules));
+  const auto known = replay_modules();
+  for (const auto& m : opts.modules) {
+    if (std::find(known.begin(), known.end(), m) == known.end())
+      return make_error("replay: unknown module '{}' (modules with packet programs: {})", m, fmt::join(known, ", "));
+  }
+  const std::vector<std::string>& wanted = opts.modules.empty() ? known : opts.modules;
+  if (wanted.empty()) return make_error("replay: no built-in module has a replay program");
   // Open the capture before loading BPF, so a wrong path fails fast and
   // without root.
   auto reader = PcapReader::open(opts.file);
   if (!reader) return reader.error().with_context("replay");
 
-  auto obs = obs::ObsObject::open(/*replay_mode=*/true, obs::ObsObject::Programs::ReplayOnly);
-  if (!obs) return obs.error().with_context("replay: loading the obs programs");
+  // Each module loads its own replay program (Module::open_replay); the
+  // capture is read once and every batch runs through each of them.
+  std::vector<std::unique_ptr<core::ReplayRun>> runs;
+  std::vector<int> fds;
+  for (const auto& name : wanted) {
+    auto mod = core::make_module(name);
+    auto run = mod->open_replay();
+    if (!run) return run.error().with_context("replay: loading the " + name + " replay program");
+    fds.push_back((*run)->prog_fd());
+    runs.push_back(std::move(*run));
+  }
 
-  auto st = replay_batches(**reader, (*obs)->replay_fd());
+  auto st = replay_batches(**reader, std::span<const int>(fds));
   if (!st) return st.error().with_context("replay");
-
-  auto snap = (*obs)->snapshot();
-  if (!snap) return snap.error().with_context("replay: reading the obs counters");
-  // Every frame handed over must have been counted: a batch the program
-  // could not walk is a bug here, not a property of the capture.
-  uint64_t seen = snap->total(OBS_CTR_PACKETS);
-  if (seen != st->replayed_frames || snap->total(OBS_CTR_REPLAY_BAD_BATCH) != 0)
-    return make_error("replay: obs_replay counted {} of {} frames ({} bad batches)", seen, st->replayed_frames,
-                      snap->total(OBS_CTR_REPLAY_BAD_BATCH));
 
   json out;
   out["capture"] = std::filesystem::path(opts.file).filename().string();
@@ -71,14 +81,22 @@ Result<json> run(const ReplayOptions& opts) {
   out["ns_per_frame"] = st->replayed_frames ? static_cast<double>(st->wall_ns) / st->replayed_frames : 0.0;
   out["kernel_ns_per_frame"] =
       st->replayed_frames ? static_cast<double>(st->kernel_ns) / st->replayed_frames : 0.0;
-  out["modules"] = replay_modules();
+  out["modules"] = wanted;
 
-  json counters = obs::to_json(*snap);
-  if (!counters.is_object()) return make_error("replay: obs counters are not a JSON object");
-  for (auto& [k, v] : counters.items()) {
-    if (is_replay_key(k))
-      return make_error("replay: obs counter section '{}' collides with a replay key", k);
-    out[k] = v;
+  // Merge every module's sections at the top level, under the names of the
+  // tshark truth files; two modules claiming one section is a bug.
+  std::map<std::string, std::string> owner;
+  for (size_t i = 0; i < runs.size(); i++) {
+    auto sections = runs[i]->finish(st->replayed_frames);
+    if (!sections) return sections.error().with_context("replay: reading the " + wanted[i] + " counters");
+    if (!sections->is_object()) return make_error("replay: {} counters are not a JSON object", wanted[i]);
+    for (auto& [k, v] : sections->items()) {
+      if (is_replay_key(k))
+        return make_error("replay: {} counter section '{}' collides with a replay key", wanted[i], k);
+      if (auto [it, fresh] = owner.emplace(k, wanted[i]); !fresh)
+        return make_error("replay: section '{}' is written by both {} and {}", k, it->second, wanted[i]);
+      out[k] = v;
+    }
   }
   return out;
 }

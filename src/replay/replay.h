@@ -1,9 +1,11 @@
 // `kagami replay FILE [--json]`: runs Kagami's packet programs over a pcap or
 // pcapng capture through BPF_PROG_TEST_RUN and reports every counter.
 //
-// run() loads the obs module's BPF object in replay mode (nothing is attached
-// to any interface, nothing is pinned), feeds it every frame of the capture
-// (driver.h), reads its maps and returns one JSON document. The document's
+// run() asks every built-in module that has the replay capability
+// (core::Module::open_replay) for its replay program (nothing is attached
+// to any interface, nothing is pinned), feeds each of them every frame of
+// the capture in one pass (driver.h), and merges the sections each module
+// returns into one JSON document. No module is named here. The document's
 // schema is in docs/replay.md; where it overlaps the tshark ground-truth files
 // (../shared/pcaps/*.truth.json) it uses their names and keys, so the two can
 // be compared key by key ("gtpu.by_teid", "pfcp.by_msg_type", ...).
@@ -24,7 +26,7 @@ namespace kagami::replay {
 
 struct ReplayOptions {
   std::string file;
-  std::vector<std::string> modules;  // empty: every module that has packet programs ("obs")
+  std::vector<std::string> modules;  // empty: every module with a replay program
 };
 
 // The modules replay can run.

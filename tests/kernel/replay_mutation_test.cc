@@ -188,7 +188,7 @@ TEST_P(ReplayMutation, BoundedCountsAndMalformedCounted) {
   const uint64_t frames = m.records.size();
   EXPECT_EQ(num(j, {"total_frames"}), frames);
   EXPECT_EQ(num(j, {"replayed_frames"}), frames);
-  EXPECT_EQ(num(j, {"transport", "packets"}), frames);
+  EXPECT_EQ(num(j, {"packets", "packets"}), frames);
 
   const json& g = j["gtpu"];
   uint64_t gp = num(g, {"packets"});

@@ -178,7 +178,7 @@ TEST_F(ObsKernel, TruncatedAndBadHeadersEachHaveAReason) {
                         "ipv6_ext_truncated"})
     EXPECT_EQ(m[r], 1) << r << " in " << m.dump();
   EXPECT_EQ(m.size(), 9u) << m.dump();
-  json t = counters()["transport"];
+  json t = counters()["packets"];
   EXPECT_EQ(t["packets"], 11);
 }
 
@@ -324,7 +324,7 @@ TEST_F(ObsKernel, FragmentedGtpuIsCountedOnceWithTheLastFrameLength) {
   EXPECT_EQ(g["by_teid"]["0x00000abc"]["frame_bytes"], 1000);
   EXPECT_EQ(g["fragmented_datagrams"], 2);
   EXPECT_EQ(g["fragmented_datagrams_completed"], 1);
-  EXPECT_EQ(counters()["transport"]["ipv4_fragments"], 3);
+  EXPECT_EQ(counters()["packets"]["ipv4_fragments"], 3);
 }
 
 TEST_F(ObsKernel, PfcpMalformedLengthsAreCountedAndBounded) {
@@ -424,7 +424,7 @@ TEST_F(ObsKernel, TransportCountsPerInterfaceAndProtocol) {
   run(udp);
   run(tcp);
   run(std::vector<uint8_t>{2, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4});  // ARP
-  json t = counters()["transport"];
+  json t = counters()["packets"];
   EXPECT_EQ(t["packets"], 4);
   EXPECT_EQ(t["non_ip"], 1);
   uint64_t udp_pk = 0, tcp_pk = 0, udp_bytes = 0;

@@ -27,7 +27,9 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   auto h = net_.add_host();
   ASSERT_TRUE(h) << h.error().message;
   obs::ObsModule mod;
-  auto reqs = mod.plan(nlohmann::json{{"interfaces", {h->host_if}}, {"node", "test-node"}}, {});
+  kagami::core::ModuleContext ctx;
+  ctx.node = "test-node";
+  auto reqs = mod.plan(nlohmann::json{{"interfaces", {h->host_if}}}, ctx);
   ASSERT_TRUE(reqs) << reqs.error().message;
   for (const auto& r : *reqs) {
     auto info = pm_->load(r);
@@ -67,10 +69,10 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   EXPECT_EQ(g["by_interface"][h->host_if]["0xff"], 5) << g["by_interface"].dump();
   EXPECT_EQ(p["by_interface"][h->host_if]["1"], 1 + p["in_icmp_errors"].get<int>()) << p["by_interface"].dump();
   bool named = false;
-  for (const auto& i : (*snap)["transport"]["interfaces"]) named = named || i["interface"] == h->host_if;
-  EXPECT_TRUE(named) << (*snap)["transport"].dump();
+  for (const auto& i : (*snap)["packets"]["interfaces"]) named = named || i["interface"] == h->host_if;
+  EXPECT_TRUE(named) << (*snap)["packets"].dump();
   // Nothing runs in the test host's namespace: its owner is not known.
-  const auto& own = (*snap)["transport"]["interface_owners"][h->host_if];
+  const auto& own = (*snap)["packets"]["interface_owners"][h->host_if];
   EXPECT_EQ(own["slot"], 1) << own.dump();
   EXPECT_EQ(own["ifindex"], h->host_ifindex);
   EXPECT_EQ(own["pod_uid"], "");

@@ -21,7 +21,9 @@ std::string plan_error(const json& cfg) {
 
 TEST(ObsConfig, ValidSectionPlansOneBuiltinObjectOnEveryHook) {
   ObsModule m;
-  auto r = m.plan(json{{"interfaces", {"eth0", "eth1"}}, {"top_n_teids", 5}, {"node", "n1"}}, {});
+  kagami::core::ModuleContext ctx;
+  ctx.node = "n1";
+  auto r = m.plan(json{{"interfaces", {"eth0", "eth1"}}, {"top_n_teids", 5}}, ctx);
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->size(), 1u);
   const auto& req = (*r)[0];
@@ -47,13 +49,35 @@ TEST(ObsConfig, XdpAndDirectionChooseTheHooks) {
   EXPECT_EQ(attach_specs(*cfg), std::vector<std::string>{"tc:eth0:egress@obs_tc_egress"});
 }
 
+// The agent resolves needs() once; obs takes its hook from that answer and
+// its node label from the context, never from a probe or a name of its own.
+TEST(ObsConfig, ContextGivesTheNodeAndTheXdpFallback) {
+  ObsModule m;
+  kagami::core::ModuleContext ctx;
+  ctx.node = "node-7";
+  ctx.features = kagami::core::resolve(m.needs(), kagami::core::ProbeReport{{{"tc", "prog_type", true, ""},
+                                                                           {"xdp", "prog_type", false, "no"}}});
+  auto r = m.plan(json{{"interfaces", {"eth0"}}, {"xdp", true}, {"direction", "ingress"}}, ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ((*r)[0].attach.size(), 1u);
+  EXPECT_EQ((*r)[0].attach[0].to_string(), "tc:eth0:ingress@obs_tc_ingress");
+  ctx.features = kagami::core::resolve(m.needs(), kagami::core::ProbeReport{{{"tc", "prog_type", true, ""},
+                                                                           {"xdp", "prog_type", true, ""}}});
+  r = m.plan(json{{"interfaces", {"eth0"}}, {"xdp", true}, {"direction", "ingress"}}, ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0].attach[0].to_string(), "xdp:eth0@obs_xdp");
+  // A module section no longer names the node: one name per agent.
+  EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"node", "x"}}).find("obs.node: unknown key"),
+            std::string::npos);
+}
+
 TEST(ObsConfig, BadSectionsAreErrorsNamingTheField) {
   EXPECT_NE(plan_error(json::object()).find("obs.interfaces"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", json::array()}}).find("obs.interfaces"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", {"eth0", "eth0"}}}).find("listed twice"), std::string::npos);
   json many = json::array();
   for (int i = 0; i < 16; i++) many.push_back("eth" + std::to_string(i));
-  EXPECT_NE(plan_error(json{{"interfaces", many}}).find("at most 15 interfaces"), std::string::npos);
+  EXPECT_NE(plan_error(json{{"interfaces", many}}).find("at most 15 entries"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", {"a:b"}}}).find("not a valid interface"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", {"eth0"}}, {"direction", "up"}}).find("obs.direction"),
             std::string::npos);

@@ -43,12 +43,11 @@ TEST(TransportConfig, DefaultsAndValidValues) {
   EXPECT_EQ(c->hooks, "auto");
   EXPECT_EQ(c->cgroup_root, "/sys/fs/cgroup");
   auto d = kagami::modules::parse_transport_config(
-      json{{"top_n_pods", 3}, {"hooks", "tracepoint"}, {"node", "n7"}, {"top_n_drops", 9}});
+      json{{"top_n_pods", 3}, {"hooks", "tracepoint"}, {"top_n_drops", 9}});
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_EQ(d->top_n_pods, 3u);
   EXPECT_EQ(d->top_n_drops, 9u);
   EXPECT_EQ(d->hooks, "tracepoint");
-  EXPECT_EQ(d->node, "n7");
 }
 
 TEST(TransportConfig, BadValuesNameTheKey) {
@@ -58,11 +57,12 @@ TEST(TransportConfig, BadValuesNameTheKey) {
   } cases[] = {
       {json{{"top_n_pods", 0}}, "transport.top_n_pods: must be an integer in 1..10000"},
       {json{{"top_n_pods", "ten"}}, "transport.top_n_pods"},
-      {json{{"hooks", "fentry"}}, "transport.hooks: must be auto, tp_btf or tracepoint, got 'fentry'"},
+      {json{{"hooks", "fentry"}}, "transport.hooks: must be one of auto, tp_btf, tracepoint (got \"fentry\")"},
       {json{{"cgroup_root", "relative/path"}}, "transport.cgroup_root: must be an absolute path"},
-      {json{{"cgroup_root", 5}}, "transport.cgroup_root: wrong type"},
+      {json{{"cgroup_root", 5}}, "transport.cgroup_root: must be a string (got 5)"},
+      {json{{"node", "n7"}}, "transport.node: unknown key"},
       {json{{"top_n_podz", 5}}, "transport.top_n_podz: unknown key"},
-      {json::array(), "transport: config section must be a mapping"},
+      {json::array(), "transport: the section must be a mapping"},
   };
   for (const auto& c : cases) {
     auto r = kagami::modules::parse_transport_config(c.in);
@@ -130,16 +130,20 @@ TEST(TransportConfig, PlanRejectsARootWithoutCgroupV2) {
   EXPECT_TRUE(tp_btf_optional);
 }
 
-// The real probe on this kernel: tp_btf attaches here, so auto picks it, and
-// forcing the fallback still plans.
+// The real probe on this kernel, resolved as the agent resolves it: tp_btf
+// attaches here, so auto picks it, and forcing the fallback still plans.
 TEST(TransportConfig, RealProbePicksTpBtfHere) {
   KAGAMI_REQUIRE_ROOT();
   TransportModule m;
-  auto r = m.plan(json::object(), {});
+  kagami::core::ModuleContext ctx;
+  kagami::core::ProbeReport probed;
+  for (const auto& n : m.needs()) probed.features.push_back(kagami::core::probe_feature(n.feature));
+  ctx.features = kagami::core::resolve(m.needs(), probed);
+  auto r = m.plan(json::object(), ctx);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(m.hook_choice().hooks, TransportHooks::TpBtf) << m.hook_choice().reason;
   EXPECT_EQ(r->front().source.label, "builtin:transport.bpf.o");
-  auto t = m.plan(json{{"hooks", "tracepoint"}}, {});
+  auto t = m.plan(json{{"hooks", "tracepoint"}}, ctx);
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(m.hook_choice().hooks, TransportHooks::Tracepoint);
   EXPECT_EQ(t->front().source.label, "builtin:transport_tp.bpf.o");
@@ -176,7 +180,9 @@ class TransportModulePm : public ::testing::TestWithParam<TransportHooks> {
 TEST_P(TransportModulePm, CollectsTrafficOfAWorkloadWithNodeLabel) {
   const bool btf = GetParam() == TransportHooks::TpBtf;
   TransportModule mod(fixed(btf));  // the probe's answer, forced: tests the fallback here too
-  auto reqs = mod.plan(json{{"node", "node-a"}}, {});
+  kagami::core::ModuleContext ctx;
+  ctx.node = "node-a";
+  auto reqs = mod.plan(json::object(), ctx);
   ASSERT_TRUE(reqs) << reqs.error().message;
   ASSERT_EQ(reqs->size(), 1u);
   EXPECT_EQ(mod.hook_choice().hooks, GetParam());

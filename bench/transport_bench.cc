@@ -25,9 +25,9 @@ struct Skel {
     if (s) transport_bpf__destroy(s);
   }
   kagami::modules::TransportMapFds fds() const {
-    return {bpf_map__fd(s->maps.pod_traffic), bpf_map__fd(s->maps.pod_tcp), bpf_map__fd(s->maps.tcp_state),
-            bpf_map__fd(s->maps.drops),       bpf_map__fd(s->maps.other_traffic), bpf_map__fd(s->maps.other_tcp),
-            bpf_map__fd(s->maps.overflow),    bpf_map__fd(s->maps.hook_runs)};
+    return {bpf_map__fd(s->maps.trn_pod_traffic), bpf_map__fd(s->maps.trn_pod_tcp), bpf_map__fd(s->maps.trn_tcp_state),
+            bpf_map__fd(s->maps.trn_drops),       bpf_map__fd(s->maps.trn_oth_traffic), bpf_map__fd(s->maps.trn_oth_tcp),
+            bpf_map__fd(s->maps.trn_overflow),    bpf_map__fd(s->maps.trn_hook_runs)};
   }
   transport_bpf* s;
 };

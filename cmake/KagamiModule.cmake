@@ -1,5 +1,6 @@
 # kagami_module(<name>
 #               [BPF <object> <source.bpf.c> [<object> <source.bpf.c> ...]]
+#               [MAP_PREFIX <prefix>]              default "<name>_"
 #               [DEPS <targets...>]
 #               [UNIT_TESTS <files...>] [KERNEL_TESTS <files...>] [TEST_DEPS <targets...>])
 #
@@ -11,14 +12,19 @@
 #     to the platform (kagami_core, kagami_identity) and to every skeleton;
 #   - the ABI layout test <name>_abi_layout_test, generated at build time by
 #     tools/abi_layout from abi.h and the first BPF object's BTF (when the
-#     module has both);
+#     module has both): struct layouts, enum values, and that every map
+#     name starts with MAP_PREFIX (kernel map names keep 15 characters, so a
+#     long module name takes a short prefix: transport uses "trn_");
 #   - its tests: UNIT_TESTS (label unit, no root) and KERNEL_TESTS (label
 #     kernel) each become one GoogleTest binary linking the module;
 #   - its registration: the module's .cc says KAGAMI_REGISTER_MODULE(<name>,
 #     Class) and modules/CMakeLists.txt generates the registry from every
 #     kagami_module() call (kagami_module_registry()).
 function(kagami_module name)
-  cmake_parse_arguments(ARG "" "" "BPF;DEPS;UNIT_TESTS;KERNEL_TESTS;TEST_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "MAP_PREFIX" "BPF;DEPS;UNIT_TESTS;KERNEL_TESTS;TEST_DEPS" ${ARGN})
+  if(NOT ARG_MAP_PREFIX)
+    set(ARG_MAP_PREFIX ${name}_)
+  endif()
   set(dir ${CMAKE_CURRENT_SOURCE_DIR})
   set(skels)
   set(objects)
@@ -47,7 +53,7 @@ function(kagami_module name)
     set(gen ${CMAKE_CURRENT_BINARY_DIR}/${name}_abi_layout_test.cc)
     add_custom_command(
       OUTPUT ${gen}
-      COMMAND kagami-abi-layout ${KAGAMI_BPF_OUT}/${first}.bpf.o ${dir}/abi.h ${name}_abi > ${gen}
+      COMMAND kagami-abi-layout ${KAGAMI_BPF_OUT}/${first}.bpf.o ${dir}/abi.h ${name}_abi ${ARG_MAP_PREFIX} > ${gen}
       DEPENDS kagami-abi-layout ${first}_skel_gen ${KAGAMI_BPF_OUT}/${first}.bpf.o ${dir}/abi.h
       COMMENT "ABI layout test of module ${name}"
       VERBATIM)

@@ -20,31 +20,7 @@
 
 #include "lib/parse.h"
 
-#define PFCP_FLAG_S 0x01
-#define PFCP_FLAG_MP 0x02
-#define PFCP_FLAG_FO 0x04
-
-#define PFCP_IE_CAUSE 19
-#define PFCP_CAUSE_ACCEPTED 1
-
-#define PFCP_MSG_SESSION_ESTABLISHMENT_RESPONSE 51
-#define PFCP_MSG_SESSION_DELETION_RESPONSE 55
-
-/*
- * Top-level IEs walked to find the Cause. In every response of TS 29.244
- * (tables 7.4.x / 7.5.x) the Cause is the first or second IE (after Node ID);
- * 16 leaves room for reordered or vendor IEs in front of it. A response that
- * still has IEs left after 16 without a Cause is counted
- * KG_PERR_PFCP_TOO_MANY_IES.
- */
-#define PFCP_MAX_IES 16
-
-/*
- * Messages per datagram. The FO flag lets a node append a message to a
- * response (section 7.2.2.1, used for Session Report piggybacking); chains
- * longer than a few are not produced by any implementation. 4 bounds the work.
- */
-#define PFCP_MAX_MSGS 4
+#include "kagami/abi/pfcp.h" /* message types, IEs and walk limits, shared with C++ */
 
 struct pfcp_hdr {
 	__u8 flags;

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 
 #include "modules/obs/snapshot.h"
+#include "core/parse_errors.h"
+#include "kagami/abi/gtpu.h"
+#include "kagami/abi/pfcp.h"
 
 namespace kagami::obs {
 namespace {
@@ -53,40 +56,6 @@ constexpr const char* kCounterNames[] = {
 };
 static_assert(std::size(kCounterNames) == OBS_CTR_MAX, "name every enum obs_counter value");
 
-constexpr const char* kMalformedNames[] = {
-    "none",
-    "eth_truncated",
-    "vlan_truncated",
-    "vlan_too_many_tags",
-    "ipv4_truncated",
-    "ipv4_bad_ihl",
-    "ipv4_bad_total_length",
-    "ipv6_truncated",
-    "ipv6_ext_truncated",
-    "ipv6_ext_too_many",
-    "udp_truncated",
-    "udp_bad_length",
-    "tcp_truncated",
-    "tcp_bad_data_offset",
-    "sctp_truncated",
-    "sctp_chunk_bad_length",
-    "sctp_chunk_past_end",
-    "sctp_too_many_chunks",
-    "gtpu_truncated",
-    "gtpu_bad_version",
-    "gtpu_ext_bad_length",
-    "gtpu_ext_past_end",
-    "gtpu_ext_too_many",
-    "gtpu_length_mismatch",
-    "gtpu_inner_truncated",
-    "pfcp_truncated",
-    "pfcp_bad_version",
-    "pfcp_length_past_end",
-    "pfcp_ie_past_end",
-    "pfcp_too_many_ies",
-    "pfcp_too_many_messages",
-};
-static_assert(std::size(kMalformedNames) == KG_PERR_MAX, "name every enum kg_parse_error value");
 
 }  // namespace
 
@@ -94,9 +63,7 @@ const char* counter_name(obs_counter c) {
   return c >= 0 && c < OBS_CTR_MAX ? kCounterNames[c] : "unknown";
 }
 
-const char* malformed_reason_name(kg_parse_error r) {
-  return r >= 0 && r < KG_PERR_MAX ? kMalformedNames[r] : "unknown";
-}
+const char* malformed_reason_name(kg_parse_error r) { return core::parse_error_name(r); }
 
 const char* l4_class_name(uint8_t cls) {
   static constexpr const char* kNames[] = {"non_ip", "tcp", "udp", "sctp", "icmp", "icmpv6", "esp", "gre", "other"};
@@ -106,12 +73,12 @@ const char* l4_class_name(uint8_t cls) {
 
 std::string gtpu_msg_name(uint8_t t) {
   switch (t) {
-    case 1: return "Echo request";
-    case 2: return "Echo response";
-    case 26: return "Error indication";
-    case 31: return "Supported extension header notification";
-    case 254: return "End Marker";
-    case 255: return "T-PDU";
+    case GTPU_MSG_ECHO_REQUEST: return "Echo request";
+    case GTPU_MSG_ECHO_RESPONSE: return "Echo response";
+    case GTPU_MSG_ERROR_INDICATION: return "Error indication";
+    case GTPU_MSG_SUPPORTED_EXT_HDRS: return "Supported extension header notification";
+    case GTPU_MSG_END_MARKER: return "End Marker";
+    case GTPU_MSG_TPDU: return "T-PDU";
     default: return fmt::format("Unknown ({})", t);
   }
 }
@@ -163,7 +130,8 @@ std::string pfcp_msg_name(uint8_t t) {
       "PFCP Session Report Request",        "PFCP Session Report Response",
   };
   if (t < std::size(node)) return node[t];
-  if (t >= 50 && t < 50 + std::size(session)) return session[t - 50];
+  constexpr uint8_t first = PFCP_MSG_SESSION_ESTABLISHMENT_REQUEST;
+  if (t >= first && t < first + std::size(session)) return session[t - first];
   return fmt::format("Unknown ({})", t);
 }
 

@@ -9,11 +9,10 @@
 
 #include "bpf/kernel.h"
 #include "bpf/map_view.h"
+#include "kagami/abi/pfcp.h"
 
 namespace kagami::obs {
 namespace {
-
-constexpr uint8_t PFCP_MSG_EST_RESP = 51;  // Session Establishment Response
 
 // A typed, layout-checked view of one obs map (bpf/map_view.h): an object
 // built from another ABI revision is an Error naming the map.
@@ -297,7 +296,7 @@ nlohmann::json to_json(const ObsSnapshot& s) {
   const uint64_t del = s.total(OBS_CTR_PFCP_SESS_DEL_ACCEPTED);
   // Wireshark's figure: every accepted Establishment Response it decodes,
   // ICMP-quoted ones included (the cause map has them; the gauge does not).
-  auto acc = s.pfcp_cause.find({PFCP_MSG_EST_RESP, 1});
+  auto acc = s.pfcp_cause.find({PFCP_MSG_SESSION_ESTABLISHMENT_RESPONSE, 1});
   p["session_establishment_responses_accepted"] = acc == s.pfcp_cause.end() ? 0 : acc->second;
   p["in_icmp_errors"] = s.total(OBS_CTR_PFCP_IN_ICMP);
   p["session_deletion_responses_accepted"] = del;

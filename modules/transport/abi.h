@@ -123,13 +123,13 @@ enum transport_hook {
 	TRANSPORT_HOOK_MAX,
 };
 
-#define TRANSPORT_MAP_POD_TRAFFIC "pod_traffic"
-#define TRANSPORT_MAP_POD_TCP "pod_tcp"
-#define TRANSPORT_MAP_TCP_STATE "tcp_state"
-#define TRANSPORT_MAP_DROPS "drops"
-#define TRANSPORT_MAP_OTHER_TRAFFIC "other_traffic"
-#define TRANSPORT_MAP_OTHER_TCP "other_tcp"
-#define TRANSPORT_MAP_OVERFLOW "overflow"
-#define TRANSPORT_MAP_HOOK_RUNS "hook_runs"
+#define TRANSPORT_MAP_POD_TRAFFIC "trn_pod_traffic"
+#define TRANSPORT_MAP_POD_TCP "trn_pod_tcp"
+#define TRANSPORT_MAP_TCP_STATE "trn_tcp_state"
+#define TRANSPORT_MAP_DROPS "trn_drops"
+#define TRANSPORT_MAP_OTHER_TRAFFIC "trn_oth_traffic"
+#define TRANSPORT_MAP_OTHER_TCP "trn_oth_tcp"
+#define TRANSPORT_MAP_OVERFLOW "trn_overflow"
+#define TRANSPORT_MAP_HOOK_RUNS "trn_hook_runs"
 
 #endif /* KAGAMI_ABI_TRANSPORT_H */

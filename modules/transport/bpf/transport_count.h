@@ -30,7 +30,7 @@
 
 static __always_inline void hook_ran(__u32 hook)
 {
-	__u64 *n = bpf_map_lookup_elem(&hook_runs, &hook);
+	__u64 *n = bpf_map_lookup_elem(&trn_hook_runs, &hook);
 
 	if (n)
 		*n += 1; /* per-CPU slot: no atomic needed */
@@ -73,7 +73,7 @@ static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
 
 static __always_inline void count_folded(__u32 fold)
 {
-	__u64 *n = bpf_map_lookup_elem(&overflow, &fold);
+	__u64 *n = bpf_map_lookup_elem(&trn_overflow, &fold);
 
 	if (n)
 		__sync_fetch_and_add(n, 1);
@@ -89,17 +89,17 @@ static __always_inline struct transport_tcp *tcp_slot(__u64 cgroup_id)
 	__u32 zero_idx = 0;
 	long err;
 
-	v = bpf_map_lookup_elem(&pod_tcp, &key);
+	v = bpf_map_lookup_elem(&trn_pod_tcp, &key);
 	if (v)
 		return v;
-	err = bpf_map_update_elem(&pod_tcp, &key, &zero, BPF_NOEXIST);
+	err = bpf_map_update_elem(&trn_pod_tcp, &key, &zero, BPF_NOEXIST);
 	if (err == 0 || err == -TRANSPORT_EEXIST) {
-		v = bpf_map_lookup_elem(&pod_tcp, &key);
+		v = bpf_map_lookup_elem(&trn_pod_tcp, &key);
 		if (v)
 			return v;
 	}
 	count_folded(TRANSPORT_FOLD_TCP);
-	return bpf_map_lookup_elem(&other_tcp, &zero_idx);
+	return bpf_map_lookup_elem(&trn_oth_tcp, &zero_idx);
 }
 
 static __always_inline struct transport_traffic *traffic_slot(__u64 cgroup_id)
@@ -110,17 +110,17 @@ static __always_inline struct transport_traffic *traffic_slot(__u64 cgroup_id)
 	__u32 zero_idx = 0;
 	long err;
 
-	v = bpf_map_lookup_elem(&pod_traffic, &key);
+	v = bpf_map_lookup_elem(&trn_pod_traffic, &key);
 	if (v)
 		return v;
-	err = bpf_map_update_elem(&pod_traffic, &key, &zero, BPF_NOEXIST);
+	err = bpf_map_update_elem(&trn_pod_traffic, &key, &zero, BPF_NOEXIST);
 	if (err == 0 || err == -TRANSPORT_EEXIST) {
-		v = bpf_map_lookup_elem(&pod_traffic, &key);
+		v = bpf_map_lookup_elem(&trn_pod_traffic, &key);
 		if (v)
 			return v;
 	}
 	count_folded(TRANSPORT_FOLD_TRAFFIC);
-	return bpf_map_lookup_elem(&other_traffic, &zero_idx);
+	return bpf_map_lookup_elem(&trn_oth_traffic, &zero_idx);
 }
 
 /* Adds one event to a u64-valued hash map, folding when the map is full. */
@@ -176,7 +176,7 @@ static __always_inline void count_tcp_state(const struct sock *sk, int oldstate,
 	key.cgroup_id = sk_cgroup_id(sk);
 	key.old_state = oldstate;
 	key.new_state = newstate;
-	count_event(&tcp_state, &key, TRANSPORT_FOLD_STATE);
+	count_event(&trn_tcp_state, &key, TRANSPORT_FOLD_STATE);
 }
 
 /* L4 class of a dropped skb, from its network header. At drop time the
@@ -234,7 +234,7 @@ static __always_inline void count_drop(const struct sk_buff *skb, __u32 reason,
 	key.reason = reason;
 	proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	key.l4 = skb_l4(skb, proto);
-	count_event(&drops, &key, TRANSPORT_FOLD_DROP);
+	count_event(&trn_drops, &key, TRANSPORT_FOLD_DROP);
 }
 
 /* Counts one retransmission the way the kernel's own counters do

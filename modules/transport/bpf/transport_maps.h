@@ -8,7 +8,7 @@
  * map evicts a live pod's counters without telling anyone, which turns a
  * monotonic counter into one that silently restarts. A full hash map instead
  * refuses the insert (-E2BIG), the event is folded into other_* and counted
- * in "overflow".
+ * in "trn_overflow".
  */
 #ifndef KAGAMI_BPF_TRANSPORT_MAPS_H
 #define KAGAMI_BPF_TRANSPORT_MAPS_H
@@ -21,7 +21,7 @@ struct {
 	__uint(max_entries, TRANSPORT_POD_MAX_ENTRIES);
 	__type(key, struct transport_cg_key);
 	__type(value, struct transport_traffic);
-} pod_traffic SEC(".maps");
+} trn_pod_traffic SEC(".maps");
 
 /* TCP retransmits, resets and RTT histogram per socket cgroup. */
 struct {
@@ -29,7 +29,7 @@ struct {
 	__uint(max_entries, TRANSPORT_POD_MAX_ENTRIES);
 	__type(key, struct transport_cg_key);
 	__type(value, struct transport_tcp);
-} pod_tcp SEC(".maps");
+} trn_pod_tcp SEC(".maps");
 
 /* TCP state transitions per socket cgroup: (cgroup, old, new) -> count. */
 struct {
@@ -37,7 +37,7 @@ struct {
 	__uint(max_entries, TRANSPORT_STATE_MAX_ENTRIES);
 	__type(key, struct transport_state_key);
 	__type(value, __u64);
-} tcp_state SEC(".maps");
+} trn_tcp_state SEC(".maps");
 
 /* Dropped skbs by (cgroup, netns, ifindex, reason, l4) -> count. */
 struct {
@@ -45,22 +45,22 @@ struct {
 	__uint(max_entries, TRANSPORT_DROP_MAX_ENTRIES);
 	__type(key, struct transport_drop_key);
 	__type(value, __u64);
-} drops SEC(".maps");
+} trn_drops SEC(".maps");
 
-/* Where the counts of cgroups that found pod_traffic / pod_tcp full go. */
+/* Where the counts of cgroups that found trn_pod_traffic / trn_pod_tcp full go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct transport_traffic);
-} other_traffic SEC(".maps");
+} trn_oth_traffic SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct transport_tcp);
-} other_tcp SEC(".maps");
+} trn_oth_tcp SEC(".maps");
 
 /* How many events were folded into "other", per map. */
 struct {
@@ -68,7 +68,7 @@ struct {
 	__uint(max_entries, TRANSPORT_FOLD_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} overflow SEC(".maps");
+} trn_overflow SEC(".maps");
 
 /* Runs per hook (per CPU: bumped on every packet, must not bounce a line). */
 struct {
@@ -76,6 +76,6 @@ struct {
 	__uint(max_entries, TRANSPORT_HOOK_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} hook_runs SEC(".maps");
+} trn_hook_runs SEC(".maps");
 
 #endif /* KAGAMI_BPF_TRANSPORT_MAPS_H */

@@ -1,4 +1,4 @@
-// Transport module costs (docs/modules/transport.md, docs/performance.md):
+// Transport module costs (modules/transport/README.md, docs/performance.md):
 //   - BM_CgroupSkbEgress: one run of transport_cg_egress over a UDP packet,
 //     as the kernel times it (BPF_PROG_TEST_RUN, repeat 10000), with the
 //     pod's entry already present (the steady state) -> counter ns_per_packet;

@@ -16,7 +16,7 @@
 //
 // plan() yields one LoadRequest "obs" (the embedded obs.bpf.o) attached to
 // every interface/direction asked for; collect() turns the maps into bounded
-// metric families (docs/modules/obs.md lists them); snapshot() is the same
+// metric families (modules/obs/README.md lists them); snapshot() is the same
 // JSON as ObsObject::counters().
 #pragma once
 

@@ -5,7 +5,7 @@
 //
 // In replay mode the TC programs take the original frame length from
 // skb->cb[0] and the capture timestamp (ns) from skb->tstamp (see
-// bpf/obs/obs.bpf.c); live mode uses skb->len and the monotonic clock.
+// modules/obs/bpf/obs.bpf.c); live mode uses skb->len and the monotonic clock.
 // Replay mode also makes every per-CPU map a plain one: one thread drives
 // the object, so there is nothing to spread, and creating the per-CPU maps
 // cost more than loading the program. Drive it from one thread at a time.

@@ -96,7 +96,7 @@ using MapFdFn = std::function<Result<int>(const std::string& map)>;
 
 Result<ObsSnapshot> read_snapshot(const MapFdFn& map_fd);
 
-// The JSON whose keys mirror the tshark truth files (docs/modules/obs.md).
+// The JSON whose keys mirror the tshark truth files (modules/obs/README.md).
 nlohmann::json to_json(const ObsSnapshot& s);
 
 // Names shared with the metrics: counters and malformed reasons as

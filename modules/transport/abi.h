@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * transport ABI: the only definition of what bpf/transport/ (both variants) write into
- * their maps and src/modules/transport/ reads back. Plain C, compiled by both
+ * transport ABI: the only definition of what modules/transport/bpf/ (both variants) write into
+ * their maps and modules/transport/ reads back. Plain C, compiled by both
  * sides:
  *   - BPF:  #include "vmlinux.h" first, then this header;
  *   - C++:  #include <linux/types.h> first, then this header.
@@ -10,7 +10,7 @@
  * Rules (docs/abi.md, section "transport"):
  *   - every struct has explicit padding and no implicit holes; sizes and
  *     offsets are checked against the objects' BTF by
- *     tests/kernel/transport_kernel_test.cc (AbiMatchesBtf);
+ *     modules/transport/tests/transport_kernel_test.cc (AbiMatchesBtf);
  *   - enums are append-only, new values go before the *_MAX sentinel;
  *   - map names (TRANSPORT_MAP_*) are part of the ABI: the module reads maps
  *     by name, and both hook variants (tp_btf, tracepoint) define the same

@@ -1,5 +1,5 @@
 // The "transport" built-in module: per-pod and per-interface socket-level
-// counters from kernel hooks (docs/modules/transport.md).
+// counters from kernel hooks (modules/transport/README.md).
 //
 //   per pod       packets/bytes by direction and L4 class   cgroup_skb ingress/egress
 //                 TCP retransmits, resets sent/received      tcp:tcp_retransmit_skb, tcp_send_reset,

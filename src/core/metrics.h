@@ -1,6 +1,6 @@
 // MetricFamily: what a module hands to the agent's /metrics endpoint.
 // Plain data; the agent renders Prometheus text format from it. Label sets
-// are bounded by the module (top-N plus an "other" series, see docs/metrics.md).
+// are bounded by the module (top-N plus an "other" series, each module's README lists its families).
 #pragma once
 
 #include <map>

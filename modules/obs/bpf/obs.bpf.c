@@ -9,7 +9,7 @@
  * TC_ACT_OK / XDP_PASS whatever it finds, and malformed input is counted by
  * reason (enum kg_parse_error), never trusted.
  *
- * Counting follows Wireshark where it has an opinion (docs/modules/obs.md):
+ * Counting follows Wireshark where it has an opinion (modules/obs/README.md):
  * the outermost GTP header on UDP 2152 (either port); UDP payload bytes from
  * the UDP length field; a fragmented GTP-U datagram counted once, when its
  * last fragment arrives, with that frame's length and the GTP facts its

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Transport counters, preferred variant: BTF-typed tracepoints (tp_btf).
- * All code is in transport_progs.h; see docs/modules/transport.md. */
+ * All code is in transport_progs.h; see modules/transport/README.md. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

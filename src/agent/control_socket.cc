@@ -205,6 +205,8 @@ void ControlServer::serve() {
     Client* raw = c.get();
     c->thread = std::thread([this, raw] {
       serve_connection(raw->fd.get());
+      // The peer sees EOF now; the fd itself is closed when the thread is joined.
+      ::shutdown(raw->fd.get(), SHUT_RDWR);
       raw->done = true;
     });
     clients_.push_back(std::move(c));
@@ -229,7 +231,7 @@ void ControlServer::serve_connection(int fd) {
   while (!stopping_) {
     // The whole line within kRequestTimeoutMs, however it trickles in; a
     // client that connects and says nothing is dropped after the same time.
-    const auto deadline = Clock::now() + std::chrono::milliseconds(kRequestTimeoutMs);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(request_timeout_ms_);
     const LineStatus st = read_line(fd, buf, line, deadline);
     if (st == LineStatus::kTooLong) {
       write_all(fd, encode_error(fmt::format("request line longer than {} bytes", kMaxLine)));
@@ -237,8 +239,8 @@ void ControlServer::serve_connection(int fd) {
     }
     if (st == LineStatus::kTimeout) {
       if (!buf.empty())
-        write_all(fd, encode_error(fmt::format("request not complete within {} s; closing",
-                                               kRequestTimeoutMs / 1000)));
+        write_all(fd, encode_error(fmt::format("request not complete within {} ms; closing",
+                                               request_timeout_ms_)));
       return;
     }
     if (st != LineStatus::kOk) return;

@@ -47,6 +47,8 @@ class ControlServer {
 
   Result<void> start();
   void stop();  // idempotent; removes the socket file
+  // Before start(): the per-request deadline (default kRequestTimeoutMs); tests shorten it.
+  void set_request_timeout_ms(int ms) { request_timeout_ms_ = ms; }
   const std::string& path() const { return path_; }
 
  private:
@@ -63,6 +65,7 @@ class ControlServer {
   std::string path_;
   RequestHandler handler_;
   uid_t allowed_uid_;
+  int request_timeout_ms_ = kRequestTimeoutMs;
   Fd listen_fd_;
   Fd wake_fd_;  // eventfd: wakes the poll loop on stop()
   std::thread thread_;

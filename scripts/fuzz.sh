@@ -57,3 +57,5 @@ for f in "${FUZZERS[@]}"; do
     status=1
   fi
   grep -E "^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)|^#[0-9]+.*DONE" "$BUILD_DIR/$f.log" || true
+done
+exit $status

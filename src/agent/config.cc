@@ -155,8 +155,12 @@ Result<std::vector<std::string>> get_string_list(const YAML::Node& n, const std:
 
 // YAML -> JSON for module sections. Plain scalars get YAML 1.2 core-schema
 // typing (null, bool, int, float); quoted scalars stay strings.
-Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, size_t& budget) {
+Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, size_t& budget, size_t depth = 0) {
   if (budget == 0) return field_error(path, n, "section too large (aliases expand past 100000 nodes)");
+  // The event pass bounds nesting as written; an alias can still nest a node
+  // in itself (`&a {x: *a}`), which expands without end.
+  if (depth > kMaxYamlDepth)
+    return field_error(path, n, fmt::format("nested too deep (more than {} levels, aliases expanded)", kMaxYamlDepth));
   --budget;
   switch (n.Type()) {
     case YAML::NodeType::Null:
@@ -165,7 +169,7 @@ Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, siz
     case YAML::NodeType::Sequence: {
       nlohmann::json arr = nlohmann::json::array();
       for (size_t i = 0; i < n.size(); ++i) {
-        auto v = to_json(n[i], fmt::format("{}[{}]", path, i), budget);
+        auto v = to_json(n[i], fmt::format("{}[{}]", path, i), budget, depth + 1);
         if (!v) return v.error();
         arr.push_back(std::move(*v));
       }
@@ -175,7 +179,7 @@ Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, siz
       nlohmann::json obj = nlohmann::json::object();
       auto r = for_each_key(n, path, {}, [&](const std::string& k, const YAML::Node& v,
                                              const std::string& p) -> Result<void> {
-        auto j = to_json(v, p, budget);
+        auto j = to_json(v, p, budget, depth + 1);
         if (!j) return j.error();
         obj[k] = std::move(*j);
         return ok();

@@ -171,6 +171,16 @@ TEST(ConfigYaml, DeepBlockNestingIsNamed) {
   EXPECT_THAT(r.error().message, HasSubstr("nested too deep"));
 }
 
+// `obs: &a {x: *a}` nests a node in itself: expanding it recursed until the
+// stack overflowed (found while testing the depth limit).
+TEST(ConfigYaml, SelfNestingAliasIsRefusedNotCrashed) {
+  for (const char* y : {"modules:\n  obs: &a {x: *a}\n", "modules:\n  obs: {x: &b [1, *b]}\n"}) {
+    auto r = parse_config(y, ParseOptions{});
+    ASSERT_FALSE(r.has_value()) << y;
+    EXPECT_THAT(r.error().message, HasSubstr("nested too deep (more than 64 levels, aliases expanded)")) << y;
+  }
+}
+
 TEST(ConfigYaml, ModerateNestingStillParses) {
   std::string y = "modules:\n  obs: {x: ";
   y.append(40, '[');

@@ -17,7 +17,7 @@ PKGS=(
   libclang-rt-19-dev
   # libraries
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libssl-dev libpcap-dev libnghttp2-dev
+  libssl-dev libpcap-dev libnghttp2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # independent judges and test hosts

@@ -1,6 +1,7 @@
 #include "agent/config.h"
 
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -368,10 +369,11 @@ Result<void> parse_program(const YAML::Node& n, const std::string& path, const P
           if (opts.check_objects) {
             std::error_code ec;
             if (!fs::is_regular_file(spec.object, ec) || ::access(spec.object.c_str(), R_OK) != 0) {
-              const char* why = fs::exists(spec.object, ec) ? (fs::is_directory(spec.object, ec)
-                                                                   ? "is a directory"
-                                                                   : "not readable")
-                                                            : "no such file";
+              struct stat st{};
+              const std::string why =
+                  ::stat(spec.object.c_str(), &st) != 0 ? std::string("no such file")
+                  : !S_ISREG(st.st_mode) ? fmt::format("is a {}, not a regular file", file_type_name(st.st_mode))
+                                         : std::string("not readable");
               return field_error(p, v, fmt::format("object '{}': {}", spec.object, why));
             }
           }

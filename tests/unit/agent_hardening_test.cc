@@ -133,6 +133,15 @@ TEST(ConfigFile, DirectoryFifoAndDeviceAreNotConfigs) {
   EXPECT_THAT(z.error().message, HasSubstr("character device"));
 }
 
+// A config naming /dev/zero as an object would make the agent hash an
+// endless file; it is refused by type at parse time.
+TEST(ConfigFile, ObjectMustBeARegularFile) {
+  ParseOptions o;
+  auto r = parse_config("programs:\n  - name: a\n    object: /dev/zero\n    attach: [xdp:eth0]\n", o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_THAT(r.error().message, HasSubstr("object '/dev/zero': is a character device, not a regular file"));
+}
+
 TEST(ConfigFile, TooLargeIsRefusedBeforeParsing) {
   TempDir d;
   const auto f = (d.path() / "big.yaml").string();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds replay's libFuzzer targets with clang + ASan/UBSan and runs each for
-# a while.
+# Builds every libFuzzer target (config, identity, pcap reader, report
+# renderer) with clang + ASan/UBSan and runs each for a while. Needs clang-19
+# and libclang-rt-19-dev (scripts/install-deps.sh installs both).
 #
 #   scripts/fuzz.sh [SECONDS]          default 60 s per fuzzer
 #   BUILD_DIR=build-fuzz PCAPS=../shared/pcaps scripts/fuzz.sh 300
@@ -22,14 +23,21 @@ JOBS=${JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_CXX_COMPILER="$CLANGXX" \
   -DKAGAMI_FUZZ=ON -DKAGAMI_SANITIZE=ON >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target pcap_reader_fuzz pcap_render_fuzz
+FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz)
+cmake --build "$BUILD_DIR" -j"$JOBS" --target "${FUZZERS[@]}"
 
-mkdir -p "$BUILD_DIR/corpus/pcap_reader_fuzz" "$BUILD_DIR/corpus/pcap_render_fuzz" "$BUILD_DIR/artifacts"
+for f in "${FUZZERS[@]}"; do mkdir -p "$BUILD_DIR/corpus/$f"; done
+mkdir -p "$BUILD_DIR/artifacts"
+# The seeds kept in the tree (tests/fuzz/corpus/<name>) start each corpus.
+cp -n tests/fuzz/corpus/config/* "$BUILD_DIR/corpus/config_fuzz/"
+cp -n tests/fuzz/corpus/identity/* "$BUILD_DIR/corpus/identity_fuzz/"
+cp -n tests/fuzz/corpus/pcap/* "$BUILD_DIR/corpus/pcap_reader_fuzz/"
+cp -n tests/fuzz/corpus/render/* "$BUILD_DIR/corpus/pcap_render_fuzz/"
 if [ -d "$PCAPS" ]; then
   find "$PCAPS" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) -size -65537c \
     -exec cp -n {} "$BUILD_DIR/corpus/pcap_reader_fuzz/" \;
 else
-  echo "fuzz.sh: no captures at $PCAPS; starting pcap_reader_fuzz from an empty corpus" >&2
+  echo "fuzz.sh: no captures at $PCAPS; pcap_reader_fuzz starts from the seeds in tests/fuzz/corpus/pcap" >&2
 fi
 cat >"$BUILD_DIR/corpus/pcap_render_fuzz/report.json" <<'JSON'
 {"capture":"x.pcap","link_type":"EN10MB","total_frames":3,"replayed_frames":2,"skipped":{"non_ip_payload":1},
@@ -38,7 +46,7 @@ cat >"$BUILD_DIR/corpus/pcap_render_fuzz/report.json" <<'JSON'
 JSON
 
 status=0
-for f in pcap_reader_fuzz pcap_render_fuzz; do
+for f in "${FUZZERS[@]}"; do
   echo "== $f for ${SECONDS_PER_FUZZER}s"
   # -rss_limit_mb: ASan's shadow plus libpcap's 256 KiB record buffers stay
   # far below this; a real leak or blow-up does not.

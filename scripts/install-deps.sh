@@ -12,9 +12,12 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   # BPF toolchain: clang-19 for CO-RE objects, bpftool for skeletons
   clang-19 llvm-19 libbpf-dev bpftool libxdp-dev xdp-tools libelf-dev zlib1g-dev
+  # fuzzing: libFuzzer and the ASan/UBSan runtimes for clang-19, which
+  # --no-install-recommends leaves out (scripts/fuzz.sh, the fuzz smoke tests)
+  libclang-rt-19-dev
   # libraries
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libssl-dev libpcap-dev libnghttp2-dev
+  libssl-dev libpcap-dev libnghttp2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # independent judges and test hosts

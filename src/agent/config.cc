@@ -1,6 +1,7 @@
 #include "agent/config.h"
 
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,8 +13,11 @@
 #include <sstream>
 
 #include <yaml-cpp/anchor.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+
+#include "common/file.h"
 
 namespace kagami::agent {
 namespace {
@@ -27,28 +31,46 @@ constexpr size_t kMaxSectionNodes = 100000;
 // A config is a few KiB; anything this large is a mistake (or an attack on
 // the parser) and is refused before yaml-cpp sees it.
 constexpr size_t kMaxConfigBytes = 4 << 20;
+// A real config nests about 6 levels (modules.obs.interfaces[0].x); module
+// sections get some room on top.
+constexpr size_t kMaxYamlDepth = 64;
 
 // Receives parser events without building nodes; remembers where the second
-// document starts, for the error message.
+// document starts, for the error message, and refuses nesting deeper than
+// kMaxYamlDepth before any node tree exists: yaml-cpp builds and destroys
+// node trees recursively, and its own guard (2000 levels, "bad file") comes
+// too late to name the problem.
 struct EventSink : YAML::EventHandler {
   bool first_doc_done = false;
   YAML::Mark second_doc_mark = YAML::Mark::null_mark();
+  size_t depth = 0;
   void note(const YAML::Mark& m) {
     if (first_doc_done && second_doc_mark.is_null()) second_doc_mark = m;
   }
-  void OnDocumentStart(const YAML::Mark& m) override { note(m); }
+  void open(const YAML::Mark& m) {
+    note(m);
+    if (++depth > kMaxYamlDepth)
+      throw YAML::ParserException(m, fmt::format("nested too deep (more than {} levels)", kMaxYamlDepth));
+  }
+  void close() {
+    if (depth > 0) --depth;
+  }
+  void OnDocumentStart(const YAML::Mark& m) override {
+    note(m);
+    depth = 0;
+  }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
   void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
   void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { note(m); }
   void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    note(m);
+    open(m);
   }
-  void OnSequenceEnd() override {}
+  void OnSequenceEnd() override { close(); }
   void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    note(m);
+    open(m);
   }
-  void OnMapEnd() override {}
+  void OnMapEnd() override { close(); }
 };
 
 int line_of(const YAML::Node& n) {
@@ -134,8 +156,12 @@ Result<std::vector<std::string>> get_string_list(const YAML::Node& n, const std:
 
 // YAML -> JSON for module sections. Plain scalars get YAML 1.2 core-schema
 // typing (null, bool, int, float); quoted scalars stay strings.
-Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, size_t& budget) {
+Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, size_t& budget, size_t depth = 0) {
   if (budget == 0) return field_error(path, n, "section too large (aliases expand past 100000 nodes)");
+  // The event pass bounds nesting as written; an alias can still nest a node
+  // in itself (`&a {x: *a}`), which expands without end.
+  if (depth > kMaxYamlDepth)
+    return field_error(path, n, fmt::format("nested too deep (more than {} levels, aliases expanded)", kMaxYamlDepth));
   --budget;
   switch (n.Type()) {
     case YAML::NodeType::Null:
@@ -144,7 +170,7 @@ Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, siz
     case YAML::NodeType::Sequence: {
       nlohmann::json arr = nlohmann::json::array();
       for (size_t i = 0; i < n.size(); ++i) {
-        auto v = to_json(n[i], fmt::format("{}[{}]", path, i), budget);
+        auto v = to_json(n[i], fmt::format("{}[{}]", path, i), budget, depth + 1);
         if (!v) return v.error();
         arr.push_back(std::move(*v));
       }
@@ -154,7 +180,7 @@ Result<nlohmann::json> to_json(const YAML::Node& n, const std::string& path, siz
       nlohmann::json obj = nlohmann::json::object();
       auto r = for_each_key(n, path, {}, [&](const std::string& k, const YAML::Node& v,
                                              const std::string& p) -> Result<void> {
-        auto j = to_json(v, p, budget);
+        auto j = to_json(v, p, budget, depth + 1);
         if (!j) return j.error();
         obj[k] = std::move(*j);
         return ok();
@@ -343,10 +369,11 @@ Result<void> parse_program(const YAML::Node& n, const std::string& path, const P
           if (opts.check_objects) {
             std::error_code ec;
             if (!fs::is_regular_file(spec.object, ec) || ::access(spec.object.c_str(), R_OK) != 0) {
-              const char* why = fs::exists(spec.object, ec) ? (fs::is_directory(spec.object, ec)
-                                                                   ? "is a directory"
-                                                                   : "not readable")
-                                                            : "no such file";
+              struct stat st{};
+              const std::string why =
+                  ::stat(spec.object.c_str(), &st) != 0 ? std::string("no such file")
+                  : !S_ISREG(st.st_mode) ? fmt::format("is a {}, not a regular file", file_type_name(st.st_mode))
+                                         : std::string("not readable");
               return field_error(p, v, fmt::format("object '{}': {}", spec.object, why));
             }
           }
@@ -466,6 +493,10 @@ Result<Config> parse_config(std::string_view yaml, const ParseOptions& opts) {
       }
     }
     return parse_document(YAML::Load(text), opts);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard ("bad file"); our event pass should fire first.
+    return make_error("bad YAML: nested too deep (more than {} levels) (line {})", kMaxYamlDepth,
+                      e.mark.is_null() ? 0 : e.mark.line + 1);
   } catch (const YAML::Exception& e) {
     // e.msg is the bare reason; e.mark says where.
     if (!e.mark.is_null()) return make_error("bad YAML: {} (line {})", e.msg, e.mark.line + 1);
@@ -477,16 +508,16 @@ Result<Config> parse_config(std::string_view yaml, const ParseOptions& opts) {
 
 Result<Config> load_config(const std::string& path,
                            std::optional<std::vector<std::string>> known_modules) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errno_error(errno ? errno : ENOENT, "config {}", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  // Never blocks (a FIFO without writer), never reads past the limit
+  // (/dev/zero, a sparse 2 GB file), and a directory is not an empty config.
+  auto text = read_regular_file(path, kMaxConfigBytes, "config");
+  if (!text) return text.error();
   ParseOptions opts;
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
   opts.base_dir = abs.parent_path().string();
   opts.known_modules = std::move(known_modules);
-  auto cfg = parse_config(ss.str(), opts);
+  auto cfg = parse_config(*text, opts);
   if (!cfg) return cfg.error().with_context(path);
   cfg->path = abs.lexically_normal().string();
   return cfg;

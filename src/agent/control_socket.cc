@@ -7,7 +7,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -24,12 +26,42 @@ Result<sockaddr_un> make_addr(const std::string& path) {
   return addr;
 }
 
-bool write_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+using Clock = std::chrono::steady_clock;
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 60000));
+}
+
+// Waits until fd is ready for `events` or the deadline passes (false, errno
+// = EAGAIN). Never blocks longer than the deadline, however the peer trickles.
+bool wait_ready(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    const int ms = remaining_ms(deadline);
+    if (ms == 0) {
+      errno = EAGAIN;
+      return false;
+    }
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, ms);
     if (n < 0) {
       if (errno == EINTR) continue;
+      return false;
+    }
+    if (n > 0) return true;
+  }
+}
+
+bool write_all(int fd, const std::string& s, Clock::time_point deadline) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!wait_ready(fd, POLLOUT, deadline)) return false;
+        continue;
+      }
       return false;
     }
     off += static_cast<size_t>(n);
@@ -37,33 +69,36 @@ bool write_all(int fd, const std::string& s) {
   return true;
 }
 
-// Reads one '\n'-terminated line into `line`, keeping any extra bytes in buf.
-// Returns false on EOF/timeout/error or when the line exceeds kMaxLine.
-bool read_line(int fd, std::string& buf, std::string& line, bool& too_long) {
-  too_long = false;
-  for (;;) {
-    auto nl = buf.find('\n');
-    if (nl != std::string::npos) {
-      line = buf.substr(0, nl);
-      buf.erase(0, nl + 1);
-      return true;
-    }
-    if (buf.size() > kMaxLine) {
-      too_long = true;
-      return false;
-    }
-    char tmp[16384];
-    ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf.append(tmp, static_cast<size_t>(n));
-  }
+bool write_all(int fd, const std::string& s) {
+  return write_all(fd, s, Clock::now() + std::chrono::milliseconds(kRequestTimeoutMs));
 }
 
-void set_timeout(int fd, int ms) {
-  timeval tv{ms / 1000, (ms % 1000) * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+enum class LineStatus { kOk, kClosed, kTimeout, kTooLong, kError };
+
+// Reads one '\n'-terminated line into `line`, keeping any extra bytes in buf.
+// The whole line must arrive before `deadline`; at most kMaxLine + 1 bytes
+// are ever buffered.
+LineStatus read_line(int fd, std::string& buf, std::string& line, Clock::time_point deadline) {
+  size_t scanned = 0;
+  for (;;) {
+    auto nl = buf.find('\n', scanned);
+    if (nl != std::string::npos) {
+      if (nl > kMaxLine) return LineStatus::kTooLong;
+      line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      return LineStatus::kOk;
+    }
+    scanned = buf.size();
+    if (buf.size() > kMaxLine) return LineStatus::kTooLong;
+    if (!wait_ready(fd, POLLIN, deadline)) return errno == EAGAIN ? LineStatus::kTimeout : LineStatus::kError;
+    char tmp[16384];
+    const size_t want = std::min(sizeof(tmp), kMaxLine + 1 - buf.size());
+    ssize_t n = ::recv(fd, tmp, want, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n == 0) return LineStatus::kClosed;
+    if (n < 0) return LineStatus::kError;
+    buf.append(tmp, static_cast<size_t>(n));
+  }
 }
 
 }  // namespace
@@ -120,14 +155,34 @@ void ControlServer::stop() {
   uint64_t one = 1;
   (void)!::write(wake_fd_.get(), &one, sizeof(one));
   thread_.join();
+  reap_clients(/*all=*/true);
   listen_fd_.reset();
   ::unlink(path_.c_str());
+}
+
+void ControlServer::reap_clients(bool all) {
+  std::list<std::unique_ptr<Client>> finished;
+  {
+    std::lock_guard lk(clients_mu_);
+    for (auto it = clients_.begin(); it != clients_.end();) {
+      if (all) ::shutdown((*it)->fd.get(), SHUT_RDWR);  // their reads and writes fail now
+      if (all || (*it)->done) {
+        finished.push_back(std::move(*it));
+        it = clients_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : finished) c->thread.join();  // outside the lock: a client may be mid-request
 }
 
 void ControlServer::serve() {
   while (!stopping_) {
     pollfd pfd[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    int n = ::poll(pfd, 2, -1);
+    // Wake now and then to join the threads of finished clients.
+    int n = ::poll(pfd, 2, 1000);
+    reap_clients(/*all=*/false);
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::error("control socket: poll: {}", std::strerror(errno));
@@ -137,7 +192,24 @@ void ControlServer::serve() {
     if (!(pfd[0].revents & POLLIN)) continue;
     Fd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) continue;
-    serve_connection(conn.get());
+    std::lock_guard lk(clients_mu_);
+    if (clients_.size() >= static_cast<size_t>(kMaxClients)) {
+      // Answer without blocking: a full socket buffer just loses the line.
+      const std::string msg = encode_error(fmt::format(
+          "the agent is serving {} clients already (the maximum); try again", kMaxClients));
+      (void)!::send(conn.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      continue;
+    }
+    auto c = std::make_unique<Client>();
+    c->fd = std::move(conn);
+    Client* raw = c.get();
+    c->thread = std::thread([this, raw] {
+      serve_connection(raw->fd.get());
+      // The peer sees EOF now; the fd itself is closed when the thread is joined.
+      ::shutdown(raw->fd.get(), SHUT_RDWR);
+      raw->done = true;
+    });
+    clients_.push_back(std::move(c));
   }
 }
 
@@ -155,11 +227,23 @@ void ControlServer::serve_connection(int fd) {
                       allowed_uid_, cred.uid)));
     return;
   }
-  // A client that connects and says nothing must not block the agent forever.
-  set_timeout(fd, 30000);
   std::string buf, line;
-  bool too_long = false;
-  while (!stopping_ && read_line(fd, buf, line, too_long)) {
+  while (!stopping_) {
+    // The whole line within kRequestTimeoutMs, however it trickles in; a
+    // client that connects and says nothing is dropped after the same time.
+    const auto deadline = Clock::now() + std::chrono::milliseconds(request_timeout_ms_);
+    const LineStatus st = read_line(fd, buf, line, deadline);
+    if (st == LineStatus::kTooLong) {
+      write_all(fd, encode_error(fmt::format("request line longer than {} bytes", kMaxLine)));
+      return;
+    }
+    if (st == LineStatus::kTimeout) {
+      if (!buf.empty())
+        write_all(fd, encode_error(fmt::format("request not complete within {} ms; closing",
+                                               request_timeout_ms_)));
+      return;
+    }
+    if (st != LineStatus::kOk) return;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     std::string resp;
@@ -178,7 +262,6 @@ void ControlServer::serve_connection(int fd) {
     }
     if (!write_all(fd, resp)) return;
   }
-  if (too_long) write_all(fd, encode_error(fmt::format("request line longer than {} bytes", kMaxLine)));
 }
 
 Result<nlohmann::json> call_agent(const std::string& socket_path, const std::string& op,
@@ -195,20 +278,25 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const std::str
       return Error{fmt::format("permission denied on {} (the control socket is root-only)", socket_path), e};
     return errno_error(e, "connecting to the agent at {}", socket_path);
   }
-  set_timeout(fd.get(), timeout_ms);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string buf, line;
-  bool too_long = false;
-  if (!write_all(fd.get(), encode_request(Request{op, args}))) {
+  if (!write_all(fd.get(), encode_request(Request{op, args}), deadline)) {
     const int e = errno;
     // The agent may have answered and closed before reading anything (a
     // refused uid): its error line is the better message.
-    if (read_line(fd.get(), buf, line, too_long)) return parse_response(line);
+    if (read_line(fd.get(), buf, line, Clock::now() + std::chrono::milliseconds(1000)) == LineStatus::kOk)
+      return parse_response(line);
+    if (e == EAGAIN) return make_error("the agent at {} took no request within {} ms", socket_path, timeout_ms);
     return errno_error(e, "sending to the agent at {}", socket_path);
   }
-  if (!read_line(fd.get(), buf, line, too_long)) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+  switch (read_line(fd.get(), buf, line, deadline)) {
+    case LineStatus::kOk: break;
+    case LineStatus::kTimeout:
       return make_error("no answer from the agent at {} within {} ms", socket_path, timeout_ms);
-    return make_error("the agent at {} closed the connection without answering", socket_path);
+    case LineStatus::kTooLong:
+      return make_error("the agent at {} sent a response line longer than {} bytes", socket_path, kMaxLine);
+    default:
+      return make_error("the agent at {} closed the connection without answering", socket_path);
   }
   return parse_response(line);
 }

@@ -4,8 +4,39 @@
 
 namespace kagami::agent {
 
+size_t json_nesting_depth(std::string_view text, size_t limit) {
+  size_t depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) {
+          max_depth = depth;
+          if (max_depth > limit) return max_depth;
+        }
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return max_depth;
+}
+
 Result<Request> parse_request(std::string_view line) {
   if (line.size() > kMaxLine) return make_error("request too long ({} bytes, max {})", line.size(), kMaxLine);
+  if (json_nesting_depth(line) > kMaxJsonDepth)
+    return make_error("request nested too deep (more than {} levels of [ and {{)", kMaxJsonDepth);
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error("request is not valid JSON");
   if (!j.is_object()) return make_error("request must be a JSON object");
@@ -45,6 +76,10 @@ std::string encode_error(const std::string& message) {
 }
 
 Result<nlohmann::json> parse_response(std::string_view line) {
+  // Responses echo module sections (config depth <= 64) inside a few levels.
+  constexpr size_t kMaxResponseDepth = 4 * kMaxJsonDepth;
+  if (json_nesting_depth(line, kMaxResponseDepth) > kMaxResponseDepth)
+    return make_error("malformed response from agent (nested more than {} levels)", kMaxResponseDepth);
   nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error("malformed response from agent");
   auto okv = j.find("ok");

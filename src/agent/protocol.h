@@ -18,6 +18,15 @@
 namespace kagami::agent {
 
 inline constexpr size_t kMaxLine = 1 << 20;
+// Nesting depth of a request (or response) line: every real request is 3-4
+// levels deep. nlohmann::json parses, copies and destroys values
+// recursively, so a 1 MiB line of '[' would overflow the stack; lines
+// nested deeper than this are refused before any DOM is built.
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// The maximum nesting depth of '[' / '{' in JSON text, ignoring brackets inside
+// strings (escapes respected). Stops counting at limit + 1. Does not validate.
+size_t json_nesting_depth(std::string_view text, size_t limit = kMaxJsonDepth);
 
 struct Request {
   std::string op;

@@ -16,3 +16,6 @@ foreach(t pcap_reader_fuzz pcap_render_fuzz)
   target_link_options(${t} PRIVATE -fsanitize=fuzzer)
   target_link_libraries(${t} PRIVATE kagami_common PkgConfig::LIBPCAP nlohmann_json::nlohmann_json)
 endforeach()
+# A short run of each in CTest (scripts/fuzz.sh runs them for longer).
+kagami_fuzz_smoke(pcap_reader_fuzz ${CMAKE_CURRENT_LIST_DIR}/corpus/pcap)
+kagami_fuzz_smoke(pcap_render_fuzz ${CMAKE_CURRENT_LIST_DIR}/corpus/render)

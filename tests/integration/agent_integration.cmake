@@ -3,3 +3,9 @@
 kagami_test(agent_integration_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/agent_integration_test.cc
             DEPS kagami_testsupport nlohmann_json::nlohmann_json LABELS integration TIMEOUT 300)
 add_dependencies(agent_integration_test kagami platform_skel)
+
+# Hostile clients and paths against the real agent (issue 8): deep JSON,
+# non-regular config paths, slow and flooding HTTP and control-socket clients.
+kagami_test(agent_hostile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/agent_hostile_test.cc
+            DEPS kagami_testsupport nlohmann_json::nlohmann_json LABELS integration TIMEOUT 300)
+add_dependencies(agent_hostile_test kagami platform_skel)

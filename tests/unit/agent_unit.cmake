@@ -14,3 +14,9 @@ kagami_test(agent_config_fuzz_test
             SOURCES ${CMAKE_CURRENT_LIST_DIR}/agent_config_fuzz_test.cc
                     ${PROJECT_SOURCE_DIR}/tests/fuzz/config_fuzz.cc
             DEPS kagami_agent LABELS unit TIMEOUT 600)
+
+# Hostile inputs and clients (issue 8), in process and without root: paths
+# that are not regular files, deep JSON/YAML, trickling and flooding clients
+# of the control socket and the HTTP server, streaming routes.
+kagami_test(agent_hardening_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/agent_hardening_test.cc
+            DEPS kagami_agent LABELS unit)

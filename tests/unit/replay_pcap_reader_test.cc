@@ -3,6 +3,7 @@
 // reports. No root needed.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -104,6 +105,21 @@ TEST(PcapReader, DirectoryAndNonCaptureAreNamed) {
   auto m = PcapReader::open_memory({}, "nothing");
   ASSERT_FALSE(m);
   EXPECT_NE(m.error().message.find("empty"), std::string::npos);
+}
+
+// `kagami replay /dev/zero` said "empty file"; a FIFO without writer blocked.
+TEST(PcapReader, DevicesAndFifosAreNamedNotRead) {
+  auto z = PcapReader::open("/dev/zero");
+  ASSERT_FALSE(z);
+  EXPECT_NE(z.error().message.find("capture /dev/zero: is a character device, not a regular file"),
+            std::string::npos)
+      << z.error().message;
+  TempDir d;
+  const std::string fifo = d.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = PcapReader::open(fifo);  // returns at once: the open does not wait for a writer
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message.find("is a FIFO, not a regular file"), std::string::npos) << f.error().message;
 }
 
 TEST(PcapReader, TruncatedFileKeepsEarlierFramesAndNamesWhere) {

@@ -92,7 +92,7 @@ enum obs_malformed_reason {
 	OBS_MAL_NONE = 0,
 	OBS_MAL_ETH_TRUNCATED,
 	OBS_MAL_VLAN_TRUNCATED,
-	OBS_MAL_VLAN_TOO_MANY,           /* more than 2 tags (QinQ is 2) */
+	OBS_MAL_VLAN_TOO_MANY,           /* more than 4 tags (PARSE_MAX_VLAN) */
 	OBS_MAL_IPV4_TRUNCATED,
 	OBS_MAL_IPV4_BAD_IHL,            /* IHL < 5 */
 	OBS_MAL_IPV4_BAD_TOTAL_LENGTH,   /* total length < header length */

@@ -23,6 +23,10 @@ require_root() {
     done
     exec sudo -- env KAGAMI_SUDO_REEXEC=1 "${keep[@]}" "$(realpath "$0")" "$@"
   fi
+  if [ "${KAGAMI_SUDO_REEXEC:-}" = 1 ]; then
+    echo "$name: needs root ($why), and sudo did not give root." >&2
+    return 1
+  fi
   echo "$name: needs root ($why), and sudo is not installed." >&2
   echo "$name: run it from a root shell (su -, then $0), or install sudo." >&2
   return 1

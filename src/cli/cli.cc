@@ -37,6 +37,7 @@ struct Opts {
   std::string config, http, pin_root, state_file;
   std::string object, name, file;
   std::string watch, count;
+  std::vector<std::string> sections;
   std::vector<std::string> attach, migrate, modules;
 };
 
@@ -294,7 +295,16 @@ Result<void> cmd_replay(const Opts& o, Io& io) {
 
 // Module snapshots as tables (replay/table.h): "[obs.gtpu]" per section.
 // With `previous` (the snapshot `seconds` earlier), counters get rates.
-std::string render_modules(const json& mods, const json* previous, double seconds) {
+// --section: "obs" keeps a module, "obs.gtpu" one section; none keeps all.
+bool wanted(const std::vector<std::string>& sections, const std::string& mod, const std::string& sec) {
+  if (sections.empty()) return true;
+  for (const auto& w : sections)
+    if (w == mod || w == mod + "." + sec) return true;
+  return false;
+}
+
+std::string render_modules(const json& mods, const json* previous, double seconds,
+                           const std::vector<std::string>& sections) {
   if (!mods.is_object()) return "not a module snapshot: " + mods.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   std::string out;
   for (auto it = mods.begin(); it != mods.end(); ++it) {
@@ -305,6 +315,7 @@ std::string render_modules(const json& mods, const json* previous, double second
     }
     std::string scalars;
     for (auto s = it->begin(); s != it->end(); ++s) {
+      if (!wanted(sections, it.key(), s.key())) continue;
       const json* prev = prev_mod && prev_mod->is_object() && prev_mod->contains(s.key()) ? &(*prev_mod)[s.key()] : nullptr;
       replay::TableStyle style;
       style.seconds = seconds;
@@ -350,7 +361,7 @@ Result<void> cmd_modules(const Opts& o, Io& io) {
     auto r = call(o, "modules", json::object());
     if (!r) return r.error();
     if (o.json) print_json(io, *r);
-    else io.out << render_modules(*r, nullptr, 0);
+    else io.out << render_modules(*r, nullptr, 0, o.sections);
     return ok();
   }
   // --watch: a block every interval, rates over the interval (like top).
@@ -371,7 +382,7 @@ Result<void> cmd_modules(const Opts& o, Io& io) {
       std::strftime(hms, sizeof hms, "%H:%M:%S", std::localtime(&t));
       io.out << fmt::format("---- {} {}\n", hms,
                             n ? fmt::format("rates over the last {:.1f} s", dt) : std::string("totals; rates from the next block"));
-      io.out << render_modules(*r, n ? &previous : nullptr, n ? dt : 0);
+      io.out << render_modules(*r, n ? &previous : nullptr, n ? dt : 0, o.sections);
     }
     io.out.flush();
     previous = std::move(*r);
@@ -415,7 +426,9 @@ const std::vector<Command>& commands() {
       {"status", "Show the agent's state", {}, cmd_status},
       {"modules", "Show the modules' live counters as tables",
        {{Arg::Option, "--watch,-w", "print every SECONDS, with rates over the interval", &Opts::watch},
-        {Arg::Option, "--count", "with --watch: stop after N blocks (default: until interrupted)", &Opts::count}},
+        {Arg::Option, "--count", "with --watch: stop after N blocks (default: until interrupted)", &Opts::count},
+        {Arg::Option, "--section,-s", "MODULE or MODULE.SECTION to show, repeatable (default: all)",
+         &Opts::sections}},
        cmd_modules},
       {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
        {{Arg::Positional, "FILE", "capture file", &Opts::file, true},

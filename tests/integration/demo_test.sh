@@ -32,8 +32,8 @@ check() {
 }
 [ $rc -eq 0 ] || { echo "FAIL: demo.sh exited $rc"; fail=1; }
 check '^\[obs\.gtpu\]' "a GTP-U section"
-check '^ *by_teid +packets +packets/s +frame_bytes' "a per-TEID table with packets, a rate and bytes"
-check '^ *0x00001000 +[1-9][0-9]* +[0-9.]+k? ' "a row with GTP-U packets for TEID 0x1000"
+check '^ *by_teid +packets +packets/s .*frame_bytes +frame_bytes/s' "a per-TEID table with packets, bytes and their rates"
+check '^ *0x00001000 +[1-9][0-9]* +[0-9.]+[kMG]? ' "a row with GTP-U packets for TEID 0x1000"
 check '^ *51 +PFCP Session Establishment Response +4( |$)' "4 PFCP session establishment responses"
 check '^ *sessions_established +4( |$)' "4 established PFCP sessions"
 check '^\[transport\.' "transport counters"

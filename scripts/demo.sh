@@ -97,12 +97,16 @@ pids+=($!)
 
 echo "demo: agent on http://127.0.0.1:$PORT (programs: $BIN prog list --socket $SOCK)"
 "$BIN" prog list --socket "$SOCK" || true
-echo "demo: live counters every ${INTERVAL} s ($BIN modules --socket $SOCK --watch $INTERVAL); Ctrl-C stops and cleans up"
+echo "demo: live counters every ${INTERVAL} s (all of them: $BIN modules --socket $SOCK); Ctrl-C stops and cleans up"
 count=()
 if [ "$SECONDS_TO_RUN" -gt 0 ]; then count=(--count $(( SECONDS_TO_RUN / INTERVAL + 1 ))); fi
 # In the background, waited for: bash runs a trap as soon as a signal
 # arrives during `wait`, but only after a foreground command has finished.
-"$BIN" modules --socket "$SOCK" --watch "$INTERVAL" "${count[@]}" &
+# --brief and the sections an operator of a UPF looks at first keep a block
+# to one screen; `kagami modules` without them shows every counter.
+"$BIN" modules --socket "$SOCK" --watch "$INTERVAL" "${count[@]}" --brief \
+  --section obs.gtpu --section obs.pfcp --section obs.transport --section obs.malformed \
+  --section transport.drops &
 watcher=$!
 pids+=("$watcher")
 wait "$watcher"

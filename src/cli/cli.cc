@@ -38,6 +38,7 @@ struct Opts {
   std::string object, name, file;
   std::string watch, count;
   std::vector<std::string> sections;
+  bool brief = false;
   std::vector<std::string> attach, migrate, modules;
 };
 
@@ -304,7 +305,7 @@ bool wanted(const std::vector<std::string>& sections, const std::string& mod, co
 }
 
 std::string render_modules(const json& mods, const json* previous, double seconds,
-                           const std::vector<std::string>& sections) {
+                           const std::vector<std::string>& sections, bool brief) {
   if (!mods.is_object()) return "not a module snapshot: " + mods.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   std::string out;
   for (auto it = mods.begin(); it != mods.end(); ++it) {
@@ -320,6 +321,7 @@ std::string render_modules(const json& mods, const json* previous, double second
       replay::TableStyle style;
       style.seconds = seconds;
       style.previous = prev;
+      style.brief = brief;
       if (!s->is_structured()) {
         json one = {{s.key(), *s}};
         json prev_one = prev ? json{{s.key(), *prev}} : json::object();
@@ -361,7 +363,7 @@ Result<void> cmd_modules(const Opts& o, Io& io) {
     auto r = call(o, "modules", json::object());
     if (!r) return r.error();
     if (o.json) print_json(io, *r);
-    else io.out << render_modules(*r, nullptr, 0, o.sections);
+    else io.out << render_modules(*r, nullptr, 0, o.sections, o.brief);
     return ok();
   }
   // --watch: a block every interval, rates over the interval (like top).
@@ -382,7 +384,7 @@ Result<void> cmd_modules(const Opts& o, Io& io) {
       std::strftime(hms, sizeof hms, "%H:%M:%S", std::localtime(&t));
       io.out << fmt::format("---- {} {}\n", hms,
                             n ? fmt::format("rates over the last {:.1f} s", dt) : std::string("totals; rates from the next block"));
-      io.out << render_modules(*r, n ? &previous : nullptr, n ? dt : 0, o.sections);
+      io.out << render_modules(*r, n ? &previous : nullptr, n ? dt : 0, o.sections, o.brief);
     }
     io.out.flush();
     previous = std::move(*r);
@@ -428,7 +430,8 @@ const std::vector<Command>& commands() {
        {{Arg::Option, "--watch,-w", "print every SECONDS, with rates over the interval", &Opts::watch},
         {Arg::Option, "--count", "with --watch: stop after N blocks (default: until interrupted)", &Opts::count},
         {Arg::Option, "--section,-s", "MODULE or MODULE.SECTION to show, repeatable (default: all)",
-         &Opts::sections}},
+         &Opts::sections},
+        {Arg::Flag, "--brief", "each section's counters and top-level tables only", &Opts::brief}},
        cmd_modules},
       {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
        {{Arg::Positional, "FILE", "capture file", &Opts::file, true},

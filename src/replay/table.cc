@@ -265,8 +265,11 @@ class Renderer {
       for (auto& it : items) it.first = "[" + it.first + "]";
     }
     // Scalars first, as aligned "key  value" lines, then nested blocks and tables.
-    TextTable lines;
+    // Numbers right-aligned in one column; strings and lists left-aligned in
+    // another, so one long string does not push every number to the right.
+    TextTable lines, text;
     lines.right = {false, true, false};
+    text.right = {false, false};
     std::string nested;
     size_t i = 0;
     for (const auto& [k, c] : items) {
@@ -276,7 +279,7 @@ class Renderer {
         if (c->empty() && s_.omit_zero) continue;
         std::string s;
         for (const auto& e : *c) s += (s.empty() ? "" : ", ") + scalar(e);
-        lines.rows.push_back({key, "[" + clip(s, 400) + "]", ""});
+        text.rows.push_back({key, "[" + clip(s, 400) + "]"});
         continue;
       }
       if (!c->is_structured()) {
@@ -284,9 +287,12 @@ class Renderer {
         std::string r;
         if (s_.seconds > 0 && c->is_number() && (is_count_name(k) || is_bytes_name(k)))
           r = "(" + format_rate(rate(*c, p)) + "/s)";
-        lines.rows.push_back({key, clip(scalar(*c), 200), r});
+        if (c->is_number()) lines.rows.push_back({key, scalar(*c), r});
+        else text.rows.push_back({key, clip(scalar(*c), 200)});
         continue;
       }
+      // Brief: the tables of this level only, not nested blocks.
+      if (s_.brief && !tabular(*c)) continue;
       std::string sub;
       if (depth + 1 < kMaxTableDepth && tabular(*c)) {
         table(*c, p, key, indent, sub);
@@ -297,6 +303,7 @@ class Renderer {
       if (!sub.empty()) nested += "\n" + indent + key + ":\n" + sub;
     }
     if (!lines.rows.empty()) out += lines.render(indent);
+    if (!text.rows.empty()) out += text.render(indent);
     // A leading blank line only separates; drop it when nothing precedes.
     if (out.empty() && !nested.empty()) nested.erase(0, 1);
     out += nested;

@@ -35,6 +35,9 @@ struct TableStyle {
   double seconds = 0;
   const nlohmann::json* previous = nullptr;
   bool omit_zero = true;
+  // Only the section's scalars and the tables directly in it; nested
+  // blocks (objects that are not tables) are left out.
+  bool brief = false;
   std::string indent = "  ";
 };
 

@@ -25,7 +25,13 @@ leftovers() {
 leftovers "before the test"
 [ $fail -eq 0 ] || exit 1
 
-out=$(BUILD_DIR="$bin" KAGAMI_DEMO_PORT=19464 timeout 240 "$src/scripts/demo.sh" --seconds 8 2>&1)
+# A free port: a fixed one collides with anything else on the host.
+port=19464
+for _ in $(seq 50); do
+  ss -Htln "sport = :$port" 2>/dev/null | grep -q . || break
+  port=$(( 20000 + RANDOM % 20000 ))
+done
+out=$(BUILD_DIR="$bin" KAGAMI_DEMO_PORT=$port timeout 240 "$src/scripts/demo.sh" --seconds 8 2>&1)
 rc=$?
 check() {
   if ! grep -qE "$1" <<<"$out"; then echo "FAIL: demo output lacks: $2"; fail=1; fi
@@ -47,7 +53,7 @@ if [ $fail -ne 0 ]; then echo "---- demo output ----"; echo "$out" | tail -100; 
 # SIGINT its process group, as a terminal does.
 log=$(mktemp /tmp/kagami-demo-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
-BUILD_DIR="$bin" KAGAMI_DEMO_PORT=19464 "$src/scripts/demo.sh" >"$log" 2>&1 &
+BUILD_DIR="$bin" KAGAMI_DEMO_PORT=$port "$src/scripts/demo.sh" >"$log" 2>&1 &
 demo=$!
 for _ in $(seq 600); do
   grep -q '^\[obs\.' "$log" && break

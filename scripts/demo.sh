@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Kagami demo: installs dependencies, builds, and runs the agent on a demo
-# "UPF" test host with live N3 (GTP-U) and N4 (PFCP) traffic, printing live
-# counters from the agent's /metrics.
+# "UPF" test host with live N3 (GTP-U) and N4 (PFCP) traffic, printing the
+# modules' live counters as tables (`kagami modules --watch`) every 3 s.
 #
-#   sudo scripts/demo.sh               run until Ctrl-C
-#   sudo scripts/demo.sh --seconds 20  run for 20 s (used by the demo's own test)
+#   scripts/demo.sh               run until Ctrl-C (as root, or through sudo)
+#   scripts/demo.sh --seconds 20  run for 20 s (used by the demo's own test)
 #
 # Topology: root netns [kgdemo0 10.201.0.1] <-veth-> [kgdemo1 10.201.0.2] netns kagami-demo
 # The "SMF/gNB" traffic source runs in the root namespace, the "UPF" responder
 # in the namespace; the agent attaches the obs module to kgdemo0 (TC ingress +
 # egress) and the transport module to the cgroup root.
 set -euo pipefail
+. "$(dirname "$0")/lib/root.sh"
+require_root demo.sh "it loads BPF programs and creates a network namespace" "$@"
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN=0
 if [ "${1:-}" = "--seconds" ]; then SECONDS_TO_RUN=${2:?--seconds needs a value}; fi
-if [ "$(id -u)" -ne 0 ]; then echo "demo.sh: run as root (it loads BPF programs and creates a network namespace)" >&2; exit 1; fi
+INTERVAL=3
 
 scripts/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
@@ -27,8 +29,11 @@ PIN_ROOT=/sys/fs/bpf/kagami-demo
 SOCK=$WORK/kagami.sock
 PORT=${KAGAMI_DEMO_PORT:-9464}
 pids=()
+cleaned=0
 
 cleanup() {
+  [ "$cleaned" = 1 ] && return
+  cleaned=1
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -40,9 +45,14 @@ cleanup() {
   ip netns del "$NS" 2>/dev/null
   ip link del kgdemo0 2>/dev/null
   rm -rf "$WORK"
+  give_back "$BUILD_DIR"
   echo "demo: cleaned up"
 }
-trap cleanup EXIT INT TERM
+# A signal cleans up and ENDS the script: a trap that only cleaned up would
+# return into the loop below (which is what Ctrl-C used to do).
+trap cleanup EXIT
+trap 'echo; echo "demo: interrupted"; cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 ip netns del "$NS" 2>/dev/null || true
 ip link del kgdemo0 2>/dev/null || true
@@ -85,14 +95,18 @@ sleep 0.3
 "$TRAFFIC" smf --upf 10.201.0.2 --sessions 4 --rate 100 > "$WORK/smf.log" 2>&1 &
 pids+=($!)
 
-echo "demo: agent on http://127.0.0.1:$PORT/metrics (programs: $BIN prog list --socket $SOCK)"
+echo "demo: agent on http://127.0.0.1:$PORT (programs: $BIN prog list --socket $SOCK)"
 "$BIN" prog list --socket "$SOCK" || true
-start=$(date +%s)
-while :; do
-  sleep 3
-  echo "---- $(date +%T) live counters (kgdemo0) ----"
-  curl -sf "http://127.0.0.1:$PORT/metrics" \
-    | grep -E '^kagami_(obs_(gtpu|pfcp|packets)|transport_(packets|tcp|drops))' \
-    | grep -vE '_bucket|_sum' | head -60 || true
-  if [ "$SECONDS_TO_RUN" -gt 0 ] && [ $(( $(date +%s) - start )) -ge "$SECONDS_TO_RUN" ]; then break; fi
-done
+echo "demo: live counters every ${INTERVAL} s (all of them: $BIN modules --socket $SOCK); Ctrl-C stops and cleans up"
+count=()
+if [ "$SECONDS_TO_RUN" -gt 0 ]; then count=(--count $(( SECONDS_TO_RUN / INTERVAL + 1 ))); fi
+# In the background, waited for: bash runs a trap as soon as a signal
+# arrives during `wait`, but only after a foreground command has finished.
+# --brief and the sections an operator of a UPF looks at first keep a block
+# to one screen; `kagami modules` without them shows every counter.
+"$BIN" modules --socket "$SOCK" --watch "$INTERVAL" "${count[@]}" --brief \
+  --section obs.gtpu --section obs.pfcp --section obs.transport --section obs.malformed \
+  --section transport.drops &
+watcher=$!
+pids+=("$watcher")
+wait "$watcher"

@@ -67,9 +67,13 @@
  */
 #define PARSE_MAX_OFF 0x7fff
 
-/* QinQ is two tags (802.1ad S-tag + 802.1Q C-tag); a third is not a
- * standard encapsulation and is reported as KG_PERR_VLAN_TOO_MANY. */
-#define PARSE_MAX_VLAN 2
+/* QinQ is two tags (802.1ad S-tag + 802.1Q C-tag), but carrier networks
+ * stack further (a provider's S-tag over a wholesale S-tag over QinQ, ...)
+ * and tshark decodes any depth. Four tags covers every deployment seen; a
+ * fifth is reported as KG_PERR_VLAN_TOO_MANY. Each iteration only advances
+ * c->off (no stack), and cur_widen() below keeps one verifier state
+ * whatever the count, so the bound costs instructions, not stack. */
+#define PARSE_MAX_VLAN 4
 
 /* RFC 8200 section 4.1 recommends each extension header at most once (the
  * destination options header twice): hop-by-hop, dest opts, routing,
@@ -184,7 +188,7 @@ static __always_inline int parse_eth(struct cursor *c, struct l3l4 *m)
 		return KG_PERR_ETH_TRUNCATED;
 	proto = bpf_ntohs(eth->h_proto);
 	c->off += sizeof(*eth);
-	/* +1: the extra iteration detects a third tag. */
+	/* +1: the extra iteration detects a tag beyond PARSE_MAX_VLAN. */
 	for (i = 0; i < PARSE_MAX_VLAN + 1; i++) {
 		struct parse_vlan_hdr *vh;
 

@@ -1,10 +1,13 @@
 #include "cli/cli.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <variant>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +19,7 @@
 #include "agent/control_socket.h"
 #include "core/probe.h"
 #include "replay/replay.h"
+#include "replay/table.h"
 
 namespace kagami::cli {
 namespace {
@@ -32,6 +36,9 @@ struct Opts {
   bool json = false;
   std::string config, http, pin_root, state_file;
   std::string object, name, file;
+  std::string watch, count;
+  std::vector<std::string> sections;
+  bool brief = false;
   std::vector<std::string> attach, migrate, modules;
 };
 
@@ -287,6 +294,104 @@ Result<void> cmd_replay(const Opts& o, Io& io) {
   return ok();
 }
 
+// Module snapshots as tables (replay/table.h): "[obs.gtpu]" per section.
+// With `previous` (the snapshot `seconds` earlier), counters get rates.
+// --section: "obs" keeps a module, "obs.gtpu" one section; none keeps all.
+bool wanted(const std::vector<std::string>& sections, const std::string& mod, const std::string& sec) {
+  if (sections.empty()) return true;
+  for (const auto& w : sections)
+    if (w == mod || w == mod + "." + sec) return true;
+  return false;
+}
+
+std::string render_modules(const json& mods, const json* previous, double seconds,
+                           const std::vector<std::string>& sections, bool brief) {
+  if (!mods.is_object()) return "not a module snapshot: " + mods.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::string out;
+  for (auto it = mods.begin(); it != mods.end(); ++it) {
+    const json* prev_mod = previous && previous->is_object() && previous->contains(it.key()) ? &(*previous)[it.key()] : nullptr;
+    if (!it->is_object()) {
+      out += fmt::format("[{}] {}\n", it.key(), it->dump(-1, ' ', false, json::error_handler_t::replace));
+      continue;
+    }
+    std::string scalars;
+    for (auto s = it->begin(); s != it->end(); ++s) {
+      if (!wanted(sections, it.key(), s.key())) continue;
+      const json* prev = prev_mod && prev_mod->is_object() && prev_mod->contains(s.key()) ? &(*prev_mod)[s.key()] : nullptr;
+      replay::TableStyle style;
+      style.seconds = seconds;
+      style.previous = prev;
+      style.brief = brief;
+      if (!s->is_structured()) {
+        json one = {{s.key(), *s}};
+        json prev_one = prev ? json{{s.key(), *prev}} : json::object();
+        style.previous = prev ? &prev_one : nullptr;
+        scalars += replay::render_section(one, style);
+        continue;
+      }
+      std::string body = replay::render_section(*s, style);
+      out += fmt::format("[{}.{}]\n{}", it.key(), s.key(), body.empty() ? "  (all zero)\n" : body);
+    }
+    if (!scalars.empty()) out += fmt::format("[{}]\n{}", it.key(), scalars);
+  }
+  return out;
+}
+
+Result<double> positive_number(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    double d = std::stod(v, &used);
+    if (used == v.size() && d > 0 && d < 86400) return d;
+  } catch (const std::exception&) {
+  }
+  return make_error("invalid {} '{}': expected a positive number", flag, v);
+}
+
+Result<void> cmd_modules(const Opts& o, Io& io) {
+  double interval = 0, count = 0;
+  if (!o.watch.empty()) {
+    auto w = positive_number("--watch", o.watch);
+    if (!w) return w.error();
+    interval = *w;
+  }
+  if (!o.count.empty()) {
+    auto c = positive_number("--count", o.count);
+    if (!c) return c.error();
+    count = *c;
+  }
+  if (o.watch.empty()) {
+    auto r = call(o, "modules", json::object());
+    if (!r) return r.error();
+    if (o.json) print_json(io, *r);
+    else io.out << render_modules(*r, nullptr, 0, o.sections, o.brief);
+    return ok();
+  }
+  // --watch: a block every interval, rates over the interval (like top).
+  json previous;
+  auto last = std::chrono::steady_clock::now();
+  for (long n = 0; count == 0 || n < static_cast<long>(count); n++) {
+    if (n) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    auto r = call(o, "modules", json::object());
+    if (!r) return r.error();
+    auto now = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(now - last).count();
+    last = now;
+    if (o.json) {
+      io.out << r->dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    } else {
+      std::time_t t = std::time(nullptr);
+      char hms[16];
+      std::strftime(hms, sizeof hms, "%H:%M:%S", std::localtime(&t));
+      io.out << fmt::format("---- {} {}\n", hms,
+                            n ? fmt::format("rates over the last {:.1f} s", dt) : std::string("totals; rates from the next block"));
+      io.out << render_modules(*r, n ? &previous : nullptr, n ? dt : 0, o.sections, o.brief);
+    }
+    io.out.flush();
+    previous = std::move(*r);
+  }
+  return ok();
+}
+
 // ---- the table ------------------------------------------------------------------
 
 const std::vector<Command>& commands() {
@@ -321,6 +426,13 @@ const std::vector<Command>& commands() {
        {{Arg::Positional, "FILE", "YAML config file", &Opts::file}},
        cmd_apply},
       {"status", "Show the agent's state", {}, cmd_status},
+      {"modules", "Show the modules' live counters as tables",
+       {{Arg::Option, "--watch,-w", "print every SECONDS, with rates over the interval", &Opts::watch},
+        {Arg::Option, "--count", "with --watch: stop after N blocks (default: until interrupted)", &Opts::count},
+        {Arg::Option, "--section,-s", "MODULE or MODULE.SECTION to show, repeatable (default: all)",
+         &Opts::sections},
+        {Arg::Flag, "--brief", "each section's counters and top-level tables only", &Opts::brief}},
+       cmd_modules},
       {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
        {{Arg::Positional, "FILE", "capture file", &Opts::file, true},
         {Arg::Option, "--module", "module to run, repeatable (default: all packet modules)", &Opts::modules}},

@@ -38,8 +38,9 @@ Result<nlohmann::json> run(const ReplayOptions& opts);
 // module's counter section.
 bool is_replay_key(std::string_view key);
 
-// A human-readable report of run()'s JSON: a summary, then one aligned
-// "key  value" table per counter section.
+// A human-readable report of run()'s JSON: a summary, then every counter
+// section in the report's order, rendered by table.h (objects of objects
+// sharing numeric fields as tables, one row per key).
 std::string render_text(const nlohmann::json& report);
 
 }  // namespace kagami::replay

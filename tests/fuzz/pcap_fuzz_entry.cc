@@ -9,6 +9,7 @@
 
 #include "replay/pcap_reader.h"
 #include "replay/replay.h"
+#include "replay/table.h"
 
 namespace kagami::fuzz {
 namespace {
@@ -70,6 +71,16 @@ void replay_render_one_input(const uint8_t* data, size_t size) {
   if (j.is_discarded()) return;
   std::string s = replay::render_text(j);
   if (s.empty()) fail("empty rendering", size, 0);
+  // The table renderer with rates, against itself and against an empty
+  // previous document (as `kagami modules --watch` calls it).
+  replay::TableStyle style;
+  style.seconds = 1.5;
+  style.previous = &j;
+  (void)replay::render_section(j, style);
+  const nlohmann::json none = nlohmann::json::object();
+  style.previous = &none;
+  style.omit_zero = false;
+  (void)replay::render_section(j, style);
 }
 
 }  // namespace kagami::fuzz

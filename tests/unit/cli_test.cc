@@ -152,6 +152,22 @@ TEST_F(CliTest, EveryCommandAcceptsJson) {
   EXPECT_THAT(r.err, StartsWith("kagami: "));
 }
 
+TEST_F(CliTest, ModulesChecksWatchThenAsksTheAgent) {
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"modules"},
+                                       {"modules", "--json"},
+                                       {"modules", "--watch", "2", "--count", "1", "--section", "obs.gtpu"}}) {
+    cmd.insert(cmd.begin(), {"--socket", sock_});
+    auto o = kagami(cmd);
+    EXPECT_EQ(o.rc, 1);
+    EXPECT_EQ(o.err, "kagami: agent not running (no socket at " + sock_ + ")\n");
+  }
+  for (const char* bad : {"0", "-1", "abc", "2s"}) {
+    auto o = kagami({"--socket", sock_, "modules", "--watch", bad});
+    EXPECT_EQ(o.rc, 1) << bad;
+    EXPECT_EQ(o.err, std::string("kagami: invalid --watch '") + bad + "': expected a positive number\n");
+  }
+}
+
 TEST_F(CliTest, AgentRejectsInvalidConfigBeforeTouchingAnything) {
   const std::string f = (dir_ / "bad.yaml").string();
   std::ofstream(f) << "agent: {pin_root: /tmp/not-bpffs}\n";

@@ -17,7 +17,7 @@ enum kg_parse_error {
 	KG_PERR_NONE = 0,
 	KG_PERR_ETH_TRUNCATED,
 	KG_PERR_VLAN_TRUNCATED,
-	KG_PERR_VLAN_TOO_MANY,           /* more than 2 tags (QinQ is 2) */
+	KG_PERR_VLAN_TOO_MANY,           /* more than 4 tags (PARSE_MAX_VLAN) */
 	KG_PERR_IPV4_TRUNCATED,
 	KG_PERR_IPV4_BAD_IHL,            /* IHL < 5 */
 	KG_PERR_IPV4_BAD_TOTAL_LENGTH,   /* total length < header length */

@@ -129,8 +129,9 @@ TEST_F(ObsKernel, VlanQinqAndIpv6ExtensionHeadersReachGtpu) {
   EXPECT_TRUE(c["malformed"].empty()) << c["malformed"].dump();
 }
 
-TEST_F(ObsKernel, ThirdVlanTagAndNinthIpv6ExtensionAreMalformed) {
-  run(PacketBuilder().eth().vlan(1, 0x88a8).vlan(2).vlan(3).ipv4("1.1.1.1", "2.2.2.2").udp(1, 2).build());
+TEST_F(ObsKernel, FifthVlanTagAndNinthIpv6ExtensionAreMalformed) {
+  // Four tags are the bound (tests/kernel/obs_vlan_test.cc); a fifth is not.
+  run(PacketBuilder().eth().vlan(1, 0x88a8).vlan(2).vlan(3).vlan(4).vlan(5).ipv4("1.1.1.1", "2.2.2.2").udp(1, 2).build());
   // Eight extension headers are the bound and still parse; nine do not.
   PacketBuilder eight, nine;
   eight.eth().ipv6("2001:db8::1", "2001:db8::2");

@@ -105,7 +105,7 @@ if [ "$SECONDS_TO_RUN" -gt 0 ]; then count=(--count $(( SECONDS_TO_RUN / INTERVA
 # --brief and the sections an operator of a UPF looks at first keep a block
 # to one screen; `kagami modules` without them shows every counter.
 "$BIN" modules --socket "$SOCK" --watch "$INTERVAL" "${count[@]}" --brief \
-  --section obs.gtpu --section obs.pfcp --section obs.transport --section obs.malformed \
+  --section obs.gtpu --section obs.pfcp --section obs.packets --section obs.malformed \
   --section transport.drops &
 watcher=$!
 pids+=("$watcher")

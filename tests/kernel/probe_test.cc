@@ -6,6 +6,10 @@
 // lines to adjust, and the reason a test fails names the feature.
 #include <gtest/gtest.h>
 
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <sys/utsname.h>
 
 #include <cstdlib>
@@ -18,6 +22,15 @@
 #include "support/netns.h"
 
 namespace {
+
+// True when the effective capability set holds `cap` (capget(2) v3).
+bool has_cap(int cap) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  return (d[cap / 32].effective >> (cap % 32)) & 1u;
+}
+
 
 using kagami::core::Feature;
 using kagami::core::probe_feature;
@@ -87,7 +100,15 @@ TEST_F(ProbeKernel, NewerKernelFeaturesAreSeenThroughBtf) {
   // netkit's attach type is in the core but CONFIG_NETKIT is off here.
   EXPECT_FALSE(r.has("netkit"));
   EXPECT_NE(r.find("netkit")->detail.find("driver"), std::string::npos) << r.find("netkit")->detail;
-  EXPECT_TRUE(r.has("arena")) << r.find("arena")->detail;
+  // Arena maps: created here when the agent holds every capability. Some
+  // sandboxes run root without CAP_SYS_RESOURCE, and there the kernel
+  // refuses the create with EPERM; the probe must then say so, not guess.
+  if (has_cap(CAP_SYS_RESOURCE)) {
+    EXPECT_TRUE(r.has("arena")) << r.find("arena")->detail;
+  } else {
+    EXPECT_FALSE(r.has("arena"));
+    EXPECT_NE(r.find("arena")->detail.find("not permitted"), std::string::npos) << r.find("arena")->detail;
+  }
   EXPECT_TRUE(r.has("cgrp_storage")) << r.find("cgrp_storage")->detail;
   EXPECT_TRUE(r.has("user_ringbuf"));
 }

@@ -1,6 +1,5 @@
 #include "agent/agent.h"
 
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include "agent/control_socket.h"
 #include "agent/http_server.h"
 #include "agent/prometheus.h"
+#include "common/names.h"
 #include "core/probe.h"
 
 #ifndef KAGAMI_VERSION
@@ -30,16 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string hex(const unsigned char* d, unsigned n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (unsigned i = 0; i < n; ++i) {
-    out += digits[d[i] >> 4];
-    out += digits[d[i] & 15];
-  }
-  return out;
-}
 
 std::string hostname() {
   char buf[256] = {};
@@ -95,12 +85,7 @@ std::vector<std::string> module_names_or_empty() {
 
 // ---- hashing and JSON forms -------------------------------------------------
 
-std::string sha256_bytes(const std::vector<uint8_t>& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  return hex(md, n);
-}
+std::string sha256_bytes(const std::vector<uint8_t>& bytes) { return names::sha256_hex(bytes); }
 
 Result<std::string> sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

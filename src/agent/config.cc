@@ -15,6 +15,8 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/names.h"
+
 namespace kagami::agent {
 namespace {
 
@@ -524,12 +526,7 @@ Result<std::pair<std::string, int>> parse_host_port(std::string_view addr) {
   return std::make_pair(host, p);
 }
 
-bool valid_program_name(std::string_view name) {
-  return !name.empty() && name.size() <= 32 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-         });
-}
+bool valid_program_name(std::string_view name) { return names::valid_program_name(name); }
 
 const char* migration_rule_name(core::MapMigration::Rule r) {
   switch (r) {

@@ -75,6 +75,9 @@ class Agent {
   nlohmann::json stats_json();
   nlohmann::json modules_json();
   nlohmann::json status_json();
+  // Turns kernel BPF stats on for `window` only (agent.bpf_stats:
+  // on_demand) and returns each program's runs and run time in it.
+  Result<nlohmann::json> sample_stats_json(std::chrono::milliseconds window);
 
   std::string http_address() const;  // as bound (port 0 resolved)
   const std::string& socket_path() const { return settings_.socket; }
@@ -86,12 +89,19 @@ class Agent {
     std::vector<std::string> attach;  // canonical strings
   };
 
+  struct PreparedApply;  // what the plan step decided (agent.cc)
+
   Agent() = default;
+  // An apply is a plan step (no kernel change: config, module plans, the
+  // diff) and an execute step (kernel changes, one rollback).
   Result<nlohmann::json> apply_locked(Config cfg);
+  Result<std::unique_ptr<PreparedApply>> plan_locked(Config cfg);
+  Result<nlohmann::json> execute_locked(PreparedApply& prep);
   std::vector<CurrentProgram> current_locked() const;
   std::string origin_locked(const std::string& name) const;
   void load_state_locked();
-  void save_state_locked();
+  // Atomic (tmp, fsync, rename, fsync dir); an error fails the apply.
+  Result<void> save_state_locked();
   nlohmann::json program_to_json_locked(const core::ProgramInfo& p) const;
 
   Result<nlohmann::json> op_prog_load(const Request& r);

@@ -208,7 +208,7 @@ std::vector<std::string> libbpf_prog_type_names() {
 
 Result<void> parse_agent(const YAML::Node& n, AgentSettings& a) {
   return for_each_key(
-      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log"},
+      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log", "bpf_stats"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
         if (k == "log") {
           return for_each_key(v, p, {"level", "json"},
@@ -251,6 +251,10 @@ Result<void> parse_agent(const YAML::Node& n, AgentSettings& a) {
         } else if (k == "node") {
           if (s->empty()) return field_error(p, v, "must not be empty");
           a.node = *s;
+        } else if (k == "bpf_stats") {
+          if (*s == "on_demand") a.bpf_stats = core::StatsMode::OnDemand;
+          else if (*s == "always") a.bpf_stats = core::StatsMode::Always;
+          else return field_error(p, v, fmt::format("unknown value '{}' (one of: on_demand, always)", *s));
         }
         return ok();
       });
@@ -524,6 +528,10 @@ Result<std::pair<std::string, int>> parse_host_port(std::string_view addr) {
   const int p = std::stoi(std::string(port));
   if (p > 65535) return make_error("'{}': port must be a number 0-65535", addr);
   return std::make_pair(host, p);
+}
+
+const char* bpf_stats_name(core::StatsMode m) {
+  return m == core::StatsMode::Always ? "always" : "on_demand";
 }
 
 bool valid_program_name(std::string_view name) { return names::valid_program_name(name); }

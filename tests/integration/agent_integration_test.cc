@@ -73,7 +73,10 @@ class AgentIntegration : public ::testing::Test {
   }
 
   std::string config(const std::string& b_attach, const std::string& a_attach = "") const {
+    // bpf_stats: always, because the test reads run counts (the default,
+    // on_demand, counts only inside a sampling window).
     return "agent:\n  http: \"127.0.0.1:0\"\n  socket: " + socket_ + "\n  pin_root: " + pin_root_ +
+           "\n  bpf_stats: always" +
            "\nprograms:\n"
            "  - name: a\n    object: platform.bpf.o\n    attach: [\"" +
            (a_attach.empty() ? "xdp:" + h1_.host_if + "@empty_xdp" : a_attach) +

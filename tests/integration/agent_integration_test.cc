@@ -171,7 +171,7 @@ TEST_F(AgentIntegration, LifecycleDiffApplyAdoptionAndUnload) {
   test::TestNetwork::exec_in(h1_, "ping -c 5 -i 0.2 -W 1 " + h1_.host_ip);
   p = programs();
   const uint64_t a_runs = runs(p["a"]);
-  EXPECT_GE(a_runs, 5u);
+  EXPECT_GE(a_runs, 5u) << p["a"].dump();
 
   // HTTP: health, API, and /metrics accepted by promtool.
   EXPECT_EQ(http("/healthz").out, "ok\n");

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <thread>
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
@@ -323,6 +325,7 @@ Result<nlohmann::json> Agent::reload(const std::string& path) {
   if (!cfg) {
     ++applies_failed_;
     last_apply_ = {{"ok", false}, {"error", cfg.error().message}, {"time", std::time(nullptr)}};
+    publish_view_locked();
     return cfg.error();
   }
   return apply_locked(std::move(*cfg));
@@ -342,7 +345,7 @@ struct Agent::PreparedApply {
   Config cfg;
   std::vector<DesiredProgram> desired;
   std::map<std::string, std::string> owner;  // program name -> "programs[i]" / "modules.x"
-  std::map<std::string, std::unique_ptr<core::Module>> next_modules;
+  std::map<std::string, std::shared_ptr<ModuleSlot>> next_modules;
   std::map<std::string, nlohmann::json> next_features;
   std::set<std::string> taken;  // instances moved out of modules_
   nlohmann::json warnings = nlohmann::json::array();
@@ -355,6 +358,7 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
   if (!prep) {
     ++applies_failed_;
     last_apply_ = {{"ok", false}, {"error", prep.error().message}, {"time", std::time(nullptr)}};
+    publish_view_locked();
     return prep.error();
   }
   auto r = execute_locked(**prep);
@@ -362,6 +366,8 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     ++applies_failed_;
     last_apply_ = {{"ok", false}, {"error", r.error().message}, {"time", std::time(nullptr)}};
   }
+  prep->reset();  // gives the modules back on failure, before the view is taken
+  publish_view_locked();
   return r;
 }
 
@@ -404,18 +410,21 @@ Result<std::unique_ptr<Agent::PreparedApply>> Agent::plan_locked(Config cfg) {
   }
   for (const auto& [name, ms] : cfg.modules) {
     if (!ms.enabled) continue;
-    std::unique_ptr<core::Module> mod;
+    std::shared_ptr<ModuleSlot> slot;
     if (auto it = modules_.find(name); it != modules_.end()) {
-      mod = std::move(it->second);  // given back by ~PreparedApply if the apply fails
+      slot = it->second;  // given back by ~PreparedApply if the apply fails
       modules_.erase(it);
       prep->taken.insert(name);
     } else {
-      mod = core::make_module(name);
+      auto mod = core::make_module(name);
+      if (!mod) return make_error("modules.{}: unknown module (line {})", name, ms.line);
+      slot = std::make_shared<ModuleSlot>();
+      slot->module = std::move(mod);
     }
-    if (!mod) return make_error("modules.{}: unknown module (line {})", name, ms.line);
     // Kept in next_modules at once, so that every return below gives it back.
-    core::Module& m = *mod;
-    prep->next_modules[name] = std::move(mod);
+    prep->next_modules[name] = slot;
+    std::lock_guard module_lock(slot->mu);  // a scrape may be collecting it
+    core::Module& m = *slot->module;
     // The kernel features the module needs, probed one by one (each probe
     // runs once per process): a missing required one fails the apply before
     // anything is loaded; fallbacks are logged and shown in `kagami status`.
@@ -559,8 +568,9 @@ Result<nlohmann::json> Agent::execute_locked(PreparedApply& prep) {
   prep.committed = true;
   modules_ = std::move(prep.next_modules);
   module_features_ = std::move(prep.next_features);
-  for (auto& [n, m] : modules_) {
-    if (auto c = m->configure(*pm_); !c) {
+  for (auto& [n, slot] : modules_) {
+    std::lock_guard module_lock(slot->mu);
+    if (auto c = slot->module->configure(*pm_); !c) {
       warnings.push_back(fmt::format("modules.{}: {}", n, c.error().message));
     }
   }
@@ -657,6 +667,7 @@ Result<nlohmann::json> Agent::op_prog_load(const Request& r) {
   if (!info) return info.error();
   records_[*name] = Record{kOriginCli, *sha, canonical_attach(req.attach)};
   auto saved = save_state_locked();
+  publish_view_locked();
   spdlog::info("cli: loaded {} from {}", *name, *object);
   nlohmann::json j = program_to_json_locked(*info);
   if (!saved) j["warning"] = saved.error().message;
@@ -701,6 +712,7 @@ Result<nlohmann::json> Agent::op_prog_replace(const Request& r) {
   if (!info) return info.error();
   records_[*name] = Record{origin, *sha, canonical_attach(req.attach)};
   auto saved = save_state_locked();
+  publish_view_locked();
   spdlog::info("cli: replaced {} with {} (generation {})", *name, *object, info->generation);
   nlohmann::json j = program_to_json_locked(*info);
   if (!saved) j["warning"] = saved.error().message;
@@ -720,6 +732,7 @@ Result<nlohmann::json> Agent::op_prog_unload(const Request& r) {
   KAGAMI_TRY(pm_->unload(*name));
   records_.erase(*name);
   if (auto w = save_state_locked(); !w) spdlog::error("cli: unloaded {}: {}", *name, w.error().message);
+  publish_view_locked();
   spdlog::info("cli: unloaded {}", *name);
   nlohmann::json j = {{"unloaded", *name}, {"origin", origin}};
   if (origin == kOriginConfig)
@@ -801,8 +814,9 @@ nlohmann::json Agent::stats_json() {
 nlohmann::json Agent::modules_json() {
   std::lock_guard lk(mu_);
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& [name, mod] : modules_) {
-    auto s = mod->snapshot(*pm_);
+  for (const auto& [name, slot] : modules_) {
+    std::lock_guard module_lock(slot->mu);
+    auto s = slot->module->snapshot(*pm_);
     out[name] = s ? *s : nlohmann::json{{"error", s.error().message}};
   }
   return out;
@@ -849,29 +863,95 @@ Result<nlohmann::json> Agent::sample_stats_json(std::chrono::milliseconds window
   return nlohmann::json{{"window_ms", window.count()}, {"programs", arr}};
 }
 
-std::string Agent::metrics_text() {
-  std::vector<core::MetricFamily> families;
-  AgentFacts f;
+void Agent::publish_view_locked() {
+  auto v = std::make_shared<View>();
+  for (const auto& [n, slot] : modules_) v->modules.emplace_back(n, slot);
+  for (const auto& [n, r] : records_) v->origins[n] = r.origin;
+  v->applies_ok = applies_ok_;
+  v->applies_failed = applies_failed_;
+  v->last_apply_ok = last_apply_.value("ok", true);
+  std::lock_guard lk(view_mu_);
+  view_ = std::move(v);
+}
+
+std::shared_ptr<const Agent::View> Agent::view() const {
+  std::lock_guard lk(view_mu_);
+  return view_;
+}
+
+std::vector<core::MetricFamily> Agent::collect_module(const std::string& name,
+                                                      const std::shared_ptr<ModuleSlot>& slot) {
+  // Long enough for any healthy collect (they take milliseconds), short
+  // enough to stay well inside Prometheus' default 10 s scrape timeout.
+  constexpr auto kDeadline = std::chrono::seconds(2);
+  struct Call {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Result<std::vector<core::MetricFamily>> result = make_error("not run");
+  };
   {
-    std::lock_guard lk(mu_);
-    std::vector<ProgramRow> rows;
-    for (auto& p : pm_->list()) rows.push_back({p, origin_locked(p.name)});
-    families = program_families(rows);
-    for (const auto& [name, mod] : modules_) {
-      auto fams = mod->collect(*pm_);
-      if (!fams) {
-        ++collect_errors_;
-        spdlog::warn("metrics: module {}: {}", name, fams.error().message);
-        continue;
-      }
-      families.insert(families.end(), fams->begin(), fams->end());
+    std::lock_guard lk(slot->state_mu);
+    if (slot->collecting) {
+      ++collect_errors_;
+      spdlog::warn("metrics: module {}: the previous collect is still running; serving its last metrics", name);
+      return slot->last;
     }
-    f.version = KAGAMI_VERSION;
-    f.node = settings_.node;
-    f.applies_ok = applies_ok_;
-    f.applies_failed = applies_failed_;
-    f.last_apply_ok = last_apply_.value("ok", true);
+    slot->collecting = true;
   }
+  auto call = std::make_shared<Call>();
+  std::thread([slot, call, pm = pm_] {
+    Result<std::vector<core::MetricFamily>> r = make_error("not run");
+    {
+      std::lock_guard ml(slot->mu);
+      r = slot->module->collect(*pm);
+    }
+    {
+      std::lock_guard lk(slot->state_mu);
+      slot->collecting = false;
+      if (r) slot->last = *r;
+    }
+    std::lock_guard lk(call->mu);
+    call->result = std::move(r);
+    call->done = true;
+    call->cv.notify_all();
+  }).detach();
+  std::unique_lock lk(call->mu);
+  if (!call->cv.wait_for(lk, kDeadline, [&] { return call->done; })) {
+    ++collect_errors_;
+    spdlog::warn("metrics: module {}: collect takes longer than {} s; serving its last metrics", name,
+                 kDeadline.count());
+    std::lock_guard sl(slot->state_mu);
+    return slot->last;
+  }
+  if (!call->result) {
+    ++collect_errors_;
+    spdlog::warn("metrics: module {}: {}", name, call->result.error().message);
+    return {};
+  }
+  return *call->result;
+}
+
+std::string Agent::metrics_text() {
+  // Neither the agent's mutex nor the manager's: an apply (or a load the
+  // verifier takes seconds over) does not hold up a scrape.
+  const auto v = view();
+  std::vector<ProgramRow> rows;
+  for (auto& p : pm_->list()) {
+    auto o = v->origins.find(p.name);
+    rows.push_back({p, o == v->origins.end() ? std::string(kOriginCli) : o->second});
+  }
+  std::vector<core::MetricFamily> families = program_families(rows);
+  for (const auto& [name, slot] : v->modules) {
+    auto fams = collect_module(name, slot);
+    families.insert(families.end(), fams.begin(), fams.end());
+  }
+  AgentFacts f;
+  f.version = KAGAMI_VERSION;
+  f.node = settings_.node;
+  f.applies_ok = v->applies_ok;
+  f.applies_failed = v->applies_failed;
+  f.last_apply_ok = v->last_apply_ok;
   f.start_time_seconds = start_unix_;
   f.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   f.rss_bytes = rss_bytes();

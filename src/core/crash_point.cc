@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,10 +23,19 @@ uint64_t crash_after() {
   return n;
 }
 
+uint64_t step_delay_ms() {
+  static const uint64_t n = [] {
+    const char* v = std::getenv("KAGAMI_TEST_STEP_DELAY_MS");
+    return v && *v ? std::strtoull(v, nullptr, 10) : 0;
+  }();
+  return n;
+}
+
 }  // namespace
 
 void crash_point(const char* what) {
   const uint64_t n = ++g_steps;
+  if (step_delay_ms() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms()));
   if (crash_after() != 0 && n == crash_after()) {
     // One line on stderr so the test log shows where it died; no stdio
     // buffering, no destructors, no atexit: as close to kill -9 as it gets.

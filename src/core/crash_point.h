@@ -5,7 +5,9 @@
 // agent's state file calls crash_point() right after it. When the
 // environment variable KAGAMI_TEST_CRASH_AFTER=N is set, the Nth such step
 // kills the process with SIGKILL, exactly as `kill -9` would at that point.
-// Unset (production), crash_point() only counts. Never set it outside tests.
+// KAGAMI_TEST_STEP_DELAY_MS=N sleeps N ms at each step instead, so a test
+// can hold an apply open (and check that /metrics does not wait for it).
+// Unset (production), crash_point() only counts. Never set them outside tests.
 #pragma once
 
 #include <cstdint>

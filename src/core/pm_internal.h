@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <string>
@@ -98,6 +99,17 @@ struct Entry {
   std::vector<Attachment> atts;
   Fd meta;
 };
+
+// What listings read without the manager's lock (a load can hold it for
+// seconds while the verifier runs): published after every change.
+struct Listed {
+  std::string name, label, sha256;
+  bool builtin = false, adopted = false;
+  uint32_t generation = 1;
+  std::vector<std::pair<std::string, std::shared_ptr<Fd>>> progs, maps;
+  std::vector<AttachmentInfo> attachments;
+};
+using Listing = std::map<std::string, Listed>;
 
 struct Chain {
   std::string ifname;
@@ -212,6 +224,9 @@ class Manager final : public ProgramManager {
   void move_next_pins(const std::string& name, const json& j);
 
   ProgramInfo info(const Entry& e) const;
+  // Publishes entries_ as the listing that list/get/map_fd read.
+  void publish_locked();
+  std::shared_ptr<const Listing> listing() const;
 
   ManagerOptions opts_;
   mutable std::mutex mu_;
@@ -219,6 +234,8 @@ class Manager final : public ProgramManager {
   std::map<std::string, Chain> chains_;  // by interface name
   std::vector<std::string> adoption_errors_;
   Fd stats_;
+  mutable std::mutex listing_mu_;  // guards listing_ (the pointer only)
+  std::shared_ptr<const Listing> listing_ = std::make_shared<Listing>();
 };
 
 // Record <-> entry helpers shared by replace and recovery.

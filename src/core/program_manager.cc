@@ -40,48 +40,124 @@ std::string layout(const bpf::KMapInfo& m) {
                      m.max_entries, m.flags);
 }
 
+namespace {
+
+void add_prog(ProgramInfo& pi, const std::string& n, int fd) {
+  ProgInfo p;
+  p.name = n;
+  if (auto k = bpf::prog_info(fd)) {
+    p.id = k->id;
+    p.type = k->type;
+    p.run_cnt = k->run_cnt;
+    p.run_time_ns = k->run_time_ns;
+  }
+  pi.progs.push_back(std::move(p));
+}
+
+void add_map(ProgramInfo& pi, const std::string& n, int fd) {
+  MapInfo m;
+  m.name = n;
+  if (auto k = bpf::map_info(fd)) {
+    m.id = k->id;
+    m.type = k->type;
+    m.key_size = k->key_size;
+    m.value_size = k->value_size;
+    m.max_entries = k->max_entries;
+  }
+  pi.maps.push_back(std::move(m));
+}
+
+ProgramInfo info_of(const Listed& l) {
+  ProgramInfo pi;
+  pi.name = l.name;
+  pi.label = l.label;
+  pi.sha256 = l.sha256;
+  pi.builtin = l.builtin;
+  pi.adopted = l.adopted;
+  pi.generation = l.generation;
+  for (const auto& [n, fd] : l.progs) add_prog(pi, n, fd->get());
+  for (const auto& [n, fd] : l.maps) add_map(pi, n, fd->get());
+  pi.attachments = l.attachments;
+  return pi;
+}
+
+}  // namespace
+
+// Mutations hold mu_ for as long as they run; every change ends with a new
+// listing, which readers take without mu_.
 Result<ProgramInfo> Manager::load(const LoadRequest& req) {
   std::lock_guard<std::mutex> lk(mu_);
   auto r = load_locked(req);
+  publish_locked();
   if (!r) return r.error().with_context("load " + req.name);
   return r;
 }
 Result<ProgramInfo> Manager::replace(const std::string& name, const LoadRequest& req) {
   std::lock_guard<std::mutex> lk(mu_);
   auto r = replace_locked(name, req);
+  publish_locked();
   if (!r) return r.error().with_context("replace " + name);
   return r;
 }
 Result<void> Manager::unload(const std::string& name) {
   std::lock_guard<std::mutex> lk(mu_);
   auto r = unload_locked(name);
+  publish_locked();
   if (!r) return r.error().with_context("unload " + name);
   return r;
 }
+
+void Manager::publish_locked() {
+  auto l = std::make_shared<Listing>();
+  for (const auto& [n, e] : entries_) {
+    Listed x;
+    x.name = e.name;
+    x.label = e.label;
+    x.sha256 = e.sha256;
+    x.builtin = e.builtin;
+    x.adopted = e.adopted;
+    x.generation = e.generation;
+    auto share = [](const std::map<std::string, Fd>& fds, auto& out) {
+      for (const auto& [fn, fd] : fds)
+        if (auto d = bpf::dup_fd(fd.get())) out.emplace_back(fn, std::make_shared<Fd>(std::move(*d)));
+    };
+    share(e.progs, x.progs);
+    share(e.maps, x.maps);
+    for (const auto& a : e.atts) x.attachments.push_back(AttachmentInfo{a.point, a.program, a.mechanism});
+    std::stable_sort(x.attachments.begin(), x.attachments.end(),
+                     [](const AttachmentInfo& p, const AttachmentInfo& q) { return p.point.order < q.point.order; });
+    l->emplace(n, std::move(x));
+  }
+  std::lock_guard<std::mutex> lk(listing_mu_);
+  listing_ = std::move(l);
+}
+
+std::shared_ptr<const Listing> Manager::listing() const {
+  std::lock_guard<std::mutex> lk(listing_mu_);
+  return listing_;
+}
+
 std::vector<ProgramInfo> Manager::list() const {
-  std::lock_guard<std::mutex> lk(mu_);
   std::vector<ProgramInfo> out;
-  for (const auto& [n, e] : entries_) out.push_back(info(e));
+  for (const auto& [n, l] : *listing()) out.push_back(info_of(l));
   return out;
 }
 Result<ProgramInfo> Manager::get(const std::string& name) const {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto it = entries_.find(name);
-  if (it == entries_.end()) return make_error("no program named {}", name);
-  return info(it->second);
+  auto snap = listing();
+  auto it = snap->find(name);
+  if (it == snap->end()) return make_error("no program named {}", name);
+  return info_of(it->second);
 }
 Result<Fd> Manager::map_fd(const std::string& name, const std::string& map) const {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto it = entries_.find(name);
-  if (it == entries_.end()) return make_error("no program named {}", name);
-  auto m = it->second.maps.find(map);
-  if (m == it->second.maps.end()) return make_error("program {} has no map {}", name, map);
-  return bpf::dup_fd(m->second.get());
+  auto snap = listing();
+  auto it = snap->find(name);
+  if (it == snap->end()) return make_error("no program named {}", name);
+  for (const auto& [n, fd] : it->second.maps)
+    if (n == map) return bpf::dup_fd(fd->get());
+  return make_error("program {} has no map {}", name, map);
 }
-std::vector<std::string> Manager::adoption_errors() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return adoption_errors_;
-}
+// Written only by init(), before the manager is shared: no lock.
+std::vector<std::string> Manager::adoption_errors() const { return adoption_errors_; }
 
 Result<std::vector<StatsSample>> Manager::sample_stats(std::chrono::milliseconds window) const {
   auto snapshot = [this] {
@@ -127,6 +203,7 @@ Result<void> Manager::init() {
   }
   KAGAMI_TRY(adopt_chains());
   KAGAMI_TRY(adopt_all());
+  publish_locked();
   return ok();
 }
 
@@ -293,29 +370,8 @@ ProgramInfo Manager::info(const Entry& e) const {
   pi.builtin = e.builtin;
   pi.adopted = e.adopted;
   pi.generation = e.generation;
-  for (const auto& [n, fd] : e.progs) {
-    ProgInfo p;
-    p.name = n;
-    if (auto k = bpf::prog_info(fd.get())) {
-      p.id = k->id;
-      p.type = k->type;
-      p.run_cnt = k->run_cnt;
-      p.run_time_ns = k->run_time_ns;
-    }
-    pi.progs.push_back(std::move(p));
-  }
-  for (const auto& [n, fd] : e.maps) {
-    MapInfo m;
-    m.name = n;
-    if (auto k = bpf::map_info(fd.get())) {
-      m.id = k->id;
-      m.type = k->type;
-      m.key_size = k->key_size;
-      m.value_size = k->value_size;
-      m.max_entries = k->max_entries;
-    }
-    pi.maps.push_back(std::move(m));
-  }
+  for (const auto& [n, fd] : e.progs) add_prog(pi, n, fd.get());
+  for (const auto& [n, fd] : e.maps) add_map(pi, n, fd.get());
   for (const auto& a : e.atts) pi.attachments.push_back(AttachmentInfo{a.point, a.program, a.mechanism});
   std::stable_sort(pi.attachments.begin(), pi.attachments.end(),
                    [](const AttachmentInfo& x, const AttachmentInfo& y) { return x.point.order < y.point.order; });

@@ -143,7 +143,7 @@ class AgentCrash : public ::testing::Test {
 
   // Starts the agent; with crash_after set, returns once it died (true) or
   // came up (false: the apply finished before the Nth step).
-  bool start_agent(const std::string& crash_after) {
+  bool start_agent(const std::string& crash_after, const std::string& step_delay_ms = "") {
     const std::string log = (dir_ / "agent.log").string();
     pid_ = fork();
     if (pid_ == 0) {
@@ -151,6 +151,7 @@ class AgentCrash : public ::testing::Test {
       dup2(fd, 1);
       dup2(fd, 2);
       if (!crash_after.empty()) setenv("KAGAMI_TEST_CRASH_AFTER", crash_after.c_str(), 1);
+      if (!step_delay_ms.empty()) setenv("KAGAMI_TEST_STEP_DELAY_MS", step_delay_ms.c_str(), 1);
       execl(kKagami.c_str(), "kagami", "agent", "--config", (dir_ / "kagami.yaml").c_str(), nullptr);
       _exit(127);
     }
@@ -162,7 +163,10 @@ class AgentCrash : public ::testing::Test {
         ADD_FAILURE() << "agent exited (status " << st << "); log:\n" << sh("tail -30 " + log).out;
         return true;
       }
-      if (kagami("status --json").rc == 0) return false;
+      if (auto st = kagami("status --json"); st.rc == 0) {
+        http_ = json::parse(st.out)["http"].get<std::string>();
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ADD_FAILURE() << "agent did not come up; log:\n" << sh("tail -30 " + log).out;
@@ -252,7 +256,7 @@ class AgentCrash : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::string pin_root_, socket_, if1_, if2_;
+  std::string pin_root_, socket_, if1_, if2_, http_;
   test::TestNetwork net_;
   pid_t pid_ = -1;
 };
@@ -305,6 +309,35 @@ TEST_F(AgentCrash, KillAfterEachStepOfAnApplyRecoversOnRestart) {
   // steps each: far more than a handful of crash points.
   EXPECT_GT(kills, 20);
   std::cout << "killed the agent at " << kills << " points of one apply\n";
+}
+
+// /metrics does not wait for an apply (issue 7): with every kernel step of
+// an apply slowed down (KAGAMI_TEST_STEP_DELAY_MS, test-only), a scrape in
+// the middle of it answers, and with the counts from before the apply.
+TEST_F(AgentCrash, MetricsAnswerWhileAnApplyRuns) {
+  write_config(agent_section());
+  ASSERT_FALSE(start_agent("", "250"));
+  auto scrape = [&] { return sh("curl -sf --max-time 5 http://" + http_ + "/metrics"); };
+  const std::string applied_once = "kagami_agent_config_applies_total{result=\"ok\"} 1";
+  auto m = scrape();
+  ASSERT_EQ(m.rc, 0) << m.out;
+  ASSERT_THAT(m.out, ::testing::HasSubstr(applied_once));
+  // Four loads of several steps each: the apply takes many seconds.
+  write_config(config_a());
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  m = scrape();
+  ASSERT_EQ(m.rc, 0) << "/metrics did not answer during the apply: " << m.out;
+  EXPECT_THAT(m.out, ::testing::HasSubstr(applied_once)) << "the scrape waited for the apply";
+  EXPECT_THAT(m.out, ::testing::HasSubstr("kagami_agent_uptime_seconds"));
+  // The apply finishes, and the next scrape sees it.
+  bool done = false;
+  for (int i = 0; i < 120 && !done; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    done = scrape().out.find("kagami_agent_config_applies_total{result=\"ok\"} 2") != std::string::npos;
+  }
+  EXPECT_TRUE(done) << "the apply did not finish";
+  stop_agent(SIGTERM);
 }
 
 }  // namespace

@@ -445,7 +445,12 @@ Result<void> Manager::adopt_all() {
   if (!names) return names.error().with_context("adopting pinned programs");
   for (const auto& name : *names) {
     if (name.empty() || name[0] == '.' || name[0] == '_') continue;
-    if (!bpf::path_exists(dir(name) + "/" + kMetaPin)) continue;  // not ours
+    if (!bpf::path_exists(dir(name) + "/" + kMetaPin)) {
+      // Not ours, unless it is the empty skeleton of a load killed between
+      // its mkdir and its record: rmdir removes only empty directories.
+      remove_dirs(dir(name));
+      continue;
+    }
     auto e = adopt_one(name);
     if (!e) {
       if (e.error().message.empty()) continue;  // recovered away (interrupted load/unload)

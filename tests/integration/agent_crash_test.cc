@@ -130,14 +130,18 @@ class AgentCrash : public ::testing::Test {
            "  - {name: a, object: kcrash_v1.bpf.o, attach: [\"xdp:" + if1_ + "@kcrash_xdp\"]}\n" +
            "  - {name: b, object: kcrash_v1.bpf.o, attach: [\"tc:" + if1_ + ":ingress@kcrash_tc\"]}\n" +
            "  - {name: c, object: kcrash_v1.bpf.o, attach: [\"tc:" + if1_ + ":egress@kcrash_tc\"]}\n" +
-           "  - {name: r, object: kcrash_v1.bpf.o, attach: [\"raw_tp:sys_enter@kcrash_raw_tp\"]}\n";
+           "  - {name: r, object: kcrash_v1.bpf.o, attach: [\"raw_tp:sys_enter@kcrash_raw_tp\"]}\n" +
+           "  - {name: q, object: kcrash_v1.bpf.o, attach: [\"raw_tp:sys_enter@kcrash_raw_tp\"]}\n";
   }
-  // B: loads d (XDP link) and t (raw_tp link), replaces c with v2, unloads a, b, r.
+  // B: loads d (XDP link) and t (raw_tp link), replaces c (TC filter, in
+  // place) and q (raw_tp: new link staged, old one detached at commit) with
+  // v2, unloads a, b, r.
   std::string config_b() const {
     return agent_section() + "programs:\n" +
            "  - {name: c, object: kcrash_v2.bpf.o, attach: [\"tc:" + if1_ + ":egress@kcrash_tc\"]}\n" +
            "  - {name: d, object: kcrash_v1.bpf.o, attach: [\"xdp:" + if2_ + "@kcrash_xdp\"]}\n" +
-           "  - {name: t, object: kcrash_v1.bpf.o, attach: [\"raw_tp:sys_enter@kcrash_raw_tp\"]}\n";
+           "  - {name: t, object: kcrash_v1.bpf.o, attach: [\"raw_tp:sys_enter@kcrash_raw_tp\"]}\n" +
+           "  - {name: q, object: kcrash_v2.bpf.o, attach: [\"raw_tp:sys_enter@kcrash_raw_tp\"]}\n";
   }
   void write_config(const std::string& text) const { std::ofstream(dir_ / "kagami.yaml", std::ios::trunc) << text; }
 
@@ -263,8 +267,9 @@ class AgentCrash : public ::testing::Test {
 
 TEST_F(AgentCrash, KillAfterEachStepOfAnApplyRecoversOnRestart) {
   const std::map<std::string, std::string> want_a = {
-      {"a", "kcrash_v1"}, {"b", "kcrash_v1"}, {"c", "kcrash_v1"}, {"r", "kcrash_v1"}};
-  const std::map<std::string, std::string> want_b = {{"c", "kcrash_v2"}, {"d", "kcrash_v1"}, {"t", "kcrash_v1"}};
+      {"a", "kcrash_v1"}, {"b", "kcrash_v1"}, {"c", "kcrash_v1"}, {"r", "kcrash_v1"}, {"q", "kcrash_v1"}};
+  const std::map<std::string, std::string> want_b = {
+      {"c", "kcrash_v2"}, {"d", "kcrash_v1"}, {"t", "kcrash_v1"}, {"q", "kcrash_v2"}};
   write_config(config_a());
   ASSERT_FALSE(start_agent(""));
   expect_consistent(want_a, "initial config A");
@@ -305,8 +310,8 @@ TEST_F(AgentCrash, KillAfterEachStepOfAnApplyRecoversOnRestart) {
     expect_consistent(want_a, "re-applied A after a kill at step " + std::to_string(n));
     stop_agent(SIGTERM);
   }
-  // The apply has a load (2), a replace, and unloads (3) with several kernel
-  // steps each: far more than a handful of crash points.
+  // The apply has loads (2), replaces (2) and unloads (3) with several
+  // kernel steps each: far more than a handful of crash points.
   EXPECT_GT(kills, 20);
   std::cout << "killed the agent at " << kills << " points of one apply\n";
 }

@@ -316,6 +316,26 @@ TEST_F(AgentCrash, KillAfterEachStepOfAnApplyRecoversOnRestart) {
   std::cout << "killed the agent at " << kills << " points of one apply\n";
 }
 
+// A state file that cannot be written fails the apply (it used to be
+// logged and ignored, so a restart would label config programs as ad hoc),
+// and, because the record is written before the load, nothing is loaded.
+TEST_F(AgentCrash, UnwritableStateFileFailsTheApply) {
+  write_config(agent_section() + "  state_file: /proc/kagami-no-such-dir/agent-state.json\n" +
+               config_a().substr(agent_section().size()));
+  ASSERT_FALSE(start_agent(""));
+  auto st = kagami("status --json");
+  ASSERT_EQ(st.rc, 0) << st.out;
+  const json j = json::parse(st.out);
+  const json last = j["stats"]["last_apply"];
+  EXPECT_EQ(last["ok"], false) << last.dump();
+  EXPECT_THAT(last.value("error", ""), ::testing::HasSubstr("writing state file")) << last.dump();
+  auto r = kagami("prog list --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(json::parse(r.out).empty()) << r.out;
+  EXPECT_TRUE(kernel_kcrash_progs().empty());
+  stop_agent(SIGTERM);
+}
+
 // /metrics does not wait for an apply (issue 7): with every kernel step of
 // an apply slowed down (KAGAMI_TEST_STEP_DELAY_MS, test-only), a scrape in
 // the middle of it answers, and with the counts from before the apply.

@@ -1,12 +1,14 @@
 #include "agent/agent.h"
 
-#include <openssl/evp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <thread>
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
@@ -19,6 +21,9 @@
 #include "agent/control_socket.h"
 #include "agent/http_server.h"
 #include "agent/prometheus.h"
+#include "common/fd.h"
+#include "common/names.h"
+#include "core/crash_point.h"
 #include "core/probe.h"
 
 #ifndef KAGAMI_VERSION
@@ -30,16 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string hex(const unsigned char* d, unsigned n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (unsigned i = 0; i < n; ++i) {
-    out += digits[d[i] >> 4];
-    out += digits[d[i] & 15];
-  }
-  return out;
-}
 
 std::string hostname() {
   char buf[256] = {};
@@ -103,12 +98,7 @@ std::vector<std::string> module_names_or_empty() {
 
 // ---- hashing and JSON forms -------------------------------------------------
 
-std::string sha256_bytes(const std::vector<uint8_t>& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  return hex(md, n);
-}
+std::string sha256_bytes(const std::vector<uint8_t>& bytes) { return names::sha256_hex(bytes); }
 
 Result<std::string> sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -177,6 +167,7 @@ Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
   core::ManagerOptions mo;
   mo.pin_root = cfg.agent.pin_root;
   mo.trust = cfg.trust;
+  mo.stats = cfg.agent.bpf_stats;
   auto pm = core::ProgramManager::create(mo);
   if (!pm) return pm.error().with_context("starting the program manager");
   a->pm_ = std::move(*pm);
@@ -288,7 +279,7 @@ void Agent::load_state_locked() {
   }
 }
 
-void Agent::save_state_locked() {
+Result<void> Agent::save_state_locked() {
   nlohmann::json progs = nlohmann::json::object();
   for (const auto& [name, r] : records_)
     progs[name] = {{"origin", r.origin}, {"sha256", r.sha256}, {"attach", r.attach}};
@@ -300,17 +291,25 @@ void Agent::save_state_locked() {
     fs::create_directories(dir, ec);
     ::chmod(dir.c_str(), 0700);  // shared with the control socket: root only
   }
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << nlohmann::json{{"version", 1}, {"programs", progs}}.dump(2) << "\n";
-    if (!out) {
-      spdlog::error("cannot write state file {}: {}", tmp, std::strerror(errno));
-      return;
-    }
+  const std::string text = nlohmann::json{{"version", 1}, {"programs", progs}}.dump(2) + "\n";
+  // write + fsync + rename + fsync(dir): a crash leaves the old or the new
+  // file, complete, never half of one or a rename that did not reach disk.
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return errno_error(errno, "writing state file {}", tmp);
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error(n < 0 ? errno : EIO, "writing state file {}", tmp);
+    off += static_cast<size_t>(n);
   }
-  // rename() is atomic: a crash leaves the old or the new file, never half of one.
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    spdlog::error("cannot replace state file {}: {}", path, std::strerror(errno));
+  if (::fsync(fd.get()) != 0) return errno_error(errno, "writing state file {} (fsync)", tmp);
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error(errno, "replacing state file {}", path);
+  Fd d(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.valid()) (void)::fsync(d.get());
+  core::crash_point("write agent state");
+  return ok();
 }
 
 std::string Agent::origin_locked(const std::string& name) const {
@@ -323,16 +322,13 @@ std::vector<CurrentProgram> Agent::current_locked() const {
   for (const auto& p : pm_->list()) {
     CurrentProgram c;
     c.name = p.name;
+    // What runs is the manager's truth (object digest, hooks); the record
+    // adds only why it runs. A record written as an intent before a kill
+    // may name a version that never ran.
     auto it = records_.find(p.name);
-    if (it != records_.end()) {
-      c.origin = it->second.origin;
-      c.sha256 = it->second.sha256.empty() ? p.sha256 : it->second.sha256;
-      c.attach = it->second.attach;
-    } else {
-      c.origin = kOriginCli;
-      c.sha256 = p.sha256;
-      c.attach = attach_strings(p);
-    }
+    c.origin = it != records_.end() ? it->second.origin : kOriginCli;
+    c.sha256 = p.sha256;
+    c.attach = attach_strings(p);
     out.push_back(std::move(c));
   }
   return out;
@@ -349,37 +345,74 @@ Result<nlohmann::json> Agent::reload(const std::string& path) {
   if (!cfg) {
     ++applies_failed_;
     last_apply_ = {{"ok", false}, {"error", cfg.error().message}, {"time", std::time(nullptr)}};
+    publish_view_locked();
     return cfg.error();
   }
   return apply_locked(std::move(*cfg));
 }
 
-Result<nlohmann::json> Agent::apply_locked(Config cfg) {
-  auto fail = [&](const Error& e) -> Result<nlohmann::json> {
-    ++applies_failed_;
-    last_apply_ = {{"ok", false}, {"error", e.message}, {"time", std::time(nullptr)}};
-    return e;
-  };
+// Everything an apply decided before touching the kernel (the plan step).
+// Module instances that stay enabled are moved into next_modules; the
+// destructor gives them back to the agent unless the apply committed.
+struct Agent::PreparedApply {
+  explicit PreparedApply(Agent& a) : agent(a) {}
+  ~PreparedApply() {
+    if (committed) return;
+    for (auto& [n, m] : next_modules)
+      if (taken.count(n) && m) agent.modules_[n] = std::move(m);
+  }
+  Agent& agent;
+  Config cfg;
+  std::vector<DesiredProgram> desired;
+  std::map<std::string, std::string> owner;  // program name -> "programs[i]" / "modules.x"
+  std::map<std::string, std::shared_ptr<ModuleSlot>> next_modules;
+  std::map<std::string, nlohmann::json> next_features;
+  std::set<std::string> taken;  // instances moved out of modules_
   nlohmann::json warnings = nlohmann::json::array();
+  ApplyPlan plan;
+  bool committed = false;
+};
+
+Result<nlohmann::json> Agent::apply_locked(Config cfg) {
+  auto prep = plan_locked(std::move(cfg));
+  if (!prep) {
+    ++applies_failed_;
+    last_apply_ = {{"ok", false}, {"error", prep.error().message}, {"time", std::time(nullptr)}};
+    publish_view_locked();
+    return prep.error();
+  }
+  auto r = execute_locked(**prep);
+  if (!r) {
+    ++applies_failed_;
+    last_apply_ = {{"ok", false}, {"error", r.error().message}, {"time", std::time(nullptr)}};
+  }
+  prep->reset();  // gives the modules back on failure, before the view is taken
+  publish_view_locked();
+  return r;
+}
+
+// 1. Everything that can be checked without the kernel, for the whole
+// config, and 2. the diff against what runs.
+Result<std::unique_ptr<Agent::PreparedApply>> Agent::plan_locked(Config cfg) {
+  auto prep = std::make_unique<PreparedApply>(*this);
+  auto& warnings = prep->warnings;
   auto restart_note = [&](const char* key, const std::string& was, const std::string& now) {
     if (was != now)
       warnings.push_back(fmt::format("agent.{} changed ({} -> {}): takes effect after a restart", key,
                                      was, now));
   };
   // Settings fixed at start-up: note changes instead of silently ignoring them.
-  Config effective = cfg;
   if (!cfg.path.empty() || !cfg_.path.empty()) {
     restart_note("pin_root", settings_.pin_root, cfg.agent.pin_root);
     restart_note("socket", settings_.socket, cfg.agent.socket);
+    restart_note("bpf_stats", bpf_stats_name(settings_.bpf_stats), bpf_stats_name(cfg.agent.bpf_stats));
     if (cfg_.agent.http != cfg.agent.http) restart_note("http", cfg_.agent.http, cfg.agent.http);
     if (cfg.trust.allowed_sha256 != pm_->options().trust.allowed_sha256 ||
         cfg.trust.allowed_prog_types != pm_->options().trust.allowed_prog_types)
       warnings.push_back("trust changed: takes effect after a restart");
   }
-
-  // 1. Everything that can be checked without the kernel, for the whole config.
-  std::vector<DesiredProgram> desired;
-  std::map<std::string, std::string> owner;  // program name -> "programs[i]" / "modules.x"
+  auto& desired = prep->desired;
+  auto& owner = prep->owner;
   for (size_t i = 0; i < cfg.programs.size(); ++i) {
     const auto& ps = cfg.programs[i];
     DesiredProgram d;
@@ -390,69 +423,49 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
     d.request.attach = ps.attach;
     d.request.migrations = ps.migrations;
     auto sha = sha256_file(ps.object);
-    if (!sha) return fail(make_error("programs[{}].object: {} (line {})", i, sha.error().message, ps.line));
+    if (!sha) return make_error("programs[{}].object: {} (line {})", i, sha.error().message, ps.line);
     d.sha256 = *sha;
     owner[ps.name] = fmt::format("programs[{}]", i);
     desired.push_back(std::move(d));
   }
-  std::map<std::string, std::unique_ptr<core::Module>> next_modules;
-  std::map<std::string, nlohmann::json> next_features;
-  std::set<std::string> taken;  // instances moved out of modules_ (restored on failure)
-  // On failure, put back only the instances that were running before: a
-  // module that this apply would have added must not appear half-enabled.
-  auto put_back = [&](const std::string& n, std::unique_ptr<core::Module>& m) {
-    if (taken.count(n) && m) modules_[n] = std::move(m);
-  };
   for (const auto& [name, ms] : cfg.modules) {
     if (!ms.enabled) continue;
-    std::unique_ptr<core::Module> mod;
+    std::shared_ptr<ModuleSlot> slot;
     if (auto it = modules_.find(name); it != modules_.end()) {
-      mod = std::move(it->second);  // put back below if the apply fails
+      slot = it->second;  // given back by ~PreparedApply if the apply fails
       modules_.erase(it);
-      taken.insert(name);
+      prep->taken.insert(name);
     } else {
-      mod = core::make_module(name);
+      auto mod = core::make_module(name);
+      if (!mod) return make_error("modules.{}: unknown module (line {})", name, ms.line);
+      slot = std::make_shared<ModuleSlot>();
+      slot->module = std::move(mod);
     }
-    if (!mod) {
-      for (auto& [n, m] : next_modules) put_back(n, m);
-      return fail(make_error("modules.{}: unknown module (line {})", name, ms.line));
-    }
+    // Kept in next_modules at once, so that every return below gives it back.
+    prep->next_modules[name] = slot;
+    std::lock_guard module_lock(slot->mu);  // a scrape may be collecting it
+    core::Module& m = *slot->module;
     // The kernel features the module needs, probed one by one (each probe
     // runs once per process): a missing required one fails the apply before
     // anything is loaded; fallbacks are logged and shown in `kagami status`.
     core::ProbeReport probed;
-    for (const auto& n : mod->needs()) probed.features.push_back(core::probe_feature(n.feature));
-    const core::Resolution res = core::resolve(mod->needs(), probed);
-    if (!res.ok()) {
-      put_back(name, mod);
-      for (auto& [n, m] : next_modules) put_back(n, m);
-      return fail(make_error("modules.{}: {} (line {})", name, res.error(), ms.line));
-    }
+    for (const auto& n : m.needs()) probed.features.push_back(core::probe_feature(n.feature));
+    const core::Resolution res = core::resolve(m.needs(), probed);
+    if (!res.ok()) return make_error("modules.{}: {} (line {})", name, res.error(), ms.line);
     for (const auto& f : res.fallbacks()) spdlog::info("modules.{}: {}", name, f);
-    next_features[name] = res.to_json();
-    auto reqs = mod->plan(ms.section, module_context(name, res));
-    if (!reqs) {
-      put_back(name, mod);
-      for (auto& [n, m] : next_modules) put_back(n, m);
-      return fail(make_error("modules.{}: {} (line {})", name, reqs.error().message, ms.line));
-    }
+    prep->next_features[name] = res.to_json();
+    auto reqs = m.plan(ms.section, module_context(name, res));
+    if (!reqs) return make_error("modules.{}: {} (line {})", name, reqs.error().message, ms.line);
     for (auto& req : *reqs) {
-      if (auto o = owner.find(req.name); o != owner.end()) {
-        put_back(name, mod);
-        for (auto& [n, m] : next_modules) put_back(n, m);
-        return fail(make_error("modules.{}: program name '{}' is also used by {} (line {})", name,
-                               req.name, o->second, ms.line));
-      }
+      if (auto o = owner.find(req.name); o != owner.end())
+        return make_error("modules.{}: program name '{}' is also used by {} (line {})", name, req.name,
+                          o->second, ms.line);
       owner[req.name] = "modules." + name;
       DesiredProgram d;
       d.origin = module_origin(name);
       if (!req.source.path.empty()) {
         auto sha = sha256_file(req.source.path);
-        if (!sha) {
-          put_back(name, mod);
-          for (auto& [n, m] : next_modules) put_back(n, m);
-          return fail(sha.error().with_context("modules." + name));
-        }
+        if (!sha) return sha.error().with_context("modules." + name);
         d.sha256 = *sha;
       } else {
         d.sha256 = sha256_bytes(req.source.bytes);
@@ -460,67 +473,95 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
       d.request = std::move(req);
       desired.push_back(std::move(d));
     }
-    next_modules[name] = std::move(mod);
   }
-  // From here on the old module instances that are still enabled live in
-  // next_modules; the rest are dropped when the apply succeeds.
-  auto restore_modules = [&] {
-    for (auto& [n, m] : next_modules) put_back(n, m);
-  };
+  prep->plan = plan_apply(desired, current_locked());
+  prep->cfg = std::move(cfg);
+  return prep;
+}
 
-  // 2. The diff.
-  const ApplyPlan plan = plan_apply(desired, current_locked());
-  nlohmann::json report = {{"config", cfg.path}, {"added", nlohmann::json::array()},
+// 3. Execute: adds, replaces, removes. The agent state file is written
+// BEFORE each kernel change (an intent: a restart after a kill never counts
+// a config or module program as ad hoc), and again after it.
+Result<nlohmann::json> Agent::execute_locked(PreparedApply& prep) {
+  const auto& plan = prep.plan;
+  auto& warnings = prep.warnings;
+  nlohmann::json report = {{"config", prep.cfg.path}, {"added", nlohmann::json::array()},
                            {"replaced", nlohmann::json::array()}, {"removed", nlohmann::json::array()},
                            {"unchanged", nlohmann::json::array()}, {"steps", nlohmann::json::array()}};
   std::vector<std::string> added_now;
+  // The one rollback: unload what this apply added, forget the records it
+  // wrote, and (through ~PreparedApply) give the old modules back.
+  auto rollback = [&](const Error& e) -> Result<nlohmann::json> {
+    for (auto it = added_now.rbegin(); it != added_now.rend(); ++it) {
+      (void)pm_->unload(*it);
+      records_.erase(*it);
+    }
+    if (auto w = save_state_locked(); !w) spdlog::error("apply rollback: {}", w.error().message);
+    return e;
+  };
+  auto intend = [&](const std::string& name, Record r) -> Result<void> {
+    records_[name] = std::move(r);
+    return save_state_locked();
+  };
 
-  // 3. Execute: adds (rolled back on failure), replaces, removes.
   for (const auto& s : plan.steps) {
-    const DesiredProgram* d = s.desired >= 0 ? &desired[static_cast<size_t>(s.desired)] : nullptr;
+    const DesiredProgram* d = s.desired >= 0 ? &prep.desired[static_cast<size_t>(s.desired)] : nullptr;
     report["steps"].push_back({{"action", action_name(s.action)}, {"program", s.name},
                                {"origin", s.origin}, {"reason", s.reason}});
+    const std::string who = prep.owner.count(s.name) ? prep.owner.at(s.name) : s.origin;
     switch (s.action) {
       case Action::Add: {
+        if (auto w = intend(s.name, Record{s.origin, d->sha256, canonical_attach(d->request.attach)}); !w) {
+          records_.erase(s.name);
+          return rollback(w.error().with_context(fmt::format("loading '{}' ({})", s.name, who)));
+        }
         auto r = pm_->load(d->request);
         if (!r) {
-          for (auto it = added_now.rbegin(); it != added_now.rend(); ++it) {
-            (void)pm_->unload(*it);
-            records_.erase(*it);
-          }
-          restore_modules();
-          return fail(r.error().with_context(fmt::format("loading '{}' ({})", s.name, owner[s.name])) );
+          records_.erase(s.name);
+          return rollback(r.error().with_context(fmt::format("loading '{}' ({})", s.name, who)));
         }
         added_now.push_back(s.name);
-        records_[s.name] = Record{s.origin, d->sha256, canonical_attach(d->request.attach)};
         report["added"].push_back(s.name);
         spdlog::info("apply: loaded {} ({})", s.name, s.origin);
         break;
       }
       case Action::Replace: {
+        const std::optional<Record> before =
+            records_.count(s.name) ? std::optional<Record>(records_.at(s.name)) : std::nullopt;
+        auto already = [&] {
+          return fmt::format("; already applied: added {}, replaced {}", report["added"].dump(),
+                             report["replaced"].dump());
+        };
+        if (auto w = intend(s.name, Record{s.origin, d->sha256, canonical_attach(d->request.attach)}); !w) {
+          if (before) records_[s.name] = *before;
+          return rollback(w.error().with_context(fmt::format("replacing '{}'", s.name)));
+        }
         Result<core::ProgramInfo> r = make_error("not run");
+        bool gone = false;
         if (s.attach_changed) {
           // Moving hooks is unload + load: the manager's replace is atomic per
           // hook and therefore keeps the hooks (docs/agent.md).
           auto u = pm_->unload(s.name);
+          gone = static_cast<bool>(u);
           r = u ? pm_->load(d->request) : Result<core::ProgramInfo>(u.error());
-          if (!r && u) records_.erase(s.name);
         } else {
           r = pm_->replace(s.name, d->request);
         }
         if (!r) {
-          save_state_locked();
-          restore_modules();
-          return fail(r.error().with_context(
-              fmt::format("replacing '{}' ({}); already applied: added {}, replaced {}", s.name,
-                          s.reason, report["added"].dump(), report["replaced"].dump())));
+          if (gone) records_.erase(s.name);
+          else if (before) records_[s.name] = *before;
+          if (auto w = save_state_locked(); !w) spdlog::error("apply: {}", w.error().message);
+          // Earlier steps of this apply stay (they succeeded); the error says which.
+          return r.error().with_context(fmt::format("replacing '{}' ({}){}", s.name, s.reason, already()));
         }
-        records_[s.name] = Record{s.origin, d->sha256, canonical_attach(d->request.attach)};
         report["replaced"].push_back(s.name);
         spdlog::info("apply: replaced {} ({})", s.name, s.reason);
         break;
       }
       case Action::Remove: {
+        // The record stays until the program is gone: a kill in between
+        // leaves a record of a program that no longer runs, which the next
+        // start drops.
         auto r = pm_->unload(s.name);
         if (!r) {
           warnings.push_back(fmt::format("unloading '{}': {}", s.name, r.error().message));
@@ -528,30 +569,38 @@ Result<nlohmann::json> Agent::apply_locked(Config cfg) {
           break;
         }
         records_.erase(s.name);
+        if (auto w = save_state_locked(); !w) warnings.push_back(w.error().message);
         report["removed"].push_back(s.name);
         spdlog::info("apply: unloaded {} ({})", s.name, s.reason);
         break;
       }
-      case Action::Keep:
-        records_[s.name].origin = s.origin;  // a take-over from the CLI changes only the origin
-        if (records_[s.name].sha256.empty()) records_[s.name].sha256 = d->sha256;
-        if (records_[s.name].attach.empty()) records_[s.name].attach = canonical_attach(d->request.attach);
+      case Action::Keep: {
+        Record& rec = records_[s.name];
+        rec.origin = s.origin;  // a take-over from the CLI changes only the origin
+        if (rec.sha256.empty()) rec.sha256 = d->sha256;
+        if (rec.attach.empty()) rec.attach = canonical_attach(d->request.attach);
         report["unchanged"].push_back(s.name);
         break;
+      }
     }
   }
-  modules_ = std::move(next_modules);
-  module_features_ = std::move(next_features);
-  for (auto& [n, m] : modules_) {
-    if (auto c = m->configure(*pm_); !c) {
+  // Commit.
+  prep.committed = true;
+  modules_ = std::move(prep.next_modules);
+  module_features_ = std::move(prep.next_features);
+  for (auto& [n, slot] : modules_) {
+    std::lock_guard module_lock(slot->mu);
+    if (auto c = slot->module->configure(*pm_); !c) {
       warnings.push_back(fmt::format("modules.{}: {}", n, c.error().message));
     }
   }
+  Config& effective = prep.cfg;
   if (effective.agent.log.level != cfg_.agent.log.level || effective.agent.log.json != cfg_.agent.log.json)
     log::init(effective.agent.log);
   if (!effective.path.empty()) config_path_ = effective.path;
   cfg_ = std::move(effective);
-  save_state_locked();
+  if (auto w = save_state_locked(); !w)
+    return w.error().with_context("applied, but the agent state (program origins) was not saved");
   report["warnings"] = warnings;
   for (const auto& w : warnings) spdlog::warn("apply: {}", w.get<std::string>());
   ++applies_ok_;
@@ -589,6 +638,15 @@ Result<nlohmann::json> Agent::handle(const Request& req) {
       {"status", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.status_json(); }},
       {"modules", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.modules_json(); }},
       {"stats", [](Agent& a, const Request&) -> Result<nlohmann::json> { return a.stats_json(); }},
+      {"prog.stats",
+       [](Agent& a, const Request& r) -> Result<nlohmann::json> {
+         int64_t ms = 1000;
+         if (auto it = r.args.find("window_ms"); it != r.args.end()) {
+           if (!it->is_number_integer()) return make_error("prog.stats: 'window_ms' must be an integer");
+           ms = it->get<int64_t>();
+         }
+         return a.sample_stats_json(std::chrono::milliseconds(ms));
+       }},
   };
   auto it = ops.find(req.op);
   if (it == ops.end()) {
@@ -628,9 +686,12 @@ Result<nlohmann::json> Agent::op_prog_load(const Request& r) {
   auto info = pm_->load(req);
   if (!info) return info.error();
   records_[*name] = Record{kOriginCli, *sha, canonical_attach(req.attach)};
-  save_state_locked();
+  auto saved = save_state_locked();
+  publish_view_locked();
   spdlog::info("cli: loaded {} from {}", *name, *object);
-  return program_to_json_locked(*info);
+  nlohmann::json j = program_to_json_locked(*info);
+  if (!saved) j["warning"] = saved.error().message;
+  return j;
 }
 
 Result<nlohmann::json> Agent::op_prog_replace(const Request& r) {
@@ -670,9 +731,11 @@ Result<nlohmann::json> Agent::op_prog_replace(const Request& r) {
   auto info = pm_->replace(*name, req);
   if (!info) return info.error();
   records_[*name] = Record{origin, *sha, canonical_attach(req.attach)};
-  save_state_locked();
+  auto saved = save_state_locked();
+  publish_view_locked();
   spdlog::info("cli: replaced {} with {} (generation {})", *name, *object, info->generation);
   nlohmann::json j = program_to_json_locked(*info);
+  if (!saved) j["warning"] = saved.error().message;
   if (origin == kOriginConfig)
     j["warning"] = "this program comes from the config; the next apply restores the config's object";
   return j;
@@ -688,7 +751,8 @@ Result<nlohmann::json> Agent::op_prog_unload(const Request& r) {
                       origin);
   KAGAMI_TRY(pm_->unload(*name));
   records_.erase(*name);
-  save_state_locked();
+  if (auto w = save_state_locked(); !w) spdlog::error("cli: unloaded {}: {}", *name, w.error().message);
+  publish_view_locked();
   spdlog::info("cli: unloaded {}", *name);
   nlohmann::json j = {{"unloaded", *name}, {"origin", origin}};
   if (origin == kOriginConfig)
@@ -770,8 +834,9 @@ nlohmann::json Agent::stats_json() {
 nlohmann::json Agent::modules_json() {
   std::lock_guard lk(mu_);
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& [name, mod] : modules_) {
-    auto s = mod->snapshot(*pm_);
+  for (const auto& [name, slot] : modules_) {
+    std::lock_guard module_lock(slot->mu);
+    auto s = slot->module->snapshot(*pm_);
     out[name] = s ? *s : nlohmann::json{{"error", s.error().message}};
   }
   return out;
@@ -795,32 +860,118 @@ nlohmann::json Agent::status_json() {
           {"modules", mods},
           {"module_features", module_features_},
           {"programs_by_origin", per_origin},
+          {"adoption_errors", pm_->adoption_errors()},
           {"stats", stats}};
 }
 
-std::string Agent::metrics_text() {
-  std::vector<core::MetricFamily> families;
-  AgentFacts f;
+Result<nlohmann::json> Agent::sample_stats_json(std::chrono::milliseconds window) {
+  if (window.count() < 10 || window.count() > 10000)
+    return make_error("stats window {} ms is out of range (10 to 10000 ms)", window.count());
+  // Not under mu_: the window must not hold up applies or the CLI.
+  auto samples = pm_->sample_stats(window);
+  if (!samples) return samples.error();
+  nlohmann::json arr = nlohmann::json::array();
+  const double secs = std::chrono::duration<double>(window).count();
+  for (const auto& s : *samples)
+    arr.push_back({{"program", s.program},
+                   {"prog", s.prog},
+                   {"id", s.id},
+                   {"run_cnt", s.run_cnt},
+                   {"run_time_ns", s.run_time_ns},
+                   {"runs_per_second", static_cast<double>(s.run_cnt) / secs},
+                   {"avg_ns", s.run_cnt ? static_cast<double>(s.run_time_ns) / static_cast<double>(s.run_cnt) : 0.0}});
+  return nlohmann::json{{"window_ms", window.count()}, {"programs", arr}};
+}
+
+void Agent::publish_view_locked() {
+  auto v = std::make_shared<View>();
+  for (const auto& [n, slot] : modules_) v->modules.emplace_back(n, slot);
+  for (const auto& [n, r] : records_) v->origins[n] = r.origin;
+  v->applies_ok = applies_ok_;
+  v->applies_failed = applies_failed_;
+  v->last_apply_ok = last_apply_.value("ok", true);
+  std::lock_guard lk(view_mu_);
+  view_ = std::move(v);
+}
+
+std::shared_ptr<const Agent::View> Agent::view() const {
+  std::lock_guard lk(view_mu_);
+  return view_;
+}
+
+std::vector<core::MetricFamily> Agent::collect_module(const std::string& name,
+                                                      const std::shared_ptr<ModuleSlot>& slot) {
+  // Long enough for any healthy collect (they take milliseconds), short
+  // enough to stay well inside Prometheus' default 10 s scrape timeout.
+  constexpr auto kDeadline = std::chrono::seconds(2);
+  struct Call {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Result<std::vector<core::MetricFamily>> result = make_error("not run");
+  };
   {
-    std::lock_guard lk(mu_);
-    std::vector<ProgramRow> rows;
-    for (auto& p : pm_->list()) rows.push_back({p, origin_locked(p.name)});
-    families = program_families(rows);
-    for (const auto& [name, mod] : modules_) {
-      auto fams = mod->collect(*pm_);
-      if (!fams) {
-        ++collect_errors_;
-        spdlog::warn("metrics: module {}: {}", name, fams.error().message);
-        continue;
-      }
-      families.insert(families.end(), fams->begin(), fams->end());
+    std::lock_guard lk(slot->state_mu);
+    if (slot->collecting) {
+      ++collect_errors_;
+      spdlog::warn("metrics: module {}: the previous collect is still running; serving its last metrics", name);
+      return slot->last;
     }
-    f.version = KAGAMI_VERSION;
-    f.node = settings_.node;
-    f.applies_ok = applies_ok_;
-    f.applies_failed = applies_failed_;
-    f.last_apply_ok = last_apply_.value("ok", true);
+    slot->collecting = true;
   }
+  auto call = std::make_shared<Call>();
+  std::thread([slot, call, pm = pm_] {
+    Result<std::vector<core::MetricFamily>> r = make_error("not run");
+    {
+      std::lock_guard ml(slot->mu);
+      r = slot->module->collect(*pm);
+    }
+    {
+      std::lock_guard lk(slot->state_mu);
+      slot->collecting = false;
+      if (r) slot->last = *r;
+    }
+    std::lock_guard lk(call->mu);
+    call->result = std::move(r);
+    call->done = true;
+    call->cv.notify_all();
+  }).detach();
+  std::unique_lock lk(call->mu);
+  if (!call->cv.wait_for(lk, kDeadline, [&] { return call->done; })) {
+    ++collect_errors_;
+    spdlog::warn("metrics: module {}: collect takes longer than {} s; serving its last metrics", name,
+                 kDeadline.count());
+    std::lock_guard sl(slot->state_mu);
+    return slot->last;
+  }
+  if (!call->result) {
+    ++collect_errors_;
+    spdlog::warn("metrics: module {}: {}", name, call->result.error().message);
+    return {};
+  }
+  return *call->result;
+}
+
+std::string Agent::metrics_text() {
+  // Neither the agent's mutex nor the manager's: an apply (or a load the
+  // verifier takes seconds over) does not hold up a scrape.
+  const auto v = view();
+  std::vector<ProgramRow> rows;
+  for (auto& p : pm_->list()) {
+    auto o = v->origins.find(p.name);
+    rows.push_back({p, o == v->origins.end() ? std::string(kOriginCli) : o->second});
+  }
+  std::vector<core::MetricFamily> families = program_families(rows);
+  for (const auto& [name, slot] : v->modules) {
+    auto fams = collect_module(name, slot);
+    families.insert(families.end(), fams.begin(), fams.end());
+  }
+  AgentFacts f;
+  f.version = KAGAMI_VERSION;
+  f.node = settings_.node;
+  f.applies_ok = v->applies_ok;
+  f.applies_failed = v->applies_failed;
+  f.last_apply_ok = v->last_apply_ok;
   f.start_time_seconds = start_unix_;
   f.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   f.rss_bytes = rss_bytes();

@@ -13,7 +13,9 @@
 // only pins, and the manager's meta.json describes objects, not why they run.
 //
 // Thread-safety: every public method may be called from any thread; mutating
-// operations are serialized by one mutex.
+// operations are serialized by one mutex. /metrics does not take it: it
+// reads a published view and the manager's lock-free listing, and a slow
+// module cannot hold a scrape past its collect deadline.
 #pragma once
 
 #include <atomic>
@@ -76,6 +78,9 @@ class Agent {
   nlohmann::json stats_json();
   nlohmann::json modules_json();
   nlohmann::json status_json();
+  // Turns kernel BPF stats on for `window` only (agent.bpf_stats:
+  // on_demand) and returns each program's runs and run time in it.
+  Result<nlohmann::json> sample_stats_json(std::chrono::milliseconds window);
 
   std::string http_address() const;  // as bound (port 0 resolved)
   const std::string& socket_path() const { return settings_.socket; }
@@ -87,15 +92,45 @@ class Agent {
     std::vector<std::string> attach;  // canonical strings
   };
 
+  struct PreparedApply;  // what the plan step decided (agent.cc)
+  // An enabled module and the lock that serialises calls into it (plan,
+  // configure, collect, snapshot), so that scrapes can run beside applies.
+  struct ModuleSlot {
+    std::shared_ptr<core::Module> module;
+    std::mutex mu;             // held while the module runs
+    std::mutex state_mu;       // guards the two fields below
+    bool collecting = false;   // a collect() is in flight (maybe a slow one)
+    std::vector<core::MetricFamily> last;  // the last collect() that succeeded
+  };
+  // What /metrics reads, swapped at the end of every apply and CLI change;
+  // scrapes take view_mu_ only to copy the pointer, never mu_.
+  struct View {
+    std::vector<std::pair<std::string, std::shared_ptr<ModuleSlot>>> modules;
+    std::map<std::string, std::string> origins;
+    uint64_t applies_ok = 0, applies_failed = 0;
+    bool last_apply_ok = true;
+  };
+
   Agent() = default;
+  // An apply is a plan step (no kernel change: config, module plans, the
+  // diff) and an execute step (kernel changes, one rollback).
   Result<nlohmann::json> apply_locked(Config cfg);
   // What every module gets at plan(): one node name, its feature
   // resolution, the shared identity resolver, clock, logger and events.
   core::ModuleContext module_context(const std::string& name, const core::Resolution& features);
+  Result<std::unique_ptr<PreparedApply>> plan_locked(Config cfg);
+  Result<nlohmann::json> execute_locked(PreparedApply& prep);
+  void publish_view_locked();
+  std::shared_ptr<const View> view() const;
+  // One module's families for a scrape: its collect() runs on its own
+  // thread; past the deadline (or while the previous one still runs) the
+  // scrape gets the module's last families and the error is counted.
+  std::vector<core::MetricFamily> collect_module(const std::string& name, const std::shared_ptr<ModuleSlot>& slot);
   std::vector<CurrentProgram> current_locked() const;
   std::string origin_locked(const std::string& name) const;
   void load_state_locked();
-  void save_state_locked();
+  // Atomic (tmp, fsync, rename, fsync dir); an error fails the apply.
+  Result<void> save_state_locked();
   nlohmann::json program_to_json_locked(const core::ProgramInfo& p) const;
 
   Result<nlohmann::json> op_prog_load(const Request& r);
@@ -106,10 +141,10 @@ class Agent {
   AgentSettings settings_;  // fixed at start (changes need a restart)
   Config cfg_;              // last successfully applied config
   std::string config_path_;
-  std::unique_ptr<core::ProgramManager> pm_;
+  std::shared_ptr<core::ProgramManager> pm_;  // shared with in-flight collects
   identity::Resolver identity_;                // shared by every module
   core::EventPublisher* events_ = nullptr;     // the event bus
-  std::map<std::string, std::unique_ptr<core::Module>> modules_;  // enabled ones
+  std::map<std::string, std::shared_ptr<ModuleSlot>> modules_;  // enabled ones
   // Each enabled module's needs matched against this kernel (Resolution
   // JSON), as `kagami status` shows them.
   std::map<std::string, nlohmann::json> module_features_;
@@ -117,6 +152,8 @@ class Agent {
   nlohmann::json last_apply_ = nlohmann::json::object();
   uint64_t applies_ok_ = 0, applies_failed_ = 0;
   std::atomic<uint64_t> collect_errors_{0};
+  mutable std::mutex view_mu_;
+  std::shared_ptr<const View> view_ = std::make_shared<View>();
   std::chrono::steady_clock::time_point started_;
   double start_unix_ = 0;
 

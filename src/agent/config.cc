@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/file.h"
+#include "common/names.h"
 
 namespace kagami::agent {
 namespace {
@@ -232,7 +233,7 @@ std::vector<std::string> libbpf_prog_type_names() {
 
 Result<void> parse_agent(const YAML::Node& n, AgentSettings& a) {
   return for_each_key(
-      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log"},
+      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log", "bpf_stats"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
         if (k == "log") {
           return for_each_key(v, p, {"level", "json"},
@@ -275,6 +276,10 @@ Result<void> parse_agent(const YAML::Node& n, AgentSettings& a) {
         } else if (k == "node") {
           if (s->empty()) return field_error(p, v, "must not be empty");
           a.node = *s;
+        } else if (k == "bpf_stats") {
+          if (*s == "on_demand") a.bpf_stats = core::StatsMode::OnDemand;
+          else if (*s == "always") a.bpf_stats = core::StatsMode::Always;
+          else return field_error(p, v, fmt::format("unknown value '{}' (one of: on_demand, always)", *s));
         }
         return ok();
       });
@@ -555,12 +560,11 @@ Result<std::pair<std::string, int>> parse_host_port(std::string_view addr) {
   return std::make_pair(host, p);
 }
 
-bool valid_program_name(std::string_view name) {
-  return !name.empty() && name.size() <= 32 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-         });
+const char* bpf_stats_name(core::StatsMode m) {
+  return m == core::StatsMode::Always ? "always" : "on_demand";
 }
+
+bool valid_program_name(std::string_view name) { return names::valid_program_name(name); }
 
 const char* migration_rule_name(core::MapMigration::Rule r) {
   switch (r) {

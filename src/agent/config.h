@@ -34,7 +34,13 @@ struct AgentSettings {
   std::string state_file;                       // "" = <socket dir>/agent-state.json
   std::string node;                             // "" = hostname
   log::Options log;
+  // Kernel BPF run-time stats: on_demand (default: on only for a sampling
+  // window, `kagami prog list --stats`) or always (every BPF program on the
+  // node pays two clock reads per run while the agent runs).
+  core::StatsMode bpf_stats = core::StatsMode::OnDemand;
 };
+
+const char* bpf_stats_name(core::StatsMode m);
 
 struct ProgramSpec {
   std::string name;

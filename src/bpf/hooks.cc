@@ -10,11 +10,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
 #include "bpf/kernel.h"
+#include "common/fs.h"
 
 namespace kagami::bpf {
 namespace {
@@ -105,20 +108,62 @@ Result<Fd> attach_sk_msg(int prog_fd, int map_fd) {
   return Fd(fd);
 }
 
+namespace {
+
+// The perf_event fds this process has open (anon_inode:[perf_event]).
+std::vector<int> perf_event_fds() {
+  std::vector<int> out;
+  auto names = list_dir("/proc/self/fd");
+  if (!names) return out;
+  char target[64];
+  for (const auto& n : *names) {
+    const std::string link = "/proc/self/fd/" + n;
+    const ssize_t len = ::readlink(link.c_str(), target, sizeof(target) - 1);
+    if (len <= 0) continue;
+    target[len] = 0;
+    if (std::strcmp(target, "anon_inode:[perf_event]") == 0) out.push_back(std::atoi(n.c_str()));
+  }
+  return out;
+}
+
+// Refuses what libbpf would report as "Unknown error 4001" (not an ELF).
+Result<void> check_uprobe_binary(const std::string& binary) {
+  KAGAMI_TRY(fs::check_regular_file(binary, "uprobe binary"));
+  Fd fd(::open(binary.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  unsigned char magic[4] = {};
+  if (!fd.valid() || ::read(fd.get(), magic, 4) != 4 || std::memcmp(magic, "\x7f" "ELF", 4) != 0)
+    return make_error("uprobe binary {} is not an ELF file", binary);
+  return ok();
+}
+
+}  // namespace
+
 Result<Fd> attach_uprobe(bpf_program* prog, const std::string& binary, const std::string& symbol,
                          bool retprobe) {
-  if (::access(binary.c_str(), R_OK) != 0) return errno_error(errno, "uprobe binary {}", binary);
+  KAGAMI_TRY(check_uprobe_binary(binary));
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = symbol.c_str());
+  // libbpf 1.1 opens a perf event, links the program to it and keeps the
+  // perf fd inside its bpf_link_perf, with no accessor; a disconnected link
+  // closes neither fd. The kernel's perf_event link holds its own reference
+  // to the event, so the perf fd libbpf opened (the one new perf_event fd
+  // across this call; the manager serialises attaches) is closed here.
+  const std::vector<int> before = perf_event_fds();
   bpf_link* l = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &opts);
-  if (!l) return errno_error(errno, "attaching uprobe {}:{}", binary, symbol);
+  if (!l) {
+    const int err = errno;
+    if (err == ENOENT || err == ESRCH)
+      return errno_error(err, "attaching uprobe {}:{} (no symbol {} in {}?)", binary, symbol, symbol, binary);
+    return errno_error(err, "attaching uprobe {}:{}", binary, symbol);
+  }
   // As for tracepoints, destroying libbpf's perf link would disable the
   // event; disconnect it so only our fd (and the pin) governs its lifetime.
-  // The perf event fd libbpf opened stays open in this process (one per
-  // uprobe attach); the link holds its own reference.
-  auto d = dup_fd(bpf_link__fd(l));
+  // The link fd itself is taken over (libbpf does not close it either).
+  Fd link(bpf_link__fd(l));
   bpf_link__disconnect(l);
   bpf_link__destroy(l);
-  return d;
+  for (int fd : perf_event_fds())
+    if (fd != link.get() && std::find(before.begin(), before.end(), fd) == before.end()) ::close(fd);
+  return link;
 }
 
 Result<TcFilter> tc_attach(int prog_fd, int ifindex, bool egress, uint32_t priority, bool replace,
@@ -132,7 +177,7 @@ Result<TcFilter> tc_attach(int prog_fd, int ifindex, bool egress, uint32_t prior
   int err = replace ? -EEXIST : bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) return errno_error(err, "creating clsact qdisc on ifindex {}", ifindex);
   if (created_qdisc) *created_qdisc = err == 0;
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = replace ? BPF_TC_F_REPLACE : 0u,
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = replace ? static_cast<__u32>(BPF_TC_F_REPLACE) : 0u,
               .handle = 1, .priority = priority);
   err = bpf_tc_attach(&hook, &opts);
   if (err == -EEXIST)

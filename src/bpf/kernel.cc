@@ -86,7 +86,6 @@ bool stats_enabled_sysctl() {
   return (f >> v) && v != 0;
 }
 
-bool is_cgroup2(const std::string& path) { return is_fs(path, CGROUP2_SUPER_MAGIC); }
 
 std::string cgroup2_root() {
   std::ifstream f("/proc/mounts");
@@ -131,15 +130,19 @@ Result<void> make_dir(const std::string& path) {
   return ok();
 }
 
-std::vector<std::string> list_dir(const std::string& path) {
+Result<std::vector<std::string>> list_dir(const std::string& path) {
   std::vector<std::string> out;
   DIR* d = ::opendir(path.c_str());
-  if (!d) return out;
+  if (!d) return errno_error(errno, "listing {}", path);
+  errno = 0;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n != "." && n != "..") out.push_back(n);
+    errno = 0;
   }
+  const int err = errno;
   ::closedir(d);
+  if (err != 0) return errno_error(err, "listing {}", path);
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -30,8 +30,6 @@ Result<std::string> ensure_tracefs();
 // sysctl kernel.bpf_stats_enabled is on, returning an invalid Fd.
 Result<Fd> enable_stats();
 bool stats_enabled_sysctl();
-// True when path is a directory of a cgroup v2 hierarchy.
-bool is_cgroup2(const std::string& path);
 // Where cgroup2 is mounted ("" if nowhere): /sys/fs/cgroup or .../unified.
 std::string cgroup2_root();
 
@@ -43,7 +41,9 @@ Result<Fd> dup_fd(int fd);
 bool path_exists(const std::string& path);
 Result<void> remove_path(const std::string& path);  // unlink a pin or rmdir; ENOENT is fine
 Result<void> make_dir(const std::string& path);     // EEXIST is fine
-std::vector<std::string> list_dir(const std::string& path);
+// Sorted entry names; an error (ENOENT included) says why the directory
+// could not be read.
+Result<std::vector<std::string>> list_dir(const std::string& path);
 
 // --- info --------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
 #include "bpf/object.h"
+
+#include "common/fs.h"
 #include "bpf/kernel.h"
 
 #include <elf.h>
@@ -38,11 +40,9 @@ bool read_at(std::span<const uint8_t> b, size_t off, T* out) {
 }  // namespace
 
 Result<std::vector<uint8_t>> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return errno_error(errno ? errno : ENOENT, "{}: cannot open", path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return errno_error(EIO, "{}: read failed", path);
-  return bytes;
+  auto s = fs::read_regular_file(path, "object");
+  if (!s) return s.error();
+  return std::vector<uint8_t>(s->begin(), s->end());
 }
 
 Result<void> check_elf(std::span<const uint8_t> b, const std::string& what) {
@@ -191,6 +191,21 @@ Result<void> Object::load(int log_lines) {
   bpf_object__for_each_program(p, obj_) bpf_program__set_log_buf(p, log_->data(), log_->size());
   int err = bpf_object__load(obj_);
   if (!err) return ok();
+  // Maps are created before any program loads: a map without an fd is
+  // the one that failed (the programs never reached the verifier).
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj_) {
+    if (!bpf_map__autocreate(m) || bpf_map__fd(m) >= 0) continue;
+    const uint64_t bytes = static_cast<uint64_t>(bpf_map__max_entries(m)) *
+                           (static_cast<uint64_t>(bpf_map__key_size(m)) + bpf_map__value_size(m));
+    std::string why;
+    if (-err == E2BIG || -err == ENOMEM)
+      why = fmt::format(" (max_entries {} x (key {} + value {}) = {} bytes is more than the kernel will "
+                        "allocate for one map; lower max_entries)",
+                        bpf_map__max_entries(m), bpf_map__key_size(m), bpf_map__value_size(m), bytes);
+    return errno_error(err, "{}: creating map {} ({}) failed{}", label_, bpf_map__name(m),
+                       map_type_name(bpf_map__type(m)), why);
+  }
   std::string failing;
   bpf_object__for_each_program(p, obj_) {
     if (bpf_program__autoload(p) && bpf_program__fd(p) < 0) {
@@ -214,14 +229,20 @@ bpf_program* Object::program(const std::string& prog) const {
   return bpf_object__find_program_by_name(obj_, prog.c_str());
 }
 
-int Object::prog_fd(const std::string& prog) const {
+Result<int> Object::prog_fd(const std::string& prog) const {
   bpf_program* p = program(prog);
-  return p ? bpf_program__fd(p) : -1;
+  if (!p) return make_error("{} has no program named {}", label_, prog);
+  const int fd = bpf_program__fd(p);
+  if (fd < 0) return make_error("{}: program {} is not loaded", label_, prog);
+  return fd;
 }
 
-int Object::map_fd(const std::string& map) const {
+Result<int> Object::map_fd(const std::string& map) const {
   bpf_map* m = bpf_object__find_map_by_name(obj_, map.c_str());
-  return m ? bpf_map__fd(m) : -1;
+  if (!m) return make_error("{} has no map named {}", label_, map);
+  const int fd = bpf_map__fd(m);
+  if (fd < 0) return make_error("{}: map {} is not created", label_, map);
+  return fd;
 }
 
 }  // namespace kagami::bpf

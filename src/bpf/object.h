@@ -24,7 +24,8 @@ namespace kagami::bpf {
 // section. `what` names the object in the error ("count.bpf.o: not an ELF file").
 Result<void> check_elf(std::span<const uint8_t> bytes, const std::string& what);
 
-// Reads a whole file (for digests and open-from-path).
+// Reads a whole regular file (for digests and open-from-path); a directory,
+// device, FIFO or symlink loop is refused by name, and a FIFO never blocks.
 Result<std::vector<uint8_t>> read_file(const std::string& path);
 
 struct ProgDesc {
@@ -69,8 +70,9 @@ class Object {
   Result<void> load(int log_lines = 20);
 
   // After load: fds owned by the object (dup them to keep them longer).
-  int prog_fd(const std::string& prog) const;
-  int map_fd(const std::string& map) const;
+  // An error names the program/map that is missing or not loaded.
+  Result<int> prog_fd(const std::string& prog) const;
+  Result<int> map_fd(const std::string& map) const;
   bpf_program* program(const std::string& prog) const;
 
  private:

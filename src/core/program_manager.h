@@ -21,6 +21,7 @@
 //   - all methods are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -97,15 +98,33 @@ struct TrustPolicy {
   std::set<std::string> allowed_prog_types;  // for custom code; empty: any
 };
 
+// Kernel BPF run-time statistics (run_cnt, run_time_ns). While they are on,
+// every run of every BPF program on the node, not only ours, pays for two
+// clock reads (docs/performance.md, "BPF run-time stats").
+enum class StatsMode {
+  Always,    // on for as long as the manager lives (library default, tests)
+  OnDemand,  // off; sample_stats() turns them on for one window (the agent's default)
+};
+
 struct ManagerOptions {
   std::string pin_root = "/sys/fs/bpf/kagami";
   TrustPolicy trust;
+  StatsMode stats = StatsMode::Always;
+};
+
+// run_cnt / run_time_ns accumulated by one program during a sampling window.
+struct StatsSample {
+  std::string program;  // manager name
+  std::string prog;     // program inside the object
+  uint32_t id = 0;
+  uint64_t run_cnt = 0, run_time_ns = 0;
 };
 
 class ProgramManager {
  public:
-  // Mounts bpffs if needed, enables kernel BPF run-time stats, and adopts
-  // every program found pinned under pin_root (no reload, no reset).
+  // Mounts bpffs if needed, enables kernel BPF run-time stats (StatsMode::
+  // Always), and adopts every program found pinned under pin_root (no
+  // reload, no reset), finishing or undoing whatever a crash interrupted.
   static Result<std::unique_ptr<ProgramManager>> create(ManagerOptions opts);
   virtual ~ProgramManager() = default;
 
@@ -118,6 +137,15 @@ class ProgramManager {
 
   // A new fd on one map of a loaded program, for modules that read counters.
   virtual Result<Fd> map_fd(const std::string& name, const std::string& map) const = 0;
+
+  // Pinned programs that create() found but could not adopt (damaged pins),
+  // one message each; empty when everything was adopted.
+  virtual std::vector<std::string> adoption_errors() const { return {}; }
+
+  // Turns kernel BPF stats on for `window` (BPF_ENABLE_STATS, as bpftop
+  // does), and returns what each program ran meanwhile. Does not hold the
+  // manager's lock while it waits.
+  virtual Result<std::vector<StatsSample>> sample_stats(std::chrono::milliseconds window) const = 0;
 
   virtual const ManagerOptions& options() const = 0;
 };

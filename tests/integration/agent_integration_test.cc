@@ -73,7 +73,10 @@ class AgentIntegration : public ::testing::Test {
   }
 
   std::string config(const std::string& b_attach, const std::string& a_attach = "") const {
+    // bpf_stats: always, because the test reads run counts (the default,
+    // on_demand, counts only inside a sampling window).
     return "agent:\n  http: \"127.0.0.1:0\"\n  socket: " + socket_ + "\n  pin_root: " + pin_root_ +
+           "\n  bpf_stats: always" +
            "\nprograms:\n"
            "  - name: a\n    object: platform.bpf.o\n    attach: [\"" +
            (a_attach.empty() ? "xdp:" + h1_.host_if + "@empty_xdp" : a_attach) +
@@ -168,7 +171,7 @@ TEST_F(AgentIntegration, LifecycleDiffApplyAdoptionAndUnload) {
   test::TestNetwork::exec_in(h1_, "ping -c 5 -i 0.2 -W 1 " + h1_.host_ip);
   p = programs();
   const uint64_t a_runs = runs(p["a"]);
-  EXPECT_GE(a_runs, 5u);
+  EXPECT_GE(a_runs, 5u) << p["a"].dump();
 
   // HTTP: health, API, and /metrics accepted by promtool.
   EXPECT_EQ(http("/healthz").out, "ok\n");

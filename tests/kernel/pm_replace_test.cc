@@ -135,8 +135,11 @@ TEST_F(PmReplace, ExtendMigratesChangedValueLayout) {
   auto r = pm_->replace("cnt", req);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->generation, 2u);
-  for (const auto& m : r->maps)
-    if (m.name == "counts") EXPECT_EQ(m.value_size, 16u);
+  for (const auto& m : r->maps) {
+    if (m.name == "counts") {
+      EXPECT_EQ(m.value_size, 16u);
+    }
+  }
   auto fd = pm_->map_fd("cnt", "counts");
   ASSERT_TRUE(fd);
   uint64_t v[2];

@@ -78,3 +78,51 @@ TEST(AttachPoint, RejectsBadInputNamingTheCause) {
 }
 
 }  // namespace
+
+// The hook table (src/core/pm_hooks.cc): every attach kind has exactly one
+// row, and the row agrees with the spec's kind name.
+#include "common/names.h"
+#include "core/pm_internal.h"
+
+namespace {
+
+TEST(HookTable, EveryKindHasOneRowNamedAsInTheSpec) {
+  using K = AttachPoint::Kind;
+  const std::vector<std::pair<K, std::string>> kinds = {
+      {K::Xdp, "xdp:eth0"},        {K::Tc, "tc:eth0:ingress"},
+      {K::Tracepoint, "tracepoint:sched/sched_switch"},
+      {K::RawTp, "raw_tp:sys_enter"}, {K::TpBtf, "tp_btf:sys_enter"},
+      {K::Cgroup, "cgroup:/sys/fs/cgroup:connect4"}, {K::SkMsg, "sk_msg:socks"},
+      {K::Uprobe, "uprobe:/bin/true:main"}, {K::Uretprobe, "uretprobe:/bin/true:main"}};
+  for (const auto& [k, spec] : kinds) {
+    const auto& row = kagami::core::pm::hook_row(k);
+    EXPECT_EQ(row.kind, k);
+    auto p = parse_ok(spec);
+    EXPECT_EQ(p.kind, k) << spec;
+    EXPECT_EQ(spec.substr(0, spec.find(':')), row.name);
+    EXPECT_NE(row.accepts, nullptr);
+    EXPECT_NE(row.attach, nullptr);
+    EXPECT_NE(row.check_target, nullptr);
+  }
+}
+
+TEST(ProgramNames, OneRuleEverywhere) {
+  using kagami::names::valid_program_name;
+  EXPECT_TRUE(valid_program_name("a"));
+  EXPECT_TRUE(valid_program_name("obs-gtpu_1"));
+  EXPECT_TRUE(valid_program_name(std::string(32, 'x')));
+  EXPECT_FALSE(valid_program_name(""));
+  EXPECT_FALSE(valid_program_name(std::string(33, 'x')));
+  EXPECT_FALSE(valid_program_name("_xdp_chain"));  // reserved for the manager
+  EXPECT_FALSE(valid_program_name("Upper"));
+  EXPECT_FALSE(valid_program_name("a.b"));
+  EXPECT_FALSE(kagami::names::check_program_name("a/b"));
+}
+
+TEST(Digest, Sha256Hex) {
+  const std::string s = "abc";
+  EXPECT_EQ(kagami::names::sha256_hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size())),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace

@@ -56,3 +56,39 @@ TEST(CheckElf, ReadFileNamesTheMissingFile) {
 }
 
 }  // namespace
+
+#include "bpf/kernel.h"
+
+namespace {
+
+TEST(BpfObject, MissingProgramOrMapIsAnErrorNotMinusOne) {
+  auto o = kagami::bpf::Object::open(good(), "count_v1.bpf.o");
+  ASSERT_TRUE(o) << o.error().message;
+  auto p = o->prog_fd("nope");
+  ASSERT_FALSE(p);
+  EXPECT_THAT(p.error().message, HasSubstr("count_v1.bpf.o has no program named nope"));
+  auto m = o->map_fd("nope");
+  ASSERT_FALSE(m);
+  EXPECT_THAT(m.error().message, HasSubstr("has no map named nope"));
+  // Not loaded yet: the program exists but has no fd.
+  auto q = o->prog_fd("count_tc");
+  ASSERT_FALSE(q);
+  EXPECT_THAT(q.error().message, HasSubstr("not loaded"));
+}
+
+TEST(BpfKernel, ListDirReportsErrors) {
+  auto r = kagami::bpf::list_dir("/nonexistent/kagami");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ENOENT);
+  auto d = kagami::bpf::list_dir("/proc/self");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_FALSE(d->empty());
+}
+
+TEST(BpfObject, ReadFileSaysWhatTheFileIs) {
+  auto r = kagami::bpf::read_file("/tmp");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("is a directory, not a regular file"));
+}
+
+}  // namespace

@@ -1,0 +1,31 @@
+// Filesystem checks shared by the manager, the agent, the identity service
+// and the modules: one definition each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace kagami::fs {
+
+// True when path is a directory of a cgroup v2 hierarchy.
+bool is_cgroup2(const std::string& path);
+
+// Opens a cgroup v2 directory by its cgroup id (= kernfs node id, the id BPF
+// reports) below the mounted hierarchy `root_fd`, with open_by_handle_at
+// (needs CAP_DAC_READ_SEARCH and an exportable kernfs).
+Result<Fd> open_cgroup_by_id(int root_fd, uint64_t cgroup_id);
+
+// Checks that `path` can be read as a regular file without blocking, and
+// says precisely why not: "too many levels of symbolic links", "is a
+// directory", "is not a regular file (character device)", "no such file".
+// `what` names the role in the message ("object", "uprobe binary").
+Result<void> check_regular_file(const std::string& path, const char* what);
+
+// Reads a whole regular file: opened O_NONBLOCK (a FIFO never blocks), then
+// fstat'ed, so devices, FIFOs and directories are refused by name.
+Result<std::string> read_regular_file(const std::string& path, const char* what);
+
+}  // namespace kagami::fs

@@ -27,6 +27,15 @@
 
 namespace kagami::agent {
 
+// agent.events (docs/events.md): the event bus's history and sinks.
+// [events] fixed at start, like the rest of agent:.
+struct EventsSettings {
+  size_t history = 10000;          // events kept in memory for the API/CLI (0 = none)
+  bool to_stdout = false;          // JSON lines on the agent's stdout
+  std::string file;                // JSON lines appended to this file ("" = none)
+  size_t subscriber_queue = 4096;  // events buffered per HTTP follower before it loses some
+};
+
 struct AgentSettings {
   std::string http = "127.0.0.1:9464";          // host:port of /metrics and the API; port 0 = any
   std::string socket = "/run/kagami/kagami.sock";
@@ -34,6 +43,7 @@ struct AgentSettings {
   std::string state_file;                       // "" = <socket dir>/agent-state.json
   std::string node;                             // "" = hostname
   log::Options log;
+  EventsSettings events;  // [events]
 };
 
 struct ProgramSpec {

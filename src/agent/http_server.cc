@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/events.h"  // [events]
 
 namespace kagami::agent {
 
@@ -27,6 +28,40 @@ void reply_json(httplib::Response& res, const nlohmann::json& j, int status = 20
                   "application/json");
 }
 
+// ---- [events] GET /api/v1/events (history), ?follow=1 and /api/v1/events/stream
+// (chunked JSON lines or SSE), /api/v1/events/stats. The stream itself is
+// agent::stream_events(bus, query, writer): only this glue knows httplib.
+void add_event_routes(httplib::Server& svr, Agent& agent) {
+  auto query_of = [](const httplib::Request& req) {
+    std::map<std::string, std::string> q;
+    for (const auto& [k, v] : req.params) q[k] = v;
+    return q;
+  };
+  auto stream = [&agent](const std::map<std::string, std::string>& q, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(stream_content_type(q), [&agent, q](size_t, httplib::DataSink& sink) {
+      stream_events(agent.event_bus(), q, [&sink](std::string_view chunk) {
+        return sink.is_writable() && sink.write(chunk.data(), chunk.size());
+      });
+      sink.done();
+      return true;
+    });
+  };
+  svr.Get("/api/v1/events", [&agent, query_of, stream](const httplib::Request& req, httplib::Response& res) {
+    auto q = query_of(req);
+    if (auto f = q.find("follow"); f != q.end() && f->second != "0" && f->second != "false") return stream(q, res);
+    auto j = events_history_json(agent.event_bus(), q);
+    if (j) reply_json(res, *j);
+    else reply_json(res, {{"error", j.error().message}}, 400);
+  });
+  svr.Get("/api/v1/events/stream", [query_of, stream](const httplib::Request& req, httplib::Response& res) {
+    stream(query_of(req), res);
+  });
+  svr.Get("/api/v1/events/stats", [&agent](const httplib::Request&, httplib::Response& res) {
+    reply_json(res, agent.events_stats_json());
+  });
+}
+
 }  // namespace
 
 HttpServer::HttpServer(Agent& agent) : impl_(std::make_unique<Impl>(agent)) {}
@@ -40,7 +75,8 @@ Result<void> HttpServer::start(const std::string& addr) {
   Agent& agent = impl_->agent;
   // Two workers: scrapes and API calls are short, and an idle agent should not
   // keep httplib's default pool of max(8, cores) threads around.
-  svr.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // [events] +2 for event followers, which hold a worker for as long as they follow.
+  svr.new_task_queue = [] { return new httplib::ThreadPool(4); };
 
   svr.Get("/metrics", [&agent](const httplib::Request&, httplib::Response& res) {
     res.set_content(agent.metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
@@ -68,6 +104,7 @@ Result<void> HttpServer::start(const std::string& addr) {
   svr.Get("/api/v1/modules", [&agent](const httplib::Request&, httplib::Response& res) {
     reply_json(res, agent.modules_json());
   });
+  add_event_routes(svr, agent);  // [events]
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty())
       reply_json(res, {{"error", "no such endpoint: " + req.path}}, 404);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/module.h"
+#include "modules/exec/exec.h"
 #include "modules/obs/obs_module.h"
 #include "modules/transport/transport.h"
 
@@ -20,6 +21,7 @@ struct Entry {
 const Entry kModules[] = {
     {"obs", [] { return std::unique_ptr<Module>(new obs::ObsModule()); }},
     {"transport", [] { return std::unique_ptr<Module>(new modules::TransportModule()); }},
+    {"exec", [] { return std::unique_ptr<Module>(new modules::ExecModule()); }},
 };
 
 }  // namespace

@@ -1,0 +1,228 @@
+#include "modules/exec/exec.h"
+
+#include <fcntl.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "bpf/elf_patch.h"
+#include "bpf/kernel.h"
+#include "common/fd.h"
+#include "exec.skel.h"
+#include "identity/identity.h"
+#include "modules/exec/abi.h"
+
+namespace kagami::modules {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kProgram = "exec";
+
+Result<uint64_t> get_uint(const json& s, const char* key, uint64_t min, uint64_t max) {
+  const auto& v = s.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<uint64_t>() < min || v.get<uint64_t>() > max)
+    return make_error("exec.{}: must be an integer in {}..{}, got {}", key, min, max, v.dump());
+  return v.get<uint64_t>();
+}
+
+std::string cstr(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
+
+// Sums a per-CPU array of u64 counters.
+Result<std::vector<uint64_t>> read_percpu_u64(int fd, uint32_t n) {
+  auto d = bpf::map_read_array(fd, n, sizeof(__u64), true);
+  if (!d) return d.error();
+  std::vector<uint64_t> out(n, 0);
+  for (uint32_t k = 0; k < n; ++k)
+    for (int c = 0; c < d->cpus; ++c) {
+      uint64_t v = 0;
+      std::memcpy(&v, d->at(k, c), sizeof(v));
+      out[k] += v;
+    }
+  return out;
+}
+
+}  // namespace
+
+Result<ExecConfig> parse_exec_config(const json& section) {
+  ExecConfig c;
+  if (section.is_null()) return c;
+  if (!section.is_object()) return make_error("exec: config section must be a mapping");
+  for (auto it = section.begin(); it != section.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "enabled") continue;
+    if (k == "rate") {
+      auto v = get_uint(section, "rate", 0, 1000000000);
+      if (!v) return v.error();
+      c.rate = *v;
+    } else if (k == "burst") {
+      auto v = get_uint(section, "burst", 1, 1000000);
+      if (!v) return v.error();
+      c.burst = *v;
+    } else if (k == "ring_kb") {
+      const uint64_t page_kb = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
+      auto v = get_uint(section, "ring_kb", page_kb, 1048576);
+      if (!v) return v.error();
+      if ((*v & (*v - 1)) != 0)
+        return make_error("exec.ring_kb: must be a power of two (the kernel's ringbuf rule), got {}", *v);
+      c.ring_kb = static_cast<uint32_t>(*v);
+    } else if (k == "cgroup") {
+      if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>()[0] != '/')
+        return make_error("exec.cgroup: must be an absolute path of a cgroup v2 directory, got {}", it->dump());
+      c.cgroup = it->get<std::string>();
+    } else {
+      return make_error("exec.{}: unknown key (known: rate, burst, ring_kb, cgroup)", k);
+    }
+  }
+  return c;
+}
+
+Result<std::vector<uint8_t>> exec_object_bytes(uint32_t ring_kb) {
+  size_t n = 0;
+  const auto* p = static_cast<const uint8_t*>(exec_bpf__elf_bytes(&n));
+  std::vector<uint8_t> bytes(p, p + n);
+  if (ring_kb * 1024u != EXEC_RING_BYTES_DEFAULT)
+    KAGAMI_TRY_CTX(bpf::patch_map_max_entries(bytes, EXEC_MAP_EVENTS, ring_kb * 1024u), "exec.ring_kb");
+  return bytes;
+}
+
+Result<core::LoadRequest> exec_load_request(const ExecConfig& c) {
+  core::LoadRequest req;
+  req.name = kProgram;
+  req.builtin = true;
+  auto bytes = exec_object_bytes(c.ring_kb);
+  if (!bytes) return bytes.error();
+  req.source.bytes = std::move(*bytes);
+  req.source.label = "builtin:exec.bpf.o";
+  core::AttachPoint a;
+  a.kind = core::AttachPoint::Kind::Tracepoint;
+  a.target = "sched/sched_process_exec";
+  a.program = "exec_tp";
+  req.attach.push_back(a);
+  // A new ring size is a new ring; the token buckets may start afresh too.
+  req.migrations = {{EXEC_MAP_EVENTS, core::MapMigration::Rule::Reset},
+                    {EXEC_MAP_RL, core::MapMigration::Rule::Reset}};
+  return req;
+}
+
+Result<json> decode_exec_record(std::span<const uint8_t> rec, identity::Resolver* resolver) {
+  exec_event e;
+  if (rec.size() != sizeof(e))
+    return make_error("exec record of {} bytes, expected {}", rec.size(), sizeof(e));
+  std::memcpy(&e, rec.data(), sizeof(e));
+  if (e.hdr.kind != EXEC_KIND_EXEC || e.hdr.len != sizeof(e))
+    return make_error("exec record kind {} len {}: not an exec event", e.hdr.kind, e.hdr.len);
+  json j = {{"kind", "exec"},
+            {"mono_ns", e.hdr.mono_ns},
+            {"pid", e.pid},
+            {"tgid", e.tgid},
+            {"ppid", e.ppid},
+            {"uid", e.uid},
+            {"gid", e.gid},
+            {"comm", cstr(e.comm, sizeof(e.comm))},
+            {"filename", cstr(e.filename, sizeof(e.filename))},
+            {"filename_truncated", (e.hdr.flags & EXEC_F_FILENAME_TRUNCATED) != 0},
+            {"cgroup_id", e.cgroup_id}};
+  if (resolver) {
+    if (auto w = resolver->resolve(e.cgroup_id)) {
+      json wl = {{"cgroup", w->cgroup_path}};
+      if (!w->runtime.empty()) wl["runtime"] = w->runtime;
+      if (!w->container_id.empty()) wl["container_id"] = w->container_id;
+      if (!w->pod_uid.empty()) wl["pod_uid"] = w->pod_uid;
+      if (!w->unit.empty()) wl["unit"] = w->unit;
+      j["workload"] = std::move(wl);
+    }
+  }
+  return j;
+}
+
+// ---- ExecModule --------------------------------------------------------------------
+
+std::vector<core::FeatureNeed> ExecModule::needs() const {
+  return {
+      {"tracepoint", true, ""},
+      {"ringbuf", true, ""},
+      {"lru_percpu_hash", true, ""},
+      {"btf", true, ""},  // CO-RE read of task->real_parent->tgid
+      {"bpf_get_current_cgroup_id", true, ""},
+  };
+}
+
+Result<std::vector<core::LoadRequest>> ExecModule::plan(const json& config, const core::ModuleContext& ctx) {
+  auto c = parse_exec_config(config);
+  if (!c) return c.error();
+  auto req = exec_load_request(*c);
+  if (!req) return req.error();
+  ctx_ = ctx;
+  config_ = *c;
+  std::vector<core::LoadRequest> out;
+  out.push_back(std::move(*req));
+  return out;
+}
+
+Result<void> ExecModule::configure(const core::ProgramManager& pm) {
+  auto cfg_fd = pm.map_fd(kProgram, EXEC_MAP_CONFIG);
+  if (!cfg_fd) return cfg_fd.error();
+  exec_config v{};
+  v.rate = config_.rate;
+  v.burst = config_.burst;
+  v.scope = config_.cgroup.empty() ? 0 : 1;
+  const __u32 zero = 0;
+  if (v.scope) {
+    auto scope_fd = pm.map_fd(kProgram, EXEC_MAP_SCOPE);
+    if (!scope_fd) return scope_fd.error();
+    Fd dir(::open(config_.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid()) return errno_error(errno, "exec.cgroup: cannot open {}", config_.cgroup);
+    const __u32 fd = static_cast<__u32>(dir.get());
+    KAGAMI_TRY_CTX(bpf::map_update(scope_fd->get(), &zero, &fd), "exec.cgroup " + config_.cgroup);
+  }
+  KAGAMI_TRY_CTX(bpf::map_update(cfg_fd->get(), &zero, &v), "exec: writing exec_config");
+  return ok();
+}
+
+std::vector<core::EventSource> ExecModule::event_sources() const {
+  identity::Resolver* resolver = ctx_.identity;
+  core::EventSource s;
+  s.program = kProgram;
+  s.ring_map = EXEC_MAP_EVENTS;
+  s.drops_map = EXEC_MAP_DROPS;
+  s.decode = [resolver](std::span<const uint8_t> rec) { return decode_exec_record(rec, resolver); };
+  return {s};
+}
+
+Result<std::vector<core::MetricFamily>> ExecModule::collect(const core::ProgramManager& pm) {
+  auto fd = pm.map_fd(kProgram, EXEC_MAP_COUNTERS);
+  if (!fd) return fd.error();
+  auto c = read_percpu_u64(fd->get(), EXEC_CTR_MAX);
+  if (!c) return c.error();
+  core::MetricFamily f{"kagami_exec_execs_total",
+                       "execs seen by the exec module: seen (in scope) = sent + dropped "
+                       "(kagami_events_dropped_total{module=\"exec\"}); out_of_scope: outside exec.cgroup",
+                       "counter",
+                       {}};
+  const std::pair<const char*, uint32_t> rows[] = {
+      {"seen", EXEC_CTR_SEEN}, {"sent", EXEC_CTR_SENT}, {"out_of_scope", EXEC_CTR_OUT_OF_SCOPE}};
+  for (const auto& [name, idx] : rows)
+    f.samples.push_back({{{"node", ctx_.node}, {"outcome", name}}, double((*c)[idx]), ""});
+  return std::vector<core::MetricFamily>{f};
+}
+
+Result<json> ExecModule::snapshot(const core::ProgramManager& pm) {
+  auto fd = pm.map_fd(kProgram, EXEC_MAP_COUNTERS);
+  if (!fd) return fd.error();
+  auto c = read_percpu_u64(fd->get(), EXEC_CTR_MAX);
+  if (!c) return c.error();
+  auto dfd = pm.map_fd(kProgram, EXEC_MAP_DROPS);
+  if (!dfd) return dfd.error();
+  auto d = read_percpu_u64(dfd->get(), KG_DROP__MAX);
+  if (!d) return d.error();
+  return json{{"config",
+               {{"rate", config_.rate}, {"burst", config_.burst}, {"ring_kb", config_.ring_kb},
+                {"cgroup", config_.cgroup}}},
+              {"execs", {{"seen", (*c)[EXEC_CTR_SEEN]}, {"sent", (*c)[EXEC_CTR_SENT]},
+                         {"out_of_scope", (*c)[EXEC_CTR_OUT_OF_SCOPE]}}},
+              {"kernel_drops", {{"ring_full", (*d)[KG_DROP_RING_FULL]}, {"rate_limit", (*d)[KG_DROP_RATE_LIMIT]}}}};
+}
+
+}  // namespace kagami::modules

@@ -1,0 +1,71 @@
+// The "exec" built-in module: one event per successful execve/execveat on
+// the node, from the tracepoint sched/sched_process_exec, streamed through
+// the agent's event pipeline (modules/exec/README.md, docs/events.md).
+//
+//   config   modules.exec: {rate, burst, ring_kb, cgroup}
+//   events   {"kind":"exec","pid","tgid","ppid","uid","gid","comm","filename",
+//             "filename_truncated","cgroup_id","workload":{...}}
+//   metrics  kagami_exec_execs_total{node,outcome=seen|sent|out_of_scope};
+//            drops (ring_full, rate_limit, decode) are the bus's
+//            kagami_events_dropped_total{module="exec",cause}
+//
+// Thread safety: plan/configure/start/stop/collect/snapshot as core::Module
+// says; the decoder (event_sources()) captures only the identity resolver,
+// which is thread-safe, and runs on the agent's event-loop thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "core/module.h"
+
+namespace kagami::identity {
+class Resolver;
+}
+
+namespace kagami::modules {
+
+struct ExecConfig {
+  uint64_t rate = 1000;   // events per second per cgroup and CPU; 0 = unlimited
+  uint64_t burst = 2000;  // token-bucket depth, events
+  uint32_t ring_kb = 256; // ring buffer size: a power of two, >= the page size
+  std::string cgroup;     // "" = every task; else only tasks under this cgroup v2 directory
+};
+
+// Unknown keys and bad values are errors naming the field ("exec.ring_kb: ...").
+Result<ExecConfig> parse_exec_config(const nlohmann::json& section);
+
+// exec.bpf.o with its ring sized to ring_kb (the object's BTF patched).
+Result<std::vector<uint8_t>> exec_object_bytes(uint32_t ring_kb);
+
+// The load request: one object, one tracepoint; a changed ring size resets
+// the ring (MapMigration reset) instead of refusing the replace.
+Result<core::LoadRequest> exec_load_request(const ExecConfig& c);
+
+// One ring record -> the event's JSON (without the bus's envelope fields
+// other than kind and mono_ns). `resolver` may be null (no "workload").
+Result<nlohmann::json> decode_exec_record(std::span<const uint8_t> rec, identity::Resolver* resolver);
+
+class ExecModule : public core::Module {
+ public:
+  std::string name() const override { return "exec"; }
+  std::vector<core::FeatureNeed> needs() const override;
+  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
+  Result<void> configure(const core::ProgramManager& pm) override;
+  std::vector<core::EventSource> event_sources() const override;
+  Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
+  Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
+
+  const ExecConfig& config() const { return config_; }
+
+ private:
+  core::ModuleContext ctx_;
+  ExecConfig config_;
+};
+
+}  // namespace kagami::modules

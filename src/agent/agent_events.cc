@@ -92,7 +92,7 @@ Result<nlohmann::json> Agent::op_events(const Request& r) {
     auto it = r.args.find(k);
     if (it == r.args.end() || it->is_null()) continue;
     if (it->is_string()) q[k] = it->get<std::string>();
-    else if (it->is_number_unsigned()) q[k] = std::to_string(it->get<uint64_t>());
+    else if (it->is_number_integer() && it->get<int64_t>() >= 0) q[k] = std::to_string(it->get<uint64_t>());
     else return make_error("events: '{}' must be a string or a non-negative integer", k);
   }
   auto j = events_history_json(*bus_, q);

@@ -70,6 +70,11 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 zero = 0, loc, off, len;
 	__u64 cgid, uid_gid;
 
+	/* A CO-RE type-id relocation (one ld_imm64, never 0) that puts struct
+	 * exec_event into the object's BTF: ring records have no map type of
+	 * their own, and the ABI test compares the layout from the BTF. */
+	if (bpf_core_type_id_local(struct exec_event) == 0)
+		return 0;
 	cfg = bpf_map_lookup_elem(&exec_config, &zero);
 	if (!cfg)
 		return 0;

@@ -169,14 +169,20 @@ Result<void> ExecModule::configure(const core::ProgramManager& pm) {
   v.burst = config_.burst;
   v.scope = config_.cgroup.empty() ? 0 : 1;
   const __u32 zero = 0;
-  if (v.scope) {
-    auto scope_fd = pm.map_fd(kProgram, EXEC_MAP_SCOPE);
-    if (!scope_fd) return scope_fd.error();
-    Fd dir(::open(config_.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.valid()) return errno_error(errno, "exec.cgroup: cannot open {}", config_.cgroup);
-    const __u32 fd = static_cast<__u32>(dir.get());
-    KAGAMI_TRY_CTX(bpf::map_update(scope_fd->get(), &zero, &fd), "exec.cgroup " + config_.cgroup);
+  auto scope_fd = pm.map_fd(kProgram, EXEC_MAP_SCOPE);
+  if (!scope_fd) return scope_fd.error();
+  if (!v.scope) {
+    // Scope off first, then let go of a cgroup an earlier config set (the
+    // map holds a reference to it).
+    KAGAMI_TRY_CTX(bpf::map_update(cfg_fd->get(), &zero, &v), "exec: writing exec_config");
+    (void)bpf::map_delete(scope_fd->get(), &zero);
+    return ok();
   }
+  // Scope on: the cgroup first, then the flag that makes the program use it.
+  Fd dir(::open(config_.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return errno_error(errno, "exec.cgroup: cannot open {}", config_.cgroup);
+  const __u32 fd = static_cast<__u32>(dir.get());
+  KAGAMI_TRY_CTX(bpf::map_update(scope_fd->get(), &zero, &fd), "exec.cgroup " + config_.cgroup);
   KAGAMI_TRY_CTX(bpf::map_update(cfg_fd->get(), &zero, &v), "exec: writing exec_config");
   return ok();
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -185,6 +186,8 @@ TEST_F(ExecKernel, FloodEveryExecIsReceivedOrCountedByCause) {
   const uint64_t received = published(bus);
   const uint64_t ring_full = dropped(bus, "ring_full"), rate_limit = dropped(bus, "rate_limit"),
                  decode = dropped(bus, "decode");
+  std::printf("flood: %d execs -> received %lu, ring_full %lu, rate_limit %lu, decode %lu\n", K,
+              (unsigned long)received, (unsigned long)ring_full, (unsigned long)rate_limit, (unsigned long)decode);
   EXPECT_EQ(received + ring_full + rate_limit + decode, uint64_t(K))
       << "received " << received << " ring_full " << ring_full << " rate_limit " << rate_limit << " decode "
       << decode;

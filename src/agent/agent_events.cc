@@ -29,7 +29,7 @@ nlohmann::json Agent::events_stats_json() {
 void Agent::stop_leaving_modules_locked() {
   // The loop must not call a decoder of a module that is about to go: it
   // drops every source now and gets the new set in after_apply_events_locked.
-  if (loop_) (void)loop_->set_sources({});
+  if (loop_) loop_->pause();
   for (auto& [name, mod] : modules_) {  // only the modules being disabled are left here
     if (!running_modules_.erase(name)) continue;
     mod->stop();

@@ -141,6 +141,14 @@ Result<void> EventLoop::set_sources(std::vector<LoopSource> sources) {
   return result;
 }
 
+void EventLoop::pause() {
+  ++waiters_;
+  std::lock_guard lk(mu_);
+  --waiters_;
+  rb_ = bpf::RingBuffer();
+  sources_.clear();
+}
+
 Result<int> EventLoop::drain() {
   ++waiters_;
   std::lock_guard lk(mu_);

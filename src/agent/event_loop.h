@@ -53,6 +53,11 @@ class EventLoop {
   // keeps running without rings, and the Error names the module.
   Result<void> set_sources(std::vector<LoopSource> sources);
   size_t source_count() const;
+  // Stops using the current rings and decoders (a module is about to go)
+  // but keeps reading its drops maps until the next set_sources(), which
+  // decides which of them went away: clearing with set_sources({}) and
+  // setting the same maps again would count their drops twice.
+  void pause();
 
   // Drains what is in the rings now, on the caller's thread (tests, and the
   // last drain at stop). Returns the number of records.

@@ -29,6 +29,7 @@
 #include "agent/event_loop.h"
 #include "agent/events.h"
 #include "bpf/kernel.h"
+#include "bpf/ringbuf.h"
 #include "core/program_manager.h"
 #include "identity/identity.h"
 #include "modules/exec/abi.h"
@@ -213,6 +214,53 @@ TEST_F(ExecKernel, FloodEveryExecIsReceivedOrCountedByCause) {
       for (const auto& s : f.samples)
         if (s.labels.at("cause") == "ring_full") found = s.value == double(ring_full);
   EXPECT_TRUE(found);
+
+  // Re-setting the sources (what every apply does, after pause()) must not
+  // count the drops twice; a map that goes away keeps its counts.
+  loop.pause();
+  ASSERT_TRUE(loop.set_sources(sources(mod)));
+  EXPECT_EQ(dropped(bus, "ring_full"), ring_full);
+  EXPECT_EQ(dropped(bus, "rate_limit"), rate_limit);
+  ASSERT_TRUE(loop.set_sources({}));
+  EXPECT_EQ(dropped(bus, "ring_full"), ring_full);
+  EXPECT_EQ(dropped(bus, "rate_limit"), rate_limit);
+}
+
+TEST_F(ExecKernel, RecordsTheDecoderRefusesAreCountedAsDecodeDrops) {
+  TestCgroup cg;
+  ASSERT_FALSE(cg.path().empty());
+  agent::EventBus bus;
+  modules::ExecModule mod;
+  ASSERT_NO_FATAL_FAILURE(load(mod, {{"rate", 0}, {"cgroup", cg.path()}}, bus));
+  auto srcs = sources(mod);
+  ASSERT_EQ(srcs.size(), 1u);
+  srcs[0].source.decode = [](std::span<const uint8_t>) -> Result<json> { return make_error("refused"); };
+  agent::EventLoop loop(bus);
+  ASSERT_TRUE(loop.set_sources(std::move(srcs)));
+  ASSERT_EQ(exec_storm(cg.path(), "/bin/true", 4), 4);
+  ASSERT_TRUE(loop.drain());
+  EXPECT_EQ(published(bus), 0u);
+  EXPECT_EQ(dropped(bus, "decode"), 4u);
+}
+
+TEST_F(ExecKernel, RingBufferOwnerRefusesAMapThatIsNotARing) {
+  agent::EventBus bus;
+  modules::ExecModule mod;
+  ASSERT_NO_FATAL_FAILURE(load(mod, {{"rate", 0}}, bus));
+  auto drops = pm_->map_fd("exec", EXEC_MAP_DROPS);
+  ASSERT_TRUE(drops);
+  auto rb = bpf::RingBuffer::open({drops->get()}, [](size_t, std::span<const uint8_t>) {});
+  ASSERT_FALSE(rb);
+  EXPECT_NE(rb.error().message.find("exec_drops"), std::string::npos) << rb.error().message;
+  EXPECT_NE(rb.error().message.find("not a ringbuf"), std::string::npos) << rb.error().message;
+  auto ring = pm_->map_fd("exec", EXEC_MAP_EVENTS);
+  ASSERT_TRUE(ring);
+  auto ok_rb = bpf::RingBuffer::open({ring->get()}, [](size_t, std::span<const uint8_t>) {});
+  ASSERT_TRUE(ok_rb) << ok_rb.error().message;
+  EXPECT_GE(ok_rb->epoll_fd(), 0);
+  EXPECT_EQ(ok_rb->rings(), 1u);
+  auto n = ok_rb->poll(0);
+  ASSERT_TRUE(n) << n.error().message;
 }
 
 TEST_F(ExecKernel, LiveLoopUnlimitedLosesNothingAtThisRate) {

@@ -182,8 +182,9 @@ TEST_F(ExecAgentProcess, HistoryFollowAndMetrics) {
   auto h = sh("curl -sf 'http://" + http_ + "/api/v1/events?module=exec&limit=0'");
   ASSERT_EQ(h.rc, 0);
   int over_http = 0;
-  for (const auto& e : json::parse(h.out)["events"]) over_http += e.value("filename", "") == marker_;
-  EXPECT_EQ(over_http, 3);
+  const json hist = json::parse(h.out);
+  for (const auto& e : hist["events"]) over_http += e.value("filename", "") == marker_;
+  EXPECT_EQ(over_http, 3) << h.out.substr(0, 2000);
 
   // Stopping the agent ends the follower cleanly, after it got every event.
   EXPECT_EQ(stop_agent(SIGTERM), 0);

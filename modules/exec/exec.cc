@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/types.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <cstring>
 
@@ -12,6 +15,8 @@
 #include "exec.skel.h"
 #include "identity/identity.h"
 #include "modules/exec/abi.h"
+
+#include <spdlog/spdlog.h>
 
 namespace kagami::modules {
 namespace {
@@ -187,6 +192,48 @@ Result<void> ExecModule::configure(const core::ProgramManager& pm) {
   return ok();
 }
 
+ExecModule::~ExecModule() { stop(); }
+
+Result<void> ExecModule::start(const core::ProgramManager& pm) {
+  if (config_.cgroup.empty() || watch_.joinable()) return ok();
+  auto scope_fd = pm.map_fd(kProgram, EXEC_MAP_SCOPE);
+  if (!scope_fd) return scope_fd.error();
+  {
+    std::lock_guard lk(watch_mu_);
+    watch_stop_ = false;
+  }
+  watching_ = true;
+  watch_ = std::thread([this, cg = config_.cgroup, fd = scope_fd->release()] { watch_scope(cg, fd); });
+  return ok();
+}
+
+void ExecModule::stop() {
+  {
+    std::lock_guard lk(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watch_.joinable()) watch_.join();
+  watching_ = false;
+}
+
+void ExecModule::watch_scope(std::string cgroup, int raw_scope_fd) {
+  Fd scope_fd(raw_scope_fd);
+  struct stat st {};
+  // A cgroup v2 directory's inode number is its cgroup id.
+  ino_t ino = ::stat(cgroup.c_str(), &st) == 0 ? st.st_ino : 0;
+  std::unique_lock lk(watch_mu_);
+  while (!watch_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return watch_stop_; })) {
+    if (::stat(cgroup.c_str(), &st) != 0 || st.st_ino == ino) continue;
+    Fd dir(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const __u32 zero = 0, fd = static_cast<__u32>(dir.get());
+    if (!dir.valid() || !bpf::map_update(scope_fd.get(), &zero, &fd)) continue;
+    ino = st.st_ino;
+    ++scope_refreshes_;
+    if (ctx_.log) ctx_.log->info("exec.cgroup {} was created again: scope follows the new cgroup", cgroup);
+  }
+}
+
 std::vector<core::EventSource> ExecModule::event_sources() const {
   identity::Resolver* resolver = ctx_.identity;
   core::EventSource s;
@@ -228,7 +275,8 @@ Result<json> ExecModule::snapshot(const core::ProgramManager& pm) {
                 {"cgroup", config_.cgroup}}},
               {"execs", {{"seen", (*c)[EXEC_CTR_SEEN]}, {"sent", (*c)[EXEC_CTR_SENT]},
                          {"out_of_scope", (*c)[EXEC_CTR_OUT_OF_SCOPE]}}},
-              {"kernel_drops", {{"ring_full", (*d)[KG_DROP_RING_FULL]}, {"rate_limit", (*d)[KG_DROP_RATE_LIMIT]}}}};
+              {"kernel_drops", {{"ring_full", (*d)[KG_DROP_RING_FULL]}, {"rate_limit", (*d)[KG_DROP_RATE_LIMIT]}}},
+              {"scope_watch", {{"running", watching_.load()}, {"refreshes", scope_refreshes_.load()}}}};
 }
 
 }  // namespace kagami::modules

@@ -14,8 +14,12 @@
 // which is thread-safe, and runs on the agent's event-loop thread.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <span>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -51,12 +55,19 @@ Result<core::LoadRequest> exec_load_request(const ExecConfig& c);
 // other than kind and mono_ns). `resolver` may be null (no "workload").
 Result<nlohmann::json> decode_exec_record(std::span<const uint8_t> rec, identity::Resolver* resolver);
 
+// start()/stop(): with exec.cgroup set, a watch re-points the program's
+// scope every second when the directory was removed and created again (a
+// new cgroup, e.g. a restarted pod's slice): the cgroup array keeps the old,
+// dead cgroup otherwise and every exec would be out of scope.
 class ExecModule : public core::Module {
  public:
+  ~ExecModule() override;
   std::string name() const override { return "exec"; }
   std::vector<core::FeatureNeed> needs() const override;
   Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
   Result<void> configure(const core::ProgramManager& pm) override;
+  Result<void> start(const core::ProgramManager& pm) override;
+  void stop() override;
   std::vector<core::EventSource> event_sources() const override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
@@ -64,8 +75,17 @@ class ExecModule : public core::Module {
   const ExecConfig& config() const { return config_; }
 
  private:
+  void watch_scope(std::string cgroup, int scope_fd);
+
   core::ModuleContext ctx_;
   ExecConfig config_;
+  // The scope watch (start/stop).
+  std::thread watch_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;           // guarded by watch_mu_
+  std::atomic<bool> watching_{false};
+  std::atomic<uint64_t> scope_refreshes_{0};
 };
 
 }  // namespace kagami::modules

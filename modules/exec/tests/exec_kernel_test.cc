@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -395,6 +396,25 @@ TEST_F(ExecAgent, EventsThroughHistoryStreamAndMetrics) {
   EXPECT_NE(m.find("kagami_events_total{kind=\"exec\",module=\"exec\""), std::string::npos) << m;
   EXPECT_NE(m.find("kagami_events_dropped_total{cause=\"ring_full\",module=\"exec\""), std::string::npos);
   EXPECT_NE(m.find("kagami_exec_execs_total"), std::string::npos);
+
+  // start() ran after the first configure(): its scope watch follows the
+  // cgroup when the directory is removed and created again (a new cgroup).
+  auto watch = [&] { return agent_->modules_json()["exec"]["scope_watch"]; };
+  EXPECT_EQ(watch()["running"], true) << agent_->modules_json().dump();
+  ASSERT_EQ(::rmdir(cg.path().c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(::mkdir(cg.path().c_str(), 0755), 0) << std::strerror(errno);
+  for (int i = 0; i < 50 && watch()["refreshes"] == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(watch()["refreshes"], 1);
+  ASSERT_EQ(exec_storm(cg.path(), marker_, 1), 1);
+  size_t after_refresh = 0;
+  for (int i = 0; i < 50 && after_refresh < 4; ++i) {
+    auto r = agent_->handle({"events", {{"module", "exec"}, {"limit", 0}}});
+    ASSERT_TRUE(r);
+    after_refresh = 0;
+    for (const auto& e : (*r)["events"]) after_refresh += e.value("filename", "") == marker_;
+    if (after_refresh < 4) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(after_refresh, 4u);
 
   // Disabling the module stops it and its source; the history stays.
   std::ofstream(cfg, std::ios::trunc) << "agent:\n  http: \"127.0.0.1:0\"\n  socket: " << (dir_ / "k.sock").string()

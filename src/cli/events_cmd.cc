@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <set>
 
@@ -96,7 +97,13 @@ Result<void> follow_events(const std::string& http_addr, const std::string& modu
   if (!sock.valid()) return errno_error(err, "connecting to the agent's HTTP endpoint {}", http_addr);
 
   std::string path = "/api/v1/events?follow=1";
-  if (!module.empty()) path += "&module=" + module;  // module names are [a-z0-9_]
+  if (!module.empty()) {
+    path += "&module=";
+    for (unsigned char c : module) {  // percent-encode all but unreserved characters
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') path += static_cast<char>(c);
+      else path += fmt::format("%{:02X}", c);
+    }
+  }
   const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + http_addr +
                           "\r\nAccept: application/x-ndjson\r\nConnection: close\r\n\r\n";
   if (::send(sock.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))

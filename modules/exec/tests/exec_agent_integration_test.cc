@@ -179,6 +179,9 @@ TEST_F(ExecAgentProcess, HistoryFollowAndMetrics) {
   ASSERT_EQ(m.rc, 0);
   EXPECT_NE(m.out.find("kagami_events_total{kind=\"exec\",module=\"exec\""), std::string::npos);
   EXPECT_NE(m.out.find("kagami_events_dropped_total{cause=\"rate_limit\",module=\"exec\""), std::string::npos);
+  std::ofstream(dir_ / "metrics.txt") << m.out;
+  auto prom = sh("command -v promtool >/dev/null || exit 0; promtool check metrics < " + (dir_ / "metrics.txt").string());
+  EXPECT_EQ(prom.rc, 0) << prom.out;
   auto h = sh("curl -sf 'http://" + http_ + "/api/v1/events?module=exec&limit=0'");
   ASSERT_EQ(h.rc, 0);
   int over_http = 0;

@@ -72,12 +72,15 @@ void EventBus::publish(const std::string& module, json event) {
   const std::string kind = event["kind"].get<std::string>();
 
   std::vector<std::shared_ptr<Subscription>> subs;
+  std::string line;
   {
     std::lock_guard lk(mu_);
-    event["seq"] = ++seq_;
+    const uint64_t seq = ++seq_;
+    event["seq"] = seq;
     ++published_[{module, kind}];
+    line = event.dump(-1, ' ', false, json::error_handler_t::replace);
     if (settings_.history > 0) {
-      history_.push_back(event);
+      history_.push_back({seq, module, line});
       while (history_.size() > settings_.history) history_.pop_front();
     }
     for (auto it = subs_.begin(); it != subs_.end();) {
@@ -106,7 +109,7 @@ void EventBus::publish(const std::string& module, json event) {
   if (slow) count_drop(module, "subscriber_slow", slow);
 
   if (settings_.to_stdout || file_.is_open()) {
-    const std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    line += "\n";
     bool failed = false;
     {
       std::lock_guard lk(sink_mu_);
@@ -136,15 +139,19 @@ void EventBus::count_drop(const std::string& module, const std::string& cause, u
 }
 
 std::vector<json> EventBus::history(const std::string& module, size_t limit, uint64_t after_seq) const {
-  std::vector<json> out;
-  std::lock_guard lk(mu_);
-  for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
-    if (limit && out.size() >= limit) break;
-    if ((*it)["seq"].get<uint64_t>() <= after_seq) break;
-    if (!module.empty() && (*it)["module"].get<std::string>() != module) continue;
-    out.push_back(*it);
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
+      if (limit && lines.size() >= limit) break;
+      if (it->seq <= after_seq) break;
+      if (!module.empty() && it->module != module) continue;
+      lines.push_back(it->line);
+    }
   }
-  std::reverse(out.begin(), out.end());
+  std::vector<json> out;
+  out.reserve(lines.size());
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) out.push_back(json::parse(*it, nullptr, false));
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "bpf/kernel.h"
 #include "common/fd.h"
 #include "exec.skel.h"
+#include "exec_btf.skel.h"
 #include "identity/identity.h"
 #include "modules/exec/abi.h"
 
@@ -76,34 +77,49 @@ Result<ExecConfig> parse_exec_config(const json& section) {
       if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>()[0] != '/')
         return make_error("exec.cgroup: must be an absolute path of a cgroup v2 directory, got {}", it->dump());
       c.cgroup = it->get<std::string>();
+    } else if (k == "hooks") {
+      if (!it->is_string() || (*it != "auto" && *it != "tp_btf" && *it != "tracepoint"))
+        return make_error("exec.hooks: must be auto, tp_btf or tracepoint, got {}", it->dump());
+      c.hooks = it->get<std::string>();
     } else {
-      return make_error("exec.{}: unknown key (known: rate, burst, ring_kb, cgroup)", k);
+      return make_error("exec.{}: unknown key (known: rate, burst, ring_kb, cgroup, hooks)", k);
     }
   }
   return c;
 }
 
-Result<std::vector<uint8_t>> exec_object_bytes(uint32_t ring_kb) {
+const char* to_string(ExecHooks h) { return h == ExecHooks::TpBtf ? "tp_btf" : "tracepoint"; }
+
+Result<ExecHooks> choose_exec_hooks(const std::string& wanted, bool tp_btf_available) {
+  if (wanted == "tracepoint") return ExecHooks::Tracepoint;
+  if (wanted == "tp_btf" && !tp_btf_available)
+    return make_error("exec.hooks: tp_btf requested but this kernel refuses tp_btf programs");
+  return tp_btf_available ? ExecHooks::TpBtf : ExecHooks::Tracepoint;
+}
+
+Result<std::vector<uint8_t>> exec_object_bytes(uint32_t ring_kb, ExecHooks h) {
   size_t n = 0;
-  const auto* p = static_cast<const uint8_t*>(exec_bpf__elf_bytes(&n));
+  const auto* p = static_cast<const uint8_t*>(h == ExecHooks::TpBtf ? exec_btf_bpf__elf_bytes(&n)
+                                                                      : exec_bpf__elf_bytes(&n));
   std::vector<uint8_t> bytes(p, p + n);
   if (ring_kb * 1024u != EXEC_RING_BYTES_DEFAULT)
     KAGAMI_TRY_CTX(bpf::patch_map_max_entries(bytes, EXEC_MAP_EVENTS, ring_kb * 1024u), "exec.ring_kb");
   return bytes;
 }
 
-Result<core::LoadRequest> exec_load_request(const ExecConfig& c) {
+Result<core::LoadRequest> exec_load_request(const ExecConfig& c, ExecHooks h) {
   core::LoadRequest req;
   req.name = kProgram;
   req.builtin = true;
-  auto bytes = exec_object_bytes(c.ring_kb);
+  auto bytes = exec_object_bytes(c.ring_kb, h);
   if (!bytes) return bytes.error();
   req.source.bytes = std::move(*bytes);
-  req.source.label = "builtin:exec.bpf.o";
+  const bool btf = h == ExecHooks::TpBtf;
+  req.source.label = btf ? "builtin:exec_btf.bpf.o" : "builtin:exec.bpf.o";
   core::AttachPoint a;
-  a.kind = core::AttachPoint::Kind::Tracepoint;
-  a.target = "sched/sched_process_exec";
-  a.program = "exec_tp";
+  a.kind = btf ? core::AttachPoint::Kind::TpBtf : core::AttachPoint::Kind::Tracepoint;
+  a.target = btf ? "sched_process_exec" : "sched/sched_process_exec";
+  a.program = btf ? "exec_btf" : "exec_tp";
   req.attach.push_back(a);
   // A new ring size is a new ring; the token buckets may start afresh too.
   req.migrations = {{EXEC_MAP_EVENTS, core::MapMigration::Rule::Reset},
@@ -151,16 +167,20 @@ std::vector<core::FeatureNeed> ExecModule::needs() const {
       {"lru_percpu_hash", true, ""},
       {"btf", true, ""},  // CO-RE read of task->real_parent->tgid
       {"bpf_get_current_cgroup_id", true, ""},
+      {"tp_btf", false, "classic tracepoint sched/sched_process_exec"},
   };
 }
 
 Result<std::vector<core::LoadRequest>> ExecModule::plan(const json& config, const core::ModuleContext& ctx) {
   auto c = parse_exec_config(config);
   if (!c) return c.error();
-  auto req = exec_load_request(*c);
+  auto hooks = choose_exec_hooks(c->hooks, ctx.features.available("tp_btf"));
+  if (!hooks) return hooks.error();
+  auto req = exec_load_request(*c, *hooks);
   if (!req) return req.error();
   ctx_ = ctx;
   config_ = *c;
+  hooks_ = *hooks;
   std::vector<core::LoadRequest> out;
   out.push_back(std::move(*req));
   return out;
@@ -272,7 +292,8 @@ Result<json> ExecModule::snapshot(const core::ProgramManager& pm) {
   if (!d) return d.error();
   return json{{"config",
                {{"rate", config_.rate}, {"burst", config_.burst}, {"ring_kb", config_.ring_kb},
-                {"cgroup", config_.cgroup}}},
+                {"cgroup", config_.cgroup}, {"hooks", config_.hooks}}},
+              {"hooks", to_string(hooks_)},
               {"execs", {{"seen", (*c)[EXEC_CTR_SEEN]}, {"sent", (*c)[EXEC_CTR_SENT]},
                          {"out_of_scope", (*c)[EXEC_CTR_OUT_OF_SCOPE]}}},
               {"kernel_drops", {{"ring_full", (*d)[KG_DROP_RING_FULL]}, {"rate_limit", (*d)[KG_DROP_RATE_LIMIT]}}},

@@ -1,8 +1,9 @@
 // The "exec" built-in module: one event per successful execve/execveat on
 // the node, from the tracepoint sched/sched_process_exec, streamed through
-// the agent's event pipeline (modules/exec/README.md, docs/events.md).
+// the agent's event pipeline (modules/exec/README.md, docs/events.md); or
+// from tp_btf sched_process_exec where the kernel has it.
 //
-//   config   modules.exec: {rate, burst, ring_kb, cgroup}
+//   config   modules.exec: {rate, burst, ring_kb, cgroup, hooks}
 //   events   {"kind":"exec","pid","tgid","ppid","uid","gid","comm","filename",
 //             "filename_truncated","cgroup_id","workload":{...}}
 //   metrics  kagami_exec_execs_total{node,outcome=seen|sent|out_of_scope};
@@ -34,22 +35,33 @@ class Resolver;
 
 namespace kagami::modules {
 
+// Which object: tp_btf (typed arguments, preferred) or the classic
+// tracepoint (fallback). Both write the same maps and records.
+enum class ExecHooks { TpBtf, Tracepoint };
+const char* to_string(ExecHooks h);
+
 struct ExecConfig {
   uint64_t rate = 1000;   // events per second per cgroup and CPU; 0 = unlimited
   uint64_t burst = 2000;  // token-bucket depth, events
   uint32_t ring_kb = 256; // ring buffer size: a power of two, >= the page size
   std::string cgroup;     // "" = every task; else only tasks under this cgroup v2 directory
+  std::string hooks = "auto";  // auto | tp_btf | tracepoint
 };
 
 // Unknown keys and bad values are errors naming the field ("exec.ring_kb: ...").
 Result<ExecConfig> parse_exec_config(const nlohmann::json& section);
 
-// exec.bpf.o with its ring sized to ring_kb (the object's BTF patched).
-Result<std::vector<uint8_t>> exec_object_bytes(uint32_t ring_kb);
+// auto: tp_btf when available; an explicit tp_btf the kernel lacks is an
+// error, not a silent fallback.
+Result<ExecHooks> choose_exec_hooks(const std::string& wanted, bool tp_btf_available);
 
-// The load request: one object, one tracepoint; a changed ring size resets
-// the ring (MapMigration reset) instead of refusing the replace.
-Result<core::LoadRequest> exec_load_request(const ExecConfig& c);
+// exec.bpf.o / exec_btf.bpf.o with the ring sized to ring_kb (the object's
+// BTF patched).
+Result<std::vector<uint8_t>> exec_object_bytes(uint32_t ring_kb, ExecHooks h = ExecHooks::Tracepoint);
+
+// The load request: one object, one hook; a changed ring size resets the
+// ring (MapMigration reset) instead of refusing the replace.
+Result<core::LoadRequest> exec_load_request(const ExecConfig& c, ExecHooks h = ExecHooks::Tracepoint);
 
 // One ring record -> the event's JSON (without the bus's envelope fields
 // other than kind and mono_ns). `resolver` may be null (no "workload").
@@ -73,12 +85,14 @@ class ExecModule : public core::Module {
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
 
   const ExecConfig& config() const { return config_; }
+  ExecHooks hooks() const { return hooks_; }
 
  private:
   void watch_scope(std::string cgroup, int scope_fd);
 
   core::ModuleContext ctx_;
   ExecConfig config_;
+  ExecHooks hooks_ = ExecHooks::Tracepoint;
   // The scope watch (start/stop).
   std::thread watch_;
   std::mutex watch_mu_;

@@ -15,7 +15,9 @@ namespace {
 using kagami::test::btf_struct_layout;
 using kagami::test::compare_layout;
 
-const std::string kObj = std::string(KAGAMI_BPF_DIR) + "/exec.bpf.o";
+// Both hook variants define the same records and maps.
+const std::string kObjs[] = {std::string(KAGAMI_BPF_DIR) + "/exec.bpf.o",
+                             std::string(KAGAMI_BPF_DIR) + "/exec_btf.bpf.o"};
 
 static_assert(sizeof(kg_event_hdr) == 16);
 static_assert(sizeof(kg_ratelimit_state) == 8);
@@ -28,12 +30,14 @@ static_assert(EXEC_CTR_SEEN == 0 && EXEC_CTR_SENT == 1 && EXEC_CTR_OUT_OF_SCOPE 
 #define M(t, m) KAGAMI_BTF_MEMBER(t, m)
 #define CHECK_LAYOUT(t, ...)                                     \
   do {                                                           \
-    auto l = btf_struct_layout(kObj, #t);                        \
+    auto l = btf_struct_layout(obj, #t);                         \
     ASSERT_TRUE(l) << l.error().message;                         \
     EXPECT_EQ(compare_layout(*l, sizeof(t), {__VA_ARGS__}), ""); \
   } while (0)
 
 TEST(ExecAbi, EverySharedStructMatchesTheObjectBtf) {
+  for (const auto& obj : kObjs) {
+  SCOPED_TRACE(obj);
   CHECK_LAYOUT(kg_event_hdr, M(kg_event_hdr, kind), M(kg_event_hdr, flags), M(kg_event_hdr, len),
                M(kg_event_hdr, mono_ns));
   CHECK_LAYOUT(kg_ratelimit_state, M(kg_ratelimit_state, tat_ns));
@@ -42,6 +46,7 @@ TEST(ExecAbi, EverySharedStructMatchesTheObjectBtf) {
                M(exec_event, comm), M(exec_event, filename));
   CHECK_LAYOUT(exec_config, M(exec_config, rate), M(exec_config, burst), M(exec_config, scope),
                M(exec_config, pad));
+  }
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "agent/events.h"
 #include "bpf/kernel.h"
 #include "bpf/ringbuf.h"
+#include "core/probe.h"
 #include "core/program_manager.h"
 #include "identity/identity.h"
 #include "modules/exec/abi.h"
@@ -126,6 +127,10 @@ class ExecKernel : public ::testing::Test {
     ctx.name = "exec";
     ctx.node = "test";
     ctx.events = &bus;
+    // The module's needs against this kernel, as the agent resolves them.
+    core::ProbeReport probed;
+    for (const auto& n : mod.needs()) probed.features.push_back(core::probe_feature(n.feature));
+    ctx.features = core::resolve(mod.needs(), probed);
     auto reqs = mod.plan(section, ctx);
     ASSERT_TRUE(reqs) << reqs.error().message;
     ASSERT_EQ(reqs->size(), 1u);
@@ -164,7 +169,12 @@ uint64_t dropped(const agent::EventBus& bus, const char* cause) {
   return bus.stats_json()["dropped"].value("exec", json::object()).value(cause, uint64_t{0});
 }
 
-TEST_F(ExecKernel, FloodEveryExecIsReceivedOrCountedByCause) {
+class ExecFlood : public ExecKernel, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ExecFlood, EveryExecIsReceivedOrCountedByCause) {
+  const std::string hooks = GetParam();
+  if (hooks == "tp_btf" && !core::probe_feature("tp_btf").available)
+    GTEST_SKIP() << "needs tp_btf programs (this kernel refuses them)";
   TestCgroup cg;
   ASSERT_FALSE(cg.path().empty()) << "cannot create a test cgroup under " << bpf::cgroup2_root();
   agent::EventsSettings es;
@@ -175,7 +185,9 @@ TEST_F(ExecKernel, FloodEveryExecIsReceivedOrCountedByCause) {
   // rate 10/s per CPU with a burst of 100: the first ~100 per CPU pass the
   // limiter and overflow the ring (nothing drains it during the storm), the
   // rest hit the limiter.
-  ASSERT_NO_FATAL_FAILURE(load(mod, {{"rate", 10}, {"burst", 100}, {"ring_kb", 4}, {"cgroup", cg.path()}}, bus));
+  ASSERT_NO_FATAL_FAILURE(
+      load(mod, {{"rate", 10}, {"burst", 100}, {"ring_kb", 4}, {"cgroup", cg.path()}, {"hooks", hooks}}, bus));
+  EXPECT_STREQ(modules::to_string(mod.hooks()), hooks.c_str());
   agent::EventLoop loop(bus);  // not started: drained once, after the storm
   ASSERT_TRUE(loop.set_sources(sources(mod)));
 
@@ -188,7 +200,7 @@ TEST_F(ExecKernel, FloodEveryExecIsReceivedOrCountedByCause) {
   const uint64_t received = published(bus);
   const uint64_t ring_full = dropped(bus, "ring_full"), rate_limit = dropped(bus, "rate_limit"),
                  decode = dropped(bus, "decode");
-  std::printf("flood: %d execs -> received %lu, ring_full %lu, rate_limit %lu, decode %lu\n", K,
+  std::printf("flood (%s): %d execs -> received %lu, ring_full %lu, rate_limit %lu, decode %lu\n", hooks.c_str(), K,
               (unsigned long)received, (unsigned long)ring_full, (unsigned long)rate_limit, (unsigned long)decode);
   EXPECT_EQ(received + ring_full + rate_limit + decode, uint64_t(K))
       << "received " << received << " ring_full " << ring_full << " rate_limit " << rate_limit << " decode "
@@ -226,6 +238,49 @@ TEST_F(ExecKernel, FloodEveryExecIsReceivedOrCountedByCause) {
   EXPECT_EQ(dropped(bus, "ring_full"), ring_full);
   EXPECT_EQ(dropped(bus, "rate_limit"), rate_limit);
 }
+
+// The filename edge: a path of exactly 255 bytes fits the record (NUL
+// included), one of 256 is cut and flagged, in both variants (the tp_btf
+// one cannot ask the tracepoint for the length and checks the next byte).
+TEST_P(ExecFlood, LongFilenamesAreFlaggedTruncated) {
+  const std::string hooks = GetParam();
+  if (hooks == "tp_btf" && !core::probe_feature("tp_btf").available)
+    GTEST_SKIP() << "needs tp_btf programs (this kernel refuses them)";
+  TestCgroup cg;
+  ASSERT_FALSE(cg.path().empty());
+  const fs::path dir = fs::temp_directory_path() / ("kagami-exec-long-" + std::to_string(getpid()));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  // dir/<pad>/x with pad chosen so the whole path is `len` bytes.
+  auto make = [&](size_t len) {
+    const size_t base = dir.string().size() + 1 /* / */ + 1 /* / */ + 1 /* x */;
+    const fs::path p = dir / std::string(len - base, 'd') / "x";
+    fs::create_directories(p.parent_path());
+    fs::copy_file("/bin/true", p, fs::copy_options::overwrite_existing);
+    fs::permissions(p, fs::perms::owner_all);
+    EXPECT_EQ(p.string().size(), len);
+    return p.string();
+  };
+  const std::string fits = make(255), cut = make(256);
+  agent::EventBus bus;
+  modules::ExecModule mod;
+  ASSERT_NO_FATAL_FAILURE(load(mod, {{"rate", 0}, {"cgroup", cg.path()}, {"hooks", hooks}}, bus));
+  agent::EventLoop loop(bus);
+  ASSERT_TRUE(loop.set_sources(sources(mod)));
+  EXPECT_EQ(exec_storm(cg.path(), fits, 1), 1);
+  EXPECT_EQ(exec_storm(cg.path(), cut, 1), 1);
+  ASSERT_TRUE(loop.drain());
+  fs::remove_all(dir, ec);
+  auto h = bus.history("exec");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0]["filename"], fits);
+  EXPECT_EQ(h[0]["filename_truncated"], false);
+  EXPECT_EQ(h[1]["filename"], cut.substr(0, 255));
+  EXPECT_EQ(h[1]["filename_truncated"], true);
+}
+
+INSTANTIATE_TEST_SUITE_P(Hooks, ExecFlood, ::testing::Values("tracepoint", "tp_btf"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST_F(ExecKernel, RecordsTheDecoderRefusesAreCountedAsDecodeDrops) {
   TestCgroup cg;
@@ -341,6 +396,9 @@ TEST_F(ExecAgent, EventsThroughHistoryStreamAndMetrics) {
   ASSERT_TRUE(a) << a.error().message;
   agent_ = std::move(*a);
   ASSERT_EQ(agent_->status_json()["modules"], json::array({"exec"})) << agent_->stats_json().dump();
+  // hooks: auto picks tp_btf where the kernel has it.
+  EXPECT_EQ(agent_->modules_json()["exec"]["hooks"],
+            core::probe_feature("tp_btf").available ? "tp_btf" : "tracepoint");
 
   // A follower from before the execs: it must see them too.
   std::vector<json> streamed;

@@ -75,6 +75,31 @@ TEST(ExecObject, RingSizeIsPatchedIntoTheBtf) {
   EXPECT_FALSE(bpf::patch_map_max_entries(junk, EXEC_MAP_EVENTS, 4096));
 }
 
+TEST(ExecConfig, Hooks) {
+  auto c = parse_exec_config({{"hooks", "tp_btf"}});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->hooks, "tp_btf");
+  auto e = parse_exec_config({{"hooks", "kprobe"}});
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("exec.hooks"), std::string::npos);
+  EXPECT_EQ(*choose_exec_hooks("auto", true), ExecHooks::TpBtf);
+  EXPECT_EQ(*choose_exec_hooks("auto", false), ExecHooks::Tracepoint);
+  EXPECT_EQ(*choose_exec_hooks("tracepoint", true), ExecHooks::Tracepoint);
+  EXPECT_FALSE(choose_exec_hooks("tp_btf", false));  // never a silent fallback
+}
+
+TEST(ExecObject, TpBtfLoadRequest) {
+  auto r = exec_load_request(ExecConfig{}, ExecHooks::TpBtf);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->attach.size(), 1u);
+  EXPECT_EQ(r->attach[0].kind, core::AttachPoint::Kind::TpBtf);
+  EXPECT_EQ(r->attach[0].target, "sched_process_exec");
+  EXPECT_EQ(r->attach[0].program, "exec_btf");
+  auto small = exec_object_bytes(8, ExecHooks::TpBtf);
+  ASSERT_TRUE(small);
+  EXPECT_EQ(*bpf::map_max_entries_in_elf(*small, EXEC_MAP_EVENTS), 8192u);
+}
+
 TEST(ExecObject, LoadRequest) {
   ExecConfig c;
   auto r = exec_load_request(c);

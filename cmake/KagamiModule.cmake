@@ -2,7 +2,8 @@
 #               [BPF <object> <source.bpf.c> [<object> <source.bpf.c> ...]]
 #               [MAP_PREFIX <prefix>]              default "<name>_"
 #               [DEPS <targets...>]
-#               [UNIT_TESTS <files...>] [KERNEL_TESTS <files...>] [TEST_DEPS <targets...>])
+#               [UNIT_TESTS <files...>] [KERNEL_TESTS <files...>] [INTEGRATION_TESTS <files...>]
+#               [TEST_DEPS <targets...>])
 #
 # Everything a built-in module needs, from its own folder (modules/<name>/,
 # docs/writing-a-module.md):
@@ -15,13 +16,15 @@
 #     module has both): struct layouts, enum values, and that every map
 #     name starts with MAP_PREFIX (kernel map names keep 15 characters, so a
 #     long module name takes a short prefix: transport uses "trn_");
-#   - its tests: UNIT_TESTS (label unit, no root) and KERNEL_TESTS (label
-#     kernel) each become one GoogleTest binary linking the module;
+#   - its tests: UNIT_TESTS (label unit, no root), KERNEL_TESTS (label
+#     kernel) and INTEGRATION_TESTS (label integration: they run the real
+#     `kagami` binary, built first) each become one GoogleTest binary
+#     linking the module;
 #   - its registration: the module's .cc says KAGAMI_REGISTER_MODULE(<name>,
 #     Class) and modules/CMakeLists.txt generates the registry from every
 #     kagami_module() call (kagami_module_registry()).
 function(kagami_module name)
-  cmake_parse_arguments(ARG "" "MAP_PREFIX" "BPF;DEPS;UNIT_TESTS;KERNEL_TESTS;TEST_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "MAP_PREFIX" "BPF;DEPS;UNIT_TESTS;KERNEL_TESTS;INTEGRATION_TESTS;TEST_DEPS" ${ARGN})
   if(NOT ARG_MAP_PREFIX)
     set(ARG_MAP_PREFIX ${name}_)
   endif()
@@ -69,6 +72,12 @@ function(kagami_module name)
     list(TRANSFORM ARG_KERNEL_TESTS PREPEND ${dir}/)
     kagami_test(${name}_kernel_test SOURCES ${ARG_KERNEL_TESTS}
                 DEPS kagami_mod_${name} kagami_modules kagami_testsupport ${ARG_TEST_DEPS} LABELS kernel)
+  endif()
+  if(ARG_INTEGRATION_TESTS)
+    list(TRANSFORM ARG_INTEGRATION_TESTS PREPEND ${dir}/)
+    kagami_test(${name}_integration_test SOURCES ${ARG_INTEGRATION_TESTS}
+                DEPS kagami_mod_${name} kagami_modules kagami_testsupport ${ARG_TEST_DEPS} LABELS integration)
+    add_dependencies(${name}_integration_test kagami)
   endif()
   set_property(GLOBAL APPEND PROPERTY KAGAMI_MODULE_NAMES ${name})
 endfunction()

@@ -19,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/control_socket.h"
+#include "agent/event_loop.h"  // [events]
+#include "agent/events.h"      // [events]
 #include "agent/http_server.h"
 #include "agent/prometheus.h"
 #include "common/fd.h"
@@ -172,6 +174,8 @@ Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
   if (!pm) return pm.error().with_context("starting the program manager");
   a->pm_ = std::move(*pm);
 
+  a->init_events();  // [events] before the first apply: modules publish from start()
+
   std::lock_guard lk(a->mu_);
   a->load_state_locked();
   spdlog::info("agent {} on node {}: pin root {}, {} program(s) adopted", KAGAMI_VERSION,
@@ -243,8 +247,10 @@ int Agent::run() {
 
 void Agent::stop() {
   stop_ = true;
+  if (bus_) bus_->close_subscribers();  // [events] followers return, so the HTTP server can stop
   if (http_) http_->stop();
   if (control_) control_->stop();
+  shutdown_events();  // [events] modules' stop(), then the event loop
 }
 
 std::string Agent::http_address() const { return http_ ? http_->address() : settings_.http; }
@@ -586,14 +592,19 @@ Result<nlohmann::json> Agent::execute_locked(PreparedApply& prep) {
   }
   // Commit.
   prep.committed = true;
+  stop_leaving_modules_locked(prep.next_modules);  // [events] stop() for modules going away
   modules_ = std::move(prep.next_modules);
   module_features_ = std::move(prep.next_features);
+  std::set<std::string> configured;  // [events]
   for (auto& [n, slot] : modules_) {
     std::lock_guard module_lock(slot->mu);
     if (auto c = slot->module->configure(*pm_); !c) {
       warnings.push_back(fmt::format("modules.{}: {}", n, c.error().message));
+    } else {
+      configured.insert(n);  // [events]
     }
   }
+  after_apply_events_locked(configured, warnings);  // [events] start(), event sources
   Config& effective = prep.cfg;
   if (effective.agent.log.level != cfg_.agent.log.level || effective.agent.log.json != cfg_.agent.log.json)
     log::init(effective.agent.log);
@@ -647,6 +658,7 @@ Result<nlohmann::json> Agent::handle(const Request& req) {
          }
          return a.sample_stats_json(std::chrono::milliseconds(ms));
        }},
+      {"events", [](Agent& a, const Request& r) { return a.op_events(r); }},  // [events]
   };
   auto it = ops.find(req.op);
   if (it == ops.end()) {
@@ -979,6 +991,10 @@ std::string Agent::metrics_text() {
   f.collect_errors = collect_errors_.load();
   auto agent = agent_families(f);
   families.insert(families.begin(), agent.begin(), agent.end());
+  if (bus_) {  // [events] kagami_events_total, kagami_events_dropped_total (kernel + userspace causes)
+    auto ev = bus_->metric_families(settings_.node);
+    families.insert(families.end(), ev.begin(), ev.end());
+  }
   auto r = render_prometheus(families);
   for (const auto& w : r.warnings) spdlog::debug("metrics: {}", w);
   return r.text;

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ namespace kagami::agent {
 
 class ControlServer;
 class HttpServer;
+class EventBus;   // [events]
+class EventLoop;  // [events]
 
 struct AgentOptions {
   std::string config_path;  // "" = built-in defaults (docs/config.md)
@@ -83,6 +86,11 @@ class Agent {
   Result<nlohmann::json> sample_stats_json(std::chrono::milliseconds window);
 
   std::string http_address() const;  // as bound (port 0 resolved)
+
+  // [events] The event bus (history, sinks, followers; docs/events.md) and
+  // its counters as JSON. Defined in agent_events.cc.
+  EventBus& event_bus();
+  nlohmann::json events_stats_json();
   const std::string& socket_path() const { return settings_.socket; }
 
  private:
@@ -137,6 +145,14 @@ class Agent {
   Result<nlohmann::json> op_prog_replace(const Request& r);
   Result<nlohmann::json> op_prog_unload(const Request& r);
 
+  // [events] agent_events.cc: bus + loop creation, module start()/stop(),
+  // the loop's sources after every apply, the "events" control op.
+  void init_events();
+  void stop_leaving_modules_locked(const std::map<std::string, std::shared_ptr<ModuleSlot>>& next);  // modules_ still holds the ones being disabled
+  void after_apply_events_locked(const std::set<std::string>& configured, nlohmann::json& warnings);
+  void shutdown_events();
+  Result<nlohmann::json> op_events(const Request& r);
+
   mutable std::mutex mu_;
   AgentSettings settings_;  // fixed at start (changes need a restart)
   Config cfg_;              // last successfully applied config
@@ -156,6 +172,11 @@ class Agent {
   std::shared_ptr<const View> view_ = std::make_shared<View>();
   std::chrono::steady_clock::time_point started_;
   double start_unix_ = 0;
+
+  // [events]
+  std::unique_ptr<EventBus> bus_;
+  std::unique_ptr<EventLoop> loop_;
+  std::set<std::string> running_modules_;  // modules whose start() succeeded (stop() pending)
 
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<HttpServer> http_;

@@ -231,10 +231,43 @@ std::vector<std::string> libbpf_prog_type_names() {
   return out;
 }
 
+// [events] agent.events (docs/events.md, docs/config.md).
+Result<void> parse_events(const YAML::Node& n, const std::string& path, EventsSettings& e) {
+  if (n.IsNull()) return ok();
+  return for_each_key(
+      n, path, {"history", "stdout", "file", "subscriber_queue"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
+        if (k == "stdout") {
+          auto b = get_bool(v, p);
+          if (!b) return b.error();
+          e.to_stdout = *b;
+          return ok();
+        }
+        auto s = get_string(v, p);
+        if (!s) return s.error();
+        if (k == "file") {
+          if (s->empty() || (*s)[0] != '/') return field_error(p, v, "must be an absolute path");
+          e.file = *s;
+          return ok();
+        }
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long x = std::strtoull(s->c_str(), &end, 10);
+        const unsigned long long max = 1000000ULL;
+        const unsigned long long min = k == "history" ? 0ULL : 1ULL;
+        if (s->empty() || !std::isdigit(static_cast<unsigned char>((*s)[0])) || errno || !end || *end ||
+            x < min || x > max)
+          return field_error(p, v, fmt::format("must be an integer in {}..{}, got '{}'", min, max, *s));
+        (k == "history" ? e.history : e.subscriber_queue) = static_cast<size_t>(x);
+        return ok();
+      });
+}
+
 Result<void> parse_agent(const YAML::Node& n, AgentSettings& a) {
   return for_each_key(
-      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log", "bpf_stats"},
+      n, "agent", {"http", "socket", "pin_root", "state_file", "node", "log", "bpf_stats", "events"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
+        if (k == "events") return parse_events(v, p, a.events);  // [events]
         if (k == "log") {
           return for_each_key(v, p, {"level", "json"},
                               [&](const std::string& lk, const YAML::Node& lv,

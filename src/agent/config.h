@@ -27,6 +27,15 @@
 
 namespace kagami::agent {
 
+// agent.events (docs/events.md): the event bus's history and sinks.
+// [events] fixed at start, like the rest of agent:.
+struct EventsSettings {
+  size_t history = 10000;          // events kept in memory for the API/CLI (0 = none)
+  bool to_stdout = false;          // JSON lines on the agent's stdout
+  std::string file;                // JSON lines appended to this file ("" = none)
+  size_t subscriber_queue = 4096;  // events buffered per HTTP follower before it loses some
+};
+
 struct AgentSettings {
   std::string http = "127.0.0.1:9464";          // host:port of /metrics and the API; port 0 = any
   std::string socket = "/run/kagami/kagami.sock";
@@ -38,6 +47,7 @@ struct AgentSettings {
   // window, `kagami prog list --stats`) or always (every BPF program on the
   // node pays two clock reads per run while the agent runs).
   core::StatsMode bpf_stats = core::StatsMode::OnDemand;
+  EventsSettings events;  // [events]
 };
 
 const char* bpf_stats_name(core::StatsMode m);

@@ -28,6 +28,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "common/fd.h"
+#include "agent/events.h"  // [events]
 
 namespace kagami::agent {
 namespace {
@@ -572,6 +573,33 @@ HttpServer::HttpServer(Agent& agent, HttpLimits limits) : HttpServer(limits) {
   add_route("/api/v1/maps", [&agent](const HttpRequest&) { return json_response(agent.maps_json()); });
   add_route("/api/v1/stats", [&agent](const HttpRequest&) { return json_response(agent.stats_json()); });
   add_route("/api/v1/modules", [&agent](const HttpRequest&) { return json_response(agent.modules_json()); });
+  // Events (docs/events.md): history as one JSON document, or, with
+  // follow=1, a stream of JSON lines; /stream always streams, /sse streams
+  // server-sent events. All three are stream routes, so a follower holds a
+  // stream slot (capped) and never an HTTP worker.
+  add_stream_route("/api/v1/events", [&agent](const std::map<std::string, std::string>& q, const StreamWriter& w) {
+    if (auto f = q.find("follow"); f != q.end() && f->second != "0" && f->second != "false") {
+      auto plain = q;
+      plain.erase("format");  // this route's content type is JSON lines
+      return stream_events(agent.event_bus(), plain, w);
+    }
+    auto j = events_history_json(agent.event_bus(), q);
+    w((j ? *j : nlohmann::json{{"error", j.error().message}}).dump() + "\n");
+  });
+  add_stream_route("/api/v1/events/stream", [&agent](const std::map<std::string, std::string>& q, const StreamWriter& w) {
+    auto plain = q;
+    plain.erase("format");
+    stream_events(agent.event_bus(), plain, w);
+  });
+  add_stream_route(
+      "/api/v1/events/sse",
+      [&agent](const std::map<std::string, std::string>& q, const StreamWriter& w) {
+        auto sse = q;
+        sse["format"] = "sse";
+        stream_events(agent.event_bus(), sse, w);
+      },
+      "text/event-stream");
+  add_route("/api/v1/events/stats", [&agent](const HttpRequest&) { return json_response(agent.events_stats_json()); });
 }
 
 HttpServer::~HttpServer() { stop(); }

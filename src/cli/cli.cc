@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/control_socket.h"
+#include "cli/events_cmd.h"  // [events]
 #include "core/probe.h"
 #include "replay/replay.h"
 #include "replay/table.h"
@@ -40,6 +41,8 @@ struct Opts {
   std::vector<std::string> sections;
   bool brief = false;
   std::vector<std::string> attach, migrate, modules;
+  std::string event_module, limit = "100";  // [events]
+  bool follow = false;                      // [events]
 };
 
 struct Io {
@@ -392,6 +395,21 @@ Result<void> cmd_modules(const Opts& o, Io& io) {
   return ok();
 }
 
+// [events] history over the control socket; --follow over the HTTP stream.
+Result<void> cmd_events(const Opts& o, Io& io) {
+  if (o.follow) {
+    auto st = call(o, "status", json::object());
+    if (!st) return st.error();
+    return follow_events(st->value("http", std::string()), o.event_module, o.json, io.out);
+  }
+  json args = {{"limit", o.limit}};
+  if (!o.event_module.empty()) args["module"] = o.event_module;
+  auto r = call(o, "events", args);
+  if (!r) return r.error();
+  print_events(*r, o.json, io.out);
+  return ok();
+}
+
 // ---- the table ------------------------------------------------------------------
 
 const std::vector<Command>& commands() {
@@ -433,6 +451,11 @@ const std::vector<Command>& commands() {
          &Opts::sections},
         {Arg::Flag, "--brief", "each section's counters and top-level tables only", &Opts::brief}},
        cmd_modules},
+      {"events", "Show the agent's recent events, or follow new ones",  // [events]
+       {{Arg::Option, "--module", "only this module's events", &Opts::event_module},
+        {Arg::Option, "--limit", "newest N kept events (0 = all kept; default 100)", &Opts::limit},
+        {Arg::Flag, "--follow,-f", "stream new events until the agent stops", &Opts::follow}},
+       cmd_events},
       {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
        {{Arg::Positional, "FILE", "capture file", &Opts::file, true},
         {Arg::Option, "--module", "module to run, repeatable (default: all packet modules)", &Opts::modules}},

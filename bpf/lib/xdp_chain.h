@@ -26,11 +26,7 @@
 
 #include <bpf/bpf_helpers.h>
 
-/* 32 slots: every probe of an empty slot costs one unit of the kernel's
- * tail-call budget (MAX_TAIL_CALL_CNT = 33, counted before the slot lookup),
- * and the chain only ever probes each slot once, moving forward. 32 probes
- * plus nothing else stay under 33 whatever the occupancy. */
-#define KAGAMI_XDP_CHAIN_SLOTS 32
+#include "kagami/abi/xdp_chain.h" /* slot count, map and section names */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);

@@ -325,7 +325,30 @@ Result<std::vector<core::LoadRequest>> ObsModule::plan(const nlohmann::json& con
                     {OBS_MAP_PFCP_PENDING, core::MapMigration::Rule::Reset},
                     {OBS_MAP_SCTP_TSN, core::MapMigration::Rule::Reset}};
   cfg_ = *cfg;
-  return std::vector<core::LoadRequest>{std::move(req)};
+  // obs_xdp is chain-aware (it shares an interface with a policy or a load
+  // balancer through the XDP chain), and a chain's slot and prog_array are
+  // per interface: every XDP interface after the first takes a load of its
+  // own, "obs-xdp-<n>", that counts into the same maps (share_maps_with).
+  std::vector<core::LoadRequest> out;
+  std::vector<core::AttachPoint> mine;
+  size_t xdp_seen = 0;
+  for (auto& ap : req.attach) {
+    if (ap.kind != core::AttachPoint::Kind::Xdp || xdp_seen++ == 0) {
+      mine.push_back(ap);
+      continue;
+    }
+    core::LoadRequest extra;
+    extra.name = fmt::format("{}-xdp-{}", kProgramName, xdp_seen);
+    extra.source = req.source;
+    extra.builtin = true;
+    extra.attach = {ap};
+    extra.migrations = req.migrations;
+    extra.share_maps_with = kProgramName;
+    out.push_back(std::move(extra));
+  }
+  req.attach = std::move(mine);
+  out.insert(out.begin(), std::move(req));
+  return out;
 }
 
 Result<void> ObsModule::configure(const core::ProgramManager& pm) {

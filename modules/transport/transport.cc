@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/fs.h"
 #include "core/config_section.h"
 #include "core/probe.h"
 #include "identity/identity.h"
@@ -21,11 +22,6 @@
 
 namespace kagami::modules {
 namespace {
-
-bool is_cgroup2(const std::string& path) {
-  struct statfs st {};
-  return ::statfs(path.c_str(), &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
-}
 
 }  // namespace
 
@@ -45,9 +41,9 @@ Result<TransportConfig> parse_transport_config(const nlohmann::json& section) {
 }
 
 Result<std::string> cgroup2_root(const std::string& root) {
-  if (is_cgroup2(root)) return root;
+  if (fs::is_cgroup2(root)) return root;
   std::string unified = root + "/unified";
-  if (is_cgroup2(unified)) return unified;
+  if (fs::is_cgroup2(unified)) return unified;
   return make_error("cgroup root {}: not a cgroup v2 mount, nor is {} (cgroup_skb needs cgroup v2)", root,
                     unified);
 }

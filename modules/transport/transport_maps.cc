@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf/kernel.h"
+#include "common/fs.h"
 #include "bpf/map_view.h"
 #include "common/fd.h"
 #include "identity/identity.h"
@@ -510,16 +511,9 @@ namespace {
 // CAP_DAC_READ_SEARCH, kernfs not exportable). Same handle trick as the
 // identity service: a cgroup v2 id is a kernfs file handle.
 int cgroup_alive(int root_fd, uint64_t id) {
-  struct {
-    struct file_handle fh;
-    uint64_t id;
-  } h{};
-  h.fh.handle_bytes = sizeof(uint64_t);
-  h.fh.handle_type = 0xfe;  // FILEID_KERNFS
-  std::memcpy(h.fh.f_handle, &id, sizeof(id));
-  Fd dir(::open_by_handle_at(root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) return 1;
-  return errno == ESTALE || errno == ENOENT ? 0 : -1;
+  auto dir = fs::open_cgroup_by_id(root_fd, id);
+  if (dir) return 1;
+  return dir.error().code == ESTALE || dir.error().code == ENOENT ? 0 : -1;
 }
 
 // Reads and deletes in one step where the kernel can (hash maps, 5.14+), so

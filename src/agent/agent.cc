@@ -676,7 +676,7 @@ Result<nlohmann::json> Agent::op_prog_load(const Request& r) {
   if (!object) return object.error();
   auto specs = arg_string_list(r, "attach");
   if (!specs) return specs.error();
-  if (!valid_program_name(*name))
+  if (!names::valid_program_name(*name))
     return make_error("invalid program name '{}' (use [a-z0-9_-], 1 to 32 characters)", *name);
   if (object->empty() || (*object)[0] != '/')
     return make_error("object path '{}' must be absolute (the CLI resolves it)", *object);

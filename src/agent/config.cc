@@ -393,7 +393,7 @@ Result<void> parse_program(const YAML::Node& n, const std::string& path, const P
         if (k == "name") {
           auto s = get_string(v, p);
           if (!s) return s.error();
-          if (!valid_program_name(*s))
+          if (!names::valid_program_name(*s))
             return field_error(p, v, fmt::format("invalid name '{}' (use [a-z0-9_-], 1 to 32 characters)", *s));
           spec.name = *s;
           has_name = true;
@@ -597,7 +597,6 @@ const char* bpf_stats_name(core::StatsMode m) {
   return m == core::StatsMode::Always ? "always" : "on_demand";
 }
 
-bool valid_program_name(std::string_view name) { return names::valid_program_name(name); }
 
 const char* migration_rule_name(core::MapMigration::Rule r) {
   switch (r) {

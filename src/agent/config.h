@@ -100,8 +100,6 @@ std::string state_file_path(const AgentSettings& s);
 // Splits "host:port" / "[v6]:port"; port 0..65535.
 Result<std::pair<std::string, int>> parse_host_port(std::string_view addr);
 
-// Program names the platform accepts: [a-z0-9_-]{1,32}.
-bool valid_program_name(std::string_view name);
 
 const char* migration_rule_name(core::MapMigration::Rule r);
 Result<core::MapMigration::Rule> parse_migration_rule(std::string_view s);

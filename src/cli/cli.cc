@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include "common/names.h"
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -157,7 +159,7 @@ Result<void> cmd_agent(const Opts& o, Io& io) {
 }
 
 Result<void> cmd_prog_load(const Opts& o, Io& io) {
-  if (!agent::valid_program_name(o.name))
+  if (!names::valid_program_name(o.name))
     return make_error("invalid --name '{}' (use [a-z0-9_-], 1 to 32 characters)", o.name);
   for (const auto& s : o.attach) {
     auto ap = core::AttachPoint::parse(s);

@@ -26,11 +26,16 @@ Result<Fd> open_regular_file(const std::string& path, const std::string& what) {
   const std::string ctx = what.empty() ? path : what + " " + path;
   if (path.empty()) return make_error("{}: empty path", what.empty() ? "file" : what);
   Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
-  if (!fd.valid()) return errno_error(errno, "{}", ctx);
+  if (!fd.valid()) {
+    const int err = errno;
+    if (err == ELOOP) return errno_error(err, "{}: cannot open (symbolic link loop)", ctx);
+    return errno_error(err, "{}", ctx);
+  }
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return errno_error(errno, "{}: fstat", ctx);
   if (!S_ISREG(st.st_mode))
-    return make_error("{}: is a {}, not a regular file", ctx, file_type_name(st.st_mode));
+    return Error{fmt::format("{} is a {}, not a regular file", ctx, file_type_name(st.st_mode)),
+                 S_ISDIR(st.st_mode) ? EISDIR : EINVAL};
   // Regular files never block; clear O_NONBLOCK so callers see ordinary reads.
   const int fl = ::fcntl(fd.get(), F_GETFL);
   if (fl >= 0) (void)::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);

@@ -21,14 +21,15 @@
 #include "bpf/kernel.h"
 #include "bpf/object.h"
 #include "core/program_manager.h"
+#include "kagami/abi/xdp_chain.h"
 
 namespace kagami::core::pm {
 
 using json = nlohmann::json;
 
-inline constexpr const char* kChainMap = "kagami_xdp_chain";
-inline constexpr const char* kChainSlotMap = ".rodata.kchain";
-inline constexpr int kChainSlots = 32;  // == KAGAMI_XDP_CHAIN_SLOTS in bpf/lib/xdp_chain.h
+inline constexpr const char* kChainMap = KAGAMI_XDP_CHAIN_MAP;
+inline constexpr const char* kChainSlotMap = KAGAMI_XDP_CHAIN_SLOT_SECTION;
+inline constexpr int kChainSlots = KAGAMI_XDP_CHAIN_SLOTS;
 // bpffs refuses names containing '.', so pins use '_' (libbpf does the same
 // for .rodata & co) and the chain directory, like the metadata record, uses
 // a leading '_' that program names may not have.
@@ -179,6 +180,8 @@ class Manager final : public ProgramManager {
     return opts_.pin_root + "/" + kChainDir + "/" + ifname;
   }
 
+  // Reuses the maps of a loaded program (LoadRequest::share_maps_with).
+  Result<void> share_maps(bpf::Object& obj, const std::string& owner) const;
   Result<ProgramInfo> load_locked(const LoadRequest& req);
   Result<ProgramInfo> replace_locked(const std::string& name, const LoadRequest& req);
   Result<void> unload_locked(const std::string& name);

@@ -245,6 +245,29 @@ Result<void> Manager::check_trust(const LoadRequest& req, const std::string& sha
   return ok();
 }
 
+Result<void> Manager::share_maps(bpf::Object& obj, const std::string& owner) const {
+  auto it = entries_.find(owner);
+  if (it == entries_.end())
+    return make_error("share_maps_with: no program named {} is loaded (load it first)", owner);
+  size_t shared = 0;
+  for (const auto& m : obj.maps()) {
+    if (m.internal || m.name == kChainMap) continue;
+    auto fd = it->second.maps.find(m.name);
+    if (fd == it->second.maps.end()) continue;  // a map the owner does not have stays the object's own
+    auto info = bpf::map_info(fd->second.get());
+    if (!info) return info.error().with_context("share_maps_with " + owner);
+    if (info->map_type != m.map_type || info->key_size != m.key_size || info->value_size != m.value_size ||
+        info->max_entries != m.max_entries)
+      return make_error("share_maps_with {}: map {} differs ({} {}/{} x{} there, {} {}/{} x{} here)", owner, m.name,
+                        info->type, info->key_size, info->value_size, info->max_entries, m.type, m.key_size,
+                        m.value_size, m.max_entries);
+    KAGAMI_TRY_CTX(obj.reuse_map(m.name, fd->second.get()), "share_maps_with " + owner);
+    ++shared;
+  }
+  if (shared == 0) return make_error("share_maps_with {}: the two objects have no map in common", owner);
+  return ok();
+}
+
 Result<ProgramInfo> Manager::load_locked(const LoadRequest& req) {
   KAGAMI_TRY(names::check_program_name(req.name));
   if (entries_.count(req.name)) return make_error("a program named {} is already loaded", req.name);
@@ -270,6 +293,7 @@ Result<ProgramInfo> Manager::load_locked(const LoadRequest& req) {
   }
   for (size_t i = 0; i < req.attach.size(); i++)
     if (auto prep = hook_row(req.attach[i].kind).prepare) KAGAMI_TRY(prep(*obj, req.attach[i], progs[i]));
+  if (!req.share_maps_with.empty()) KAGAMI_TRY(share_maps(*obj, req.share_maps_with));
 
   Undo undo;
   std::vector<int> slots(req.attach.size(), -1);

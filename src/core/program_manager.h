@@ -58,6 +58,13 @@ struct LoadRequest {
   std::vector<AttachPoint> attach;
   bool builtin = false;  // custom code is subject to the trust policy
   std::vector<MapMigration> migrations;  // used by replace()
+  // Load with the maps of this already-loaded program: every map of the same
+  // name and layout is the same kernel map (not a copy), so several loads of
+  // one object count into one set of maps. A module uses it to put one
+  // chain-aware XDP program on several interfaces (each chain slot and chain
+  // map is per interface, so each interface takes a load of its own).
+  // Internal maps (.rodata/.bss/...) and the XDP chain map are never shared.
+  std::string share_maps_with;
 };
 
 struct MapInfo {

@@ -1,5 +1,7 @@
 #include "identity/identity.h"
 
+#include "common/fs.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -263,16 +265,6 @@ Workload parse_proc_cgroup(std::string_view content) {
 
 namespace {
 
-bool is_cgroup2(const std::string& dir) {
-  struct statfs sf{};
-  return ::statfs(dir.c_str(), &sf) == 0 && static_cast<unsigned long>(sf.f_type) == CGROUP2_SUPER_MAGIC;
-}
-
-// kernfs' file handle type for cgroup directories (FILEID_KERNFS in
-// include/linux/exportfs.h): the handle is the 64-bit node id, i.e. exactly
-// the cgroup id BPF reports.
-constexpr int kFileIdKernfs = 0xfe;
-
 // Cgroup trees are a few levels deep (kubepods/qos/pod/container plus what a
 // container nests); 64 levels is far beyond any real layout and keeps a
 // pathological tree from exhausting the stack.
@@ -307,10 +299,10 @@ void walk_dir(int dirfd, const std::string& rel, int depth,
 
 Resolver::Resolver(std::string cgroup_root) {
   while (cgroup_root.size() > 1 && cgroup_root.back() == '/') cgroup_root.pop_back();
-  if (is_cgroup2(cgroup_root)) {
+  if (fs::is_cgroup2(cgroup_root)) {
     root_ = cgroup_root;
     root_is_cgroup2_ = true;
-  } else if (is_cgroup2(cgroup_root + "/unified")) {
+  } else if (fs::is_cgroup2(cgroup_root + "/unified")) {
     root_ = cgroup_root + "/unified";
     root_is_cgroup2_ = true;
   } else {
@@ -365,15 +357,9 @@ Result<const Workload*> Resolver::lookup_locked(uint64_t cgroup_id) {
 
   if (handles_work_) {
     Fd mount(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    struct {
-      struct file_handle fh;
-      uint64_t id;
-    } h{};
-    h.fh.handle_bytes = sizeof(uint64_t);
-    h.fh.handle_type = kFileIdKernfs;
-    std::memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
-    Fd dir(mount.valid() ? ::open_by_handle_at(mount.get(), &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
-    int err = errno;
+    auto opened = mount.valid() ? fs::open_cgroup_by_id(mount.get(), cgroup_id) : Result<Fd>(errno_error(errno, "{}", root_));
+    Fd dir = opened ? std::move(*opened) : Fd();
+    const int err = opened ? 0 : opened.error().code;
     ++stats_.handle_lookups;
     if (dir.valid()) {
       std::array<char, 4096> buf{};

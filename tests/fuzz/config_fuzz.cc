@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "agent/config.h"
+#include "common/names.h"
 
 namespace {
 
@@ -36,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::set<std::string> names;
   for (const auto& p : r->programs) {
-    if (!valid_program_name(p.name) || !names.insert(p.name).second) violated();
+    if (!kagami::names::valid_program_name(p.name) || !names.insert(p.name).second) violated();
     if (p.object.empty() || p.object[0] != '/') violated();
     for (const auto& a : p.attach) {
       auto again = kagami::core::AttachPoint::parse(a.to_string());

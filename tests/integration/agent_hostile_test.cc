@@ -355,7 +355,7 @@ TEST_F(AgentHostile, TricklingControlClientDoesNotBlockOthers) {
 TEST(AgentHostileCli, ReplayOfADeviceNamesIt) {
   auto r = sh(kKagami + " replay /dev/zero");
   EXPECT_NE(r.rc, 0);
-  EXPECT_THAT(r.out, HasSubstr("/dev/zero: is a character device, not a regular file")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("/dev/zero is a character device, not a regular file")) << r.out;
 }
 
 }  // namespace

@@ -147,7 +147,9 @@ TEST_P(ReplayTruth, CountersMatchTshark) {
   // capinfos' encapsulation name for the link types of the shared captures.
   const std::string encap = truth["capinfos"].value("File encapsulation", "");
   const std::map<std::string, std::string> dlt = {{"ether", "EN10MB"}, {"linux-sll", "LINUX_SLL"}};
-  if (dlt.count(encap)) EXPECT_EQ(got.value("link_type", ""), dlt.at(encap));
+  if (dlt.count(encap)) {
+    EXPECT_EQ(got.value("link_type", ""), dlt.at(encap));
+  }
   EXPECT_EQ(num(got, {"replayed_frames"}) + [&] {
     uint64_t s = 0;
     for (auto& [k, v] : counts(got["skipped"])) s += v;
@@ -159,9 +161,10 @@ TEST_P(ReplayTruth, CountersMatchTshark) {
   const json& gp = sub(got, "pfcp");
   EXPECT_EQ(num(gp, {"messages"}), num(tp, {"messages"})) << "pfcp.messages";
   EXPECT_EQ(counts(sub(gp, "by_msg_type")), counts(sub(tp, "by_msg_type"))) << "pfcp.by_msg_type";
-  if (tp.contains("session_establishment_responses_accepted"))
+  if (tp.contains("session_establishment_responses_accepted")) {
     EXPECT_EQ(num(gp, {"session_establishment_responses_accepted"}),
               num(tp, {"session_establishment_responses_accepted"}));
+  }
 
   // --- GTP-U ---
   const json& tg = sub(truth, "gtpu");

@@ -38,6 +38,7 @@
 #include "lib/parse.h"
 #include "lib/pfcp.h"
 #include "lib/sctp.h"
+#include "lib/xdp_chain.h"
 #include "obs_maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -965,7 +966,9 @@ int obs_xdp(struct xdp_md *ctx)
 		obs_pfcp_xdp(ctx, &a);
 	else if (h == OBS_H_SCTP)
 		obs_sctp_xdp(ctx, &a);
-	return XDP_PASS;
+	/* Passive: hand the packet to the next program of the interface's XDP
+	 * chain (a policy, a load balancer), or XDP_PASS when there is none. */
+	return kagami_xdp_chain_next(ctx);
 }
 
 /* obs_gtpu_xdp for obs_replay: the same counting, through the global

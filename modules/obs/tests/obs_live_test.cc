@@ -83,7 +83,9 @@ TEST_F(ObsLive, CountsGtpuAndPfcpCrossingAnInterface) {
   for (const auto& f : *fams) {
     for (const auto& s : f.samples) {
       EXPECT_EQ(s.labels.at("node"), "test-node") << f.name;
-      if (s.labels.count("interface")) EXPECT_TRUE(s.labels.count("pod_uid")) << f.name;
+      if (s.labels.count("interface")) {
+        EXPECT_TRUE(s.labels.count("pod_uid")) << f.name;
+      }
       if (f.name == "kagami_obs_packets_total" && s.labels.at("interface") == h->host_if &&
           s.labels.at("protocol") == "udp" && s.labels.at("direction") == "ingress")
         saw_iface = s.value >= 6;

@@ -71,6 +71,27 @@ TEST(ObsConfig, ContextGivesTheNodeAndTheXdpFallback) {
             std::string::npos);
 }
 
+// A chain's slot and prog_array are per interface: each XDP interface after
+// the first gets a load of its own that shares obs's maps.
+TEST(ObsConfig, EachXdpInterfaceAfterTheFirstSharesObsMaps) {
+  ObsModule m;
+  auto r = m.plan(json{{"interfaces", {"eth0", "eth1", "eth2"}}, {"xdp", true}}, {});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 3u);
+  std::vector<std::string> obs;
+  for (const auto& a : (*r)[0].attach) obs.push_back(a.to_string());
+  EXPECT_EQ(obs, (std::vector<std::string>{"xdp:eth0@obs_xdp", "tc:eth0:egress@obs_tc_egress",
+                                           "tc:eth1:egress@obs_tc_egress", "tc:eth2:egress@obs_tc_egress"}));
+  EXPECT_TRUE((*r)[0].share_maps_with.empty());
+  for (size_t i = 1; i < 3; i++) {
+    EXPECT_EQ((*r)[i].name, "obs-xdp-" + std::to_string(i + 1));
+    EXPECT_EQ((*r)[i].share_maps_with, "obs");
+    ASSERT_EQ((*r)[i].attach.size(), 1u);
+    EXPECT_EQ((*r)[i].attach[0].to_string(), "xdp:eth" + std::to_string(i) + "@obs_xdp");
+    EXPECT_EQ((*r)[i].source.bytes, (*r)[0].source.bytes);
+  }
+}
+
 TEST(ObsConfig, BadSectionsAreErrorsNamingTheField) {
   EXPECT_NE(plan_error(json::object()).find("obs.interfaces"), std::string::npos);
   EXPECT_NE(plan_error(json{{"interfaces", json::array()}}).find("obs.interfaces"), std::string::npos);

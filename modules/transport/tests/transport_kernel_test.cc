@@ -433,7 +433,6 @@ TEST_P(Transport, UdpOverIpv6CountsAndDrops) {
 TEST_P(Transport, DropsOnNodeInterfacesAreNamed) {
   KAGAMI_REQUIRE_ROOT();
   ASSERT_NO_FATAL_FAILURE(start("ifname"));
-  TestCgroup& cg = *cg_;
   const kagami::test::TestHost* h = &h_;
   auto& l = l_;
   constexpr int kN = 6, kPort = 40126;  // nothing listens there in the root namespace

@@ -35,13 +35,22 @@ struct {
 	__type(value, __u32);
 } kagami_xdp_chain SEC(".maps");
 
-/* This program's slot; set by the manager before load. -1 = root. */
+/* This program's slot, set by the manager before load. The root starts the
+ * chain (-1: every slot after it); a member the manager never placed in a
+ * chain (loaded on its own: replay, tests, benchmarks) keeps -2 and ends
+ * at once with XDP_PASS instead of probing 32 empty slots. */
+#ifdef KAGAMI_XDP_CHAIN_ROOT
 const volatile __s32 kagami_xdp_chain_slot SEC(".rodata.kchain") = -1;
+#else
+const volatile __s32 kagami_xdp_chain_slot SEC(".rodata.kchain") = -2;
+#endif
 
 static __always_inline int kagami_xdp_chain_next(struct xdp_md *ctx)
 {
 	__s32 i;
 
+	if (kagami_xdp_chain_slot < -1)
+		return XDP_PASS;
 	/* Bounded by the slot count (see above); a successful tail call does
 	 * not return, a failed one (empty slot) falls through to the next. */
 	for (i = kagami_xdp_chain_slot + 1; i < KAGAMI_XDP_CHAIN_SLOTS; i++) {

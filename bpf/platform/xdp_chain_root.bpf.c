@@ -7,6 +7,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#define KAGAMI_XDP_CHAIN_ROOT /* starts the chain: slot -1 */
 #include "lib/xdp_chain.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -72,7 +72,7 @@ struct energy_proc_key {
 struct energy_proc_time {
 	__u64 cpu_ns;
 	__u64 cgroup_id;  /* cgroup of the last slice */
-	char comm[16];    /* comm of the last slice's thread */
+	char comm[16];    /* comm of the thread of the first slice */
 };
 
 #endif /* KAGAMI_MODULE_ENERGY_ABI_H */

@@ -72,8 +72,11 @@ static __always_inline void account_proc(__u32 tgid, __u64 cg, const char *comm,
 		return;
 	}
 	__sync_fetch_and_add(&v->cpu_ns, ns);
-	v->cgroup_id = cg;
-	__builtin_memcpy(v->comm, comm, sizeof(v->comm));
+	/* Only when it changed (a process moved to another cgroup): a store on
+	 * every switch would dirty the line for nothing. comm is the one of the
+	 * first slice (exec renames are rare and cosmetic here). */
+	if (v->cgroup_id != cg)
+		v->cgroup_id = cg;
 }
 
 static __always_inline void on_switch(void)

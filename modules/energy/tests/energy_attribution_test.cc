@@ -15,7 +15,7 @@ namespace {
 
 using namespace kagami::modules::energy;
 
-TEST(EnergyAttribution, ConservedExactlyOnRandomIntervals) {
+TEST(energyAttribution, ConservedExactlyOnRandomIntervals) {
   std::mt19937_64 rng(42);
   for (int iter = 0; iter < 20000; iter++) {
     IntervalInput in;
@@ -36,7 +36,7 @@ TEST(EnergyAttribution, ConservedExactlyOnRandomIntervals) {
   }
 }
 
-TEST(EnergyAttribution, SharesFollowCpuTime) {
+TEST(energyAttribution, SharesFollowCpuTime) {
   IntervalInput in;
   in.node_nj = 10'000;
   in.idle_nj = 4'000;
@@ -61,7 +61,7 @@ TEST(EnergyAttribution, SharesFollowCpuTime) {
   EXPECT_EQ(r.idle_nj, 0u);
 }
 
-TEST(EnergyAttribution, NoActivityGoesToSystem) {
+TEST(energyAttribution, NoActivityGoesToSystem) {
   IntervalInput in;
   in.node_nj = 5'000;
   in.idle_nj = 1'000;
@@ -101,7 +101,7 @@ KernelReading reading(uint64_t busy, std::unordered_map<uint64_t, uint64_t> cg,
   return k;
 }
 
-TEST(EnergyAccountant, ConservedAndMonotonicOverManyIntervals) {
+TEST(energyAccountant, ConservedAndMonotonicOverManyIntervals) {
   auto p = std::make_unique<FakePower>();
   p->nj = {1'000'000'007, 3, 999'999'999'999ull, 0, 123'456'789};
   PowerModel m;
@@ -141,7 +141,7 @@ TEST(EnergyAccountant, ConservedAndMonotonicOverManyIntervals) {
   EXPECT_GT(a.counter_resets(), 0u);
 }
 
-TEST(EnergyAccountant, PowerErrorFallsBackToModelForTheInterval) {
+TEST(energyAccountant, PowerErrorFallsBackToModelForTheInterval) {
   auto p = std::make_unique<FakePower>();
   p->nj = {5'000};
   auto* raw = p.get();
@@ -163,7 +163,7 @@ TEST(EnergyAccountant, PowerErrorFallsBackToModelForTheInterval) {
   EXPECT_NE(s->find("skipped"), std::string::npos);
 }
 
-TEST(EnergyOutput, MetricsAreFiniteNonNegativeAndBounded) {
+TEST(energyOutput, MetricsAreFiniteNonNegativeAndBounded) {
   auto p = std::make_unique<FakePower>();
   p->nj = {7'000'000'000};
   PowerModel m;

@@ -192,7 +192,7 @@ uint64_t bpf_cgroup_ns(const Loaded& l, uint64_t id) {
   return it == k->cgroup_ns.end() ? 0 : it->second;
 }
 
-class EnergyKernel : public ::testing::TestWithParam<Hooks> {
+class energyKernel : public ::testing::TestWithParam<Hooks> {
  protected:
   void SetUp() override {
     KAGAMI_REQUIRE_ROOT();
@@ -203,7 +203,7 @@ class EnergyKernel : public ::testing::TestWithParam<Hooks> {
   std::unique_ptr<Loaded> loaded_;
 };
 
-TEST_P(EnergyKernel, CpuTimeMatchesCpuStat) {
+TEST_P(energyKernel, CpuTimeMatchesCpuStat) {
   const double duties[3] = {1.0, 0.5, 0.25};
   std::vector<std::unique_ptr<TestCgroup>> cgs;
   for (int i = 0; i < 3; i++) {
@@ -229,7 +229,7 @@ TEST_P(EnergyKernel, CpuTimeMatchesCpuStat) {
   }
 }
 
-TEST_P(EnergyKernel, ProcessMatchesProcStat) {
+TEST_P(energyKernel, ProcessMatchesProcStat) {
   TestCgroup cg("proc");
   ASSERT_TRUE(cg.error().empty()) << cg.error();
   int go[2], done[2];
@@ -280,7 +280,7 @@ TEST_P(EnergyKernel, ProcessMatchesProcStat) {
   for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
 }
 
-TEST_P(EnergyKernel, ForkExitStorm) {
+TEST_P(energyKernel, ForkExitStorm) {
   TestCgroup cg("storm");
   ASSERT_TRUE(cg.error().empty()) << cg.error();
   pid_t parent = spawn_in(cg.path(), [] {
@@ -309,7 +309,7 @@ TEST_P(EnergyKernel, ForkExitStorm) {
   EXPECT_LT(std::fabs(seen - truth) / truth, 0.03);
 }
 
-TEST_P(EnergyKernel, SoftirqAttributedByPackets) {
+TEST_P(energyKernel, SoftirqAttributedByPackets) {
   TestCgroup cg("net");
   ASSERT_TRUE(cg.error().empty()) << cg.error();
   kagami::test::TestNetwork net;
@@ -367,7 +367,7 @@ TEST_P(EnergyKernel, SoftirqAttributedByPackets) {
   EXPECT_EQ(acc.workloads_nj() + acc.idle_nj() + acc.system_nj() + acc.network_nj(), acc.node_nj());
 }
 
-INSTANTIATE_TEST_SUITE_P(Hooks, EnergyKernel, ::testing::Values(Hooks::TpBtf, Hooks::Tracepoint),
+INSTANTIATE_TEST_SUITE_P(energy, energyKernel, ::testing::Values(Hooks::TpBtf, Hooks::Tracepoint),
                          [](const auto& i) { return std::string(to_string(i.param)); });
 
 }  // namespace

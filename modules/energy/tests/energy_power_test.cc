@@ -55,7 +55,7 @@ void rapl_tree(const fs::path& root, bool psys) {
   if (psys) zone("intel-rapl:1", "psys", 5000, 262143328850);
 }
 
-TEST(EnergyRapl, PackagePlusDramNotCore) {
+TEST(energyRapl, PackagePlusDramNotCore) {
   TempDir t;
   rapl_tree(t.p, false);
   auto r = open_rapl(t.p.string());
@@ -70,7 +70,7 @@ TEST(EnergyRapl, PackagePlusDramNotCore) {
   EXPECT_EQ((*r)->describe()["zones"].size(), 2u);
 }
 
-TEST(EnergyRapl, PsysPreferred) {
+TEST(energyRapl, PsysPreferred) {
   TempDir t;
   rapl_tree(t.p, true);
   auto r = open_rapl(t.p.string());
@@ -82,7 +82,7 @@ TEST(EnergyRapl, PsysPreferred) {
   EXPECT_EQ(s->energy_nj, 1000u * 1000);  // psys only
 }
 
-TEST(EnergyRapl, CounterWrap) {
+TEST(energyRapl, CounterWrap) {
   TempDir t;
   rapl_tree(t.p, false);
   put(t.p / "intel-rapl:0/energy_uj", "262143328000");  // 850 uJ before the wrap point
@@ -97,7 +97,7 @@ TEST(EnergyRapl, CounterWrap) {
   EXPECT_EQ(wrapped_delta(5, 10, 100), 5u);
 }
 
-TEST(EnergyRapl, MissingAndUnreadable) {
+TEST(energyRapl, MissingAndUnreadable) {
   TempDir t;
   auto r = open_rapl((t.p / "absent").string());
   ASSERT_FALSE(r);
@@ -120,7 +120,7 @@ TEST(EnergyRapl, MissingAndUnreadable) {
   }
 }
 
-TEST(EnergyRapl, FileVanishingMidRunIsAnError) {
+TEST(energyRapl, FileVanishingMidRunIsAnError) {
   TempDir t;
   rapl_tree(t.p, false);
   auto r = open_rapl(t.p.string());
@@ -131,7 +131,7 @@ TEST(EnergyRapl, FileVanishingMidRunIsAnError) {
   EXPECT_NE(s.error().message.find("package-0"), std::string::npos) << s.error().message;
 }
 
-TEST(EnergyHwmon, EnergyCountersPreferredPerDevice) {
+TEST(energyHwmon, EnergyCountersPreferredPerDevice) {
   TempDir t;
   put(t.p / "hwmon0/name", "coretemp");
   put(t.p / "hwmon0/temp1_input", "45000");
@@ -148,7 +148,7 @@ TEST(EnergyHwmon, EnergyCountersPreferredPerDevice) {
   EXPECT_EQ(s->energy_nj, 2'000'000'000ull + 60'000'000'000ull);
 }
 
-TEST(EnergyHwmon, NoSensors) {
+TEST(energyHwmon, NoSensors) {
   TempDir t;
   put(t.p / "hwmon0/name", "coretemp");
   put(t.p / "hwmon0/temp1_input", "45000");
@@ -157,7 +157,7 @@ TEST(EnergyHwmon, NoSensors) {
   EXPECT_NE(h.error().message.find("no readable power or energy sensor"), std::string::npos);
 }
 
-TEST(EnergyModel, LinearAndCurve) {
+TEST(energyModel, LinearAndCurve) {
   PowerModel m;
   m.units = 4;
   ASSERT_TRUE(m.validate());
@@ -174,7 +174,7 @@ TEST(EnergyModel, LinearAndCurve) {
   EXPECT_EQ(s->energy_nj, 28'000'000'000ull);  // 14 W x 2 s
 }
 
-TEST(EnergyModel, ImpossibleValuesRejectedWithTheField) {
+TEST(energyModel, ImpossibleValuesRejectedWithTheField) {
   auto bad = [](nlohmann::json model, const std::string& want) {
     auto c = parse_energy_config({{"model", model}});
     ASSERT_FALSE(c) << model.dump();
@@ -199,7 +199,7 @@ TEST(EnergyModel, ImpossibleValuesRejectedWithTheField) {
   EXPECT_TRUE(parse_energy_config(nullptr));
 }
 
-TEST(EnergySource, AutoFallsBackToModelAndSaysWhy) {
+TEST(energySource, AutoFallsBackToModelAndSaysWhy) {
   TempDir t;
   PowerModel m;
   m.units = 2;
@@ -218,7 +218,7 @@ TEST(EnergySource, AutoFallsBackToModelAndSaysWhy) {
   EXPECT_EQ(c->source->kind(), "rapl");
 }
 
-TEST(EnergySource, ThisMachine) {
+TEST(energySource, ThisMachine) {
   // Which source this machine would use, for the record (no assertion on it).
   PowerModel m;
   m.units = 1;
@@ -230,7 +230,7 @@ TEST(EnergySource, ThisMachine) {
   std::printf("this machine: %s%s\n", c->source->kind().c_str(), why.c_str());
 }
 
-TEST(EnergyHooks, Choice) {
+TEST(energyHooks, Choice) {
   auto yes = [](std::string_view) { return true; };
   auto no = [](std::string_view) { return false; };
   EXPECT_EQ(choose_hooks("auto", yes)->hooks, Hooks::TpBtf);

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf/kernel.h"
@@ -113,6 +114,25 @@ int overhead(int rounds, long loops) {
       tp.push_back(pipe_ops(loops));
     }
     std::printf("round %d: none %.0f  tp_btf %.0f  tracepoint %.0f ops/s\n", r, none.back(), btf.back(), tp.back());
+  }
+  // Direct cost: the kernel's own run-time statistics of each program
+  // (BPF_ENABLE_STATS) over one more run with the tp_btf variant.
+  for (bool btf_variant : {true, false}) {
+    int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    auto a = load(btf_variant);
+    if (stats >= 0 && a) {
+      pipe_ops(loops);
+      bpf_program* p;
+      bpf_object__for_each_program(p, a->obj) {
+        bpf_prog_info info{};
+        __u32 len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0 && info.run_cnt)
+          std::printf("%s %s: %llu runs, %.0f ns per run\n", btf_variant ? "tp_btf" : "tracepoint",
+                      bpf_program__name(p), (unsigned long long)info.run_cnt,
+                      static_cast<double>(info.run_time_ns) / info.run_cnt);
+      }
+    }
+    if (stats >= 0) ::close(stats);
   }
   // Paired: each round's ratio against the baseline run next to it, then
   // the median over rounds (robust to the machine's other load).

@@ -56,7 +56,9 @@ static __always_inline void account_cgroup(__u64 cg, __u64 ns)
 	__sync_fetch_and_add(&v->slices, 1);
 }
 
-static __always_inline void account_proc(__u32 tgid, __u64 cg, const char *comm, __u64 ns)
+#define ENERGY_ROOT_CGROUP_ID 1 /* kernfs id of the cgroup v2 root */
+
+static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns)
 {
 	struct energy_proc_key key = { .tgid = tgid };
 	struct energy_proc_time *v, init = {};
@@ -64,7 +66,7 @@ static __always_inline void account_proc(__u32 tgid, __u64 cg, const char *comm,
 	v = bpf_map_lookup_elem(&energy_proc, &key);
 	if (!v) {
 		init.cgroup_id = cg;
-		__builtin_memcpy(init.comm, comm, sizeof(init.comm));
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
 		init.cpu_ns = ns;
 		/* If a racing CPU inserted first, this slice is lost for the
 		 * per-process view only (the cgroup view has it). */
@@ -110,14 +112,18 @@ static __always_inline void on_switch(void)
 		return;
 	}
 	t->busy_ns += slice;
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (is_ksoftirqd(comm)) {
-		t->ksoftirqd_ns += slice;
-		return;
-	}
 	cg = bpf_get_current_cgroup_id();
+	/* ksoftirqd threads live in the root cgroup (id 1 on cgroup v2): the
+	 * comm is read only there, not on every switch. */
+	if (cg == ENERGY_ROOT_CGROUP_ID) {
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (is_ksoftirqd(comm)) {
+			t->ksoftirqd_ns += slice;
+			return;
+		}
+	}
 	account_cgroup(cg, slice);
-	account_proc(pid_tgid >> 32, cg, comm, slice);
+	account_proc(pid_tgid >> 32, cg, slice);
 }
 
 static __always_inline void on_softirq_entry(__u32 vec)

@@ -18,6 +18,7 @@
 #include "core/config_section.h"
 #include "identity/identity.h"
 #include "modules/energy/abi.h"
+#include "modules/obs/abi.h"        // read-only: GTP-U data volume for the UPF KPI
 #include "modules/transport/abi.h"  // read-only: transport's per-pod packets, size-checked by MapView
 #include "energy.skel.h"
 #include "energy_tp.skel.h"
@@ -56,7 +57,8 @@ Result<EnergyConfig> parse_energy_config(const nlohmann::json& section) {
   EnergyConfig c;
   core::ConfigSection s("energy", section);
   KAGAMI_TRY(s.allow({"hooks", "power_source", "powercap_root", "hwmon_root", "cgroup_root", "idle_policy",
-                      "top_n_processes", "top_n_cgroups", "network_attribution", "model"}));
+                      "top_n_processes", "top_n_cgroups", "network_attribution", "upf_cgroups", "model"}));
+  KAGAMI_TRY(s.strings("upf_cgroups", c.upf_cgroups, core::Need::Optional, 100));
   KAGAMI_TRY(s.choice("hooks", c.hooks, {"auto", "tp_btf", "tracepoint"}));
   KAGAMI_TRY(s.choice("power_source", c.power_source, {"auto", "rapl", "hwmon", "model"}));
   KAGAMI_TRY(s.path("powercap_root", c.powercap_root));
@@ -523,6 +525,27 @@ nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, con
   return j;
 }
 
+// ---- KPIs ---------------------------------------------------------------------
+
+double upf_bits_per_joule(uint64_t data_bytes, uint64_t upf_energy_nj) {
+  if (upf_energy_nj == 0) return 0;
+  const double v = static_cast<double>(data_bytes) * 8.0 / (static_cast<double>(upf_energy_nj) / 1e9);
+  return std::isfinite(v) && v >= 0 ? v : 0;
+}
+
+uint64_t energy_of_prefixes(const EnergyAccountant& a, const LabelFn& labels, const std::vector<std::string>& prefixes) {
+  uint64_t nj = 0;
+  for (const auto& [id, acc] : a.cgroups()) {
+    const auto l = labels ? labels(id) : WorkloadLabels{};
+    for (const auto& p : prefixes)
+      if (!p.empty() && l.cgroup_path.rfind(p, 0) == 0) {
+        nj += acc.energy_nj;
+        break;
+      }
+  }
+  return nj;
+}
+
 // ---- module -------------------------------------------------------------------
 
 EnergyModule::EnergyModule(FeatureCheck has) : has_(std::move(has)) {}
@@ -622,6 +645,23 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
       }
     }
   }
+  if (!config_.upf_cgroups.empty()) {
+    // obs's GTP-U UDP payload bytes, both directions (N3 and N9 are both GTP-U).
+    obs_running_ = false;
+    auto fd = pm.map_fd("obs", OBS_MAP_COUNTERS);
+    if (fd) {
+      auto v = bpf::MapView<uint32_t, obs_counters>::open(fd->get(), OBS_MAP_COUNTERS);
+      uint64_t total = 0;
+      if (v && v->for_each_index(OBS_DIR_MAX, [&](uint32_t, const obs_counters& c) {
+                 total += c.c[OBS_CTR_GTPU_UDP_PAYLOAD_BYTES];
+               })) {
+        obs_running_ = true;
+        if (gtpu_seen_) gtpu_bytes_ += total >= gtpu_last_ ? total - gtpu_last_ : total;  // reload: restart
+        gtpu_last_ = total;
+        gtpu_seen_ = true;
+      }
+    }
+  }
   auto w = acc_->advance(*k, ctx_.clock ? ctx_.clock->monotonic_ns() : core::Clock::system().monotonic_ns(), packets);
   if (!w) return w.error();
   if (!w->empty()) spdlog::warn("energy: {}", *w);
@@ -633,7 +673,23 @@ Result<std::vector<core::MetricFamily>> EnergyModule::collect(const core::Progra
   KAGAMI_TRY(advance_locked(pm));
   OutputOptions o{ctx_.node.empty() ? "unknown" : ctx_.node, config_.top_n_processes, config_.top_n_cgroups,
                   std::string(to_string(choice_.hooks)), power_tried_};
-  return energy_metrics(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
+  auto fams = energy_metrics(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
+  if (!config_.upf_cgroups.empty() && obs_running_) {
+    const uint64_t nj = energy_of_prefixes(*acc_, [this](uint64_t id) { return labels_of(id); }, config_.upf_cgroups);
+    core::MetricFamily dv{"kagami_energy_upf_data_bits_total",
+                          "GTP-U data volume (N3 + N9, obs) since the module started, bits.", "counter", {}};
+    dv.samples.push_back({{{"node", o.node}}, static_cast<double>(gtpu_bytes_) * 8.0, ""});
+    core::MetricFamily ej{"kagami_energy_upf_joules_total", "Energy of the UPF's cgroups (energy.upf_cgroups).",
+                          "counter", {}};
+    ej.samples.push_back({{{"node", o.node}}, static_cast<double>(nj) / 1e9, ""});
+    core::MetricFamily ee{"kagami_energy_upf_bits_per_joule",
+                          "UPF data energy efficiency (3GPP TS 28.554): data volume / energy since start.", "gauge", {}};
+    ee.samples.push_back({{{"node", o.node}}, upf_bits_per_joule(gtpu_bytes_, nj), ""});
+    fams.push_back(std::move(dv));
+    fams.push_back(std::move(ej));
+    fams.push_back(std::move(ee));
+  }
+  return fams;
 }
 
 Result<nlohmann::json> EnergyModule::snapshot(const core::ProgramManager& pm) {
@@ -643,6 +699,14 @@ Result<nlohmann::json> EnergyModule::snapshot(const core::ProgramManager& pm) {
                   std::string(to_string(choice_.hooks)), power_tried_};
   auto j = energy_json(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
   j["hooks_reason"] = choice_.reason;
+  if (!config_.upf_cgroups.empty()) {
+    const uint64_t nj = energy_of_prefixes(*acc_, [this](uint64_t id) { return labels_of(id); }, config_.upf_cgroups);
+    j["kpi"]["upf"] = {{"cgroups", config_.upf_cgroups},
+                       {"obs_running", obs_running_},
+                       {"data_bytes", gtpu_bytes_},
+                       {"energy_nj", nj},
+                       {"bits_per_joule", upf_bits_per_joule(gtpu_bytes_, nj)}};
+  }
   return j;
 }
 

@@ -44,8 +44,13 @@ struct EnergyConfig {
   size_t top_n_processes = 20;
   size_t top_n_cgroups = 100;
   bool network_attribution = true;          // use transport's per-pod packets when it runs
+  // TS 28.554 UPF energy efficiency: cgroup path prefixes of the UPF's
+  // workloads (empty: KPI not computed). Data volume: obs's GTP-U bytes.
+  std::vector<std::string> upf_cgroups;
   PowerModel model;
 };
+
+
 
 // Errors name the key ("energy.model.max_watts: ...").
 Result<EnergyConfig> parse_energy_config(const nlohmann::json& section);
@@ -170,6 +175,13 @@ struct OutputOptions {
   std::vector<std::string> power_tried;
 };
 
+// UPF data energy efficiency (TS 28.554, EE = data volume / energy), in
+// bit/J; 0 when no energy was attributed yet (never NaN or infinite).
+double upf_bits_per_joule(uint64_t data_bytes, uint64_t upf_energy_nj);
+// Sum of the energy of the cgroups whose path starts with one of `prefixes`.
+uint64_t energy_of_prefixes(const EnergyAccountant& a, const LabelFn& labels,
+                            const std::vector<std::string>& prefixes);
+
 // Metric families and JSON of the accountant's state.
 std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const LabelFn& labels,
                                                const OutputOptions& o);
@@ -198,6 +210,9 @@ class EnergyModule : public core::Module {
   std::unique_ptr<EnergyAccountant> acc_;
   std::unique_ptr<identity::Resolver> resolver_;
   bool planned_ = false;
+  // UPF KPI inputs: obs's GTP-U payload bytes, accumulated from deltas.
+  uint64_t gtpu_last_ = 0, gtpu_bytes_ = 0;
+  bool gtpu_seen_ = false, obs_running_ = false;
 };
 
 }  // namespace kagami::modules::energy

@@ -199,4 +199,27 @@ TEST(energyOutput, MetricsAreFiniteNonNegativeAndBounded) {
   EXPECT_EQ(j["cgroups"].size(), 3u);
 }
 
+TEST(energyKpi, UpfBitsPerJoule) {
+  EXPECT_EQ(upf_bits_per_joule(1000, 0), 0);  // no energy yet: 0, never inf/NaN
+  EXPECT_DOUBLE_EQ(upf_bits_per_joule(1'000'000, 2'000'000'000), 4'000'000.0);  // 8 Mbit / 2 J
+  auto p = std::make_unique<FakePower>();
+  p->nj = {9'000'000'000};  // 9 J in 1 s: above the model's idle (0.74 J)
+  PowerModel m;
+  m.units = 1;
+  EnergyAccountant a(std::move(p), m, IdlePolicy::Node, 1);
+  ASSERT_TRUE(a.advance(reading(0, {}), 1));
+  ASSERT_TRUE(a.advance(reading(300, {{1, 100}, {2, 200}}), 1'000'000'001));
+  LabelFn labels = [](uint64_t id) {
+    WorkloadLabels l;
+    l.cgroup_path = id == 2 ? "/kubepods.slice/upf-pod/c1" : "/system.slice/x";
+    return l;
+  };
+  const uint64_t upf = energy_of_prefixes(a, labels, {"/kubepods.slice/upf-pod"});
+  EXPECT_EQ(upf, a.cgroups().at(2).energy_nj);
+  EXPECT_GT(upf, 0u);
+  auto c = parse_energy_config({{"upf_cgroups", {"/kubepods.slice/upf-pod"}}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->upf_cgroups.size(), 1u);
+}
+
 }  // namespace

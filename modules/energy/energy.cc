@@ -2,8 +2,13 @@
 // output. See energy.h and docs/energy.md.
 #include "modules/energy/energy.h"
 
+#include <fcntl.h>
 #include <linux/types.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include <cstring>
 
 #include <algorithm>
 #include <cmath>
@@ -46,6 +51,22 @@ uint32_t count_sockets() {
 }
 
 std::string hex_id(uint64_t v) { return std::to_string(v); }
+
+// 1: the cgroup exists, 0: it is gone, -1: cannot tell (no
+// CAP_DAC_READ_SEARCH, kernfs not exportable). A cgroup v2 id is a kernfs
+// file handle (same trick as the identity service and transport).
+int cgroup_alive(int root_fd, uint64_t id) {
+  struct {
+    struct file_handle fh;
+    uint64_t id;
+  } h{};
+  h.fh.handle_bytes = sizeof(uint64_t);
+  h.fh.handle_type = 0xfe;  // FILEID_KERNFS
+  std::memcpy(h.fh.f_handle, &id, sizeof(id));
+  Fd dir(::open_by_handle_at(root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.valid()) return 1;
+  return errno == ESTALE || errno == ENOENT ? 0 : -1;
+}
 
 }  // namespace
 
@@ -665,6 +686,21 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
   auto w = acc_->advance(*k, ctx_.clock ? ctx_.clock->monotonic_ns() : core::Clock::system().monotonic_ns(), packets);
   if (!w) return w.error();
   if (!w->empty()) spdlog::warn("energy: {}", *w);
+  // Half full: entries of cgroups that no longer exist leave the kernel map
+  // (their final time was just read and accounted; a dead cgroup has no
+  // tasks, so nothing is lost). Their totals stay in the accountant.
+  if (k->cgroup_ns.size() > ENERGY_CGROUP_MAX_ENTRIES / 2) {
+    identity::Resolver* r = resolver_ ? resolver_.get() : ctx_.identity;
+    Fd root(r ? ::open(r->root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+    size_t pruned = 0;
+    if (root.valid())
+      for (const auto& [id, ns] : k->cgroup_ns)
+        if (cgroup_alive(root.get(), id) == 0) {
+          energy_cg_key key{id};
+          if (bpf_map_delete_elem(fds[1].get(), &key) == 0) pruned++;
+        }
+    if (pruned) spdlog::info("energy: {} dead cgroups removed from {}", pruned, ENERGY_MAP_CGROUP);
+  }
   return ok();
 }
 

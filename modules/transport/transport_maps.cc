@@ -510,11 +510,7 @@ namespace {
 // 1: the cgroup exists, 0: it is gone, -1: cannot tell (no
 // CAP_DAC_READ_SEARCH, kernfs not exportable). Same handle trick as the
 // identity service: a cgroup v2 id is a kernfs file handle.
-int cgroup_alive(int root_fd, uint64_t id) {
-  auto dir = fs::open_cgroup_by_id(root_fd, id);
-  if (dir) return 1;
-  return dir.error().code == ESTALE || dir.error().code == ENOENT ? 0 : -1;
-}
+int cgroup_alive(int root_fd, uint64_t id) { return fs::cgroup_alive(root_fd, id); }
 
 // Reads and deletes in one step where the kernel can (hash maps, 5.14+), so
 // an event between the read and the delete is not lost.

@@ -38,6 +38,12 @@ Result<Fd> open_cgroup_by_id(int root_fd, uint64_t cgroup_id) {
   return dir;
 }
 
+int cgroup_alive(int root_fd, uint64_t cgroup_id) {
+  auto dir = open_cgroup_by_id(root_fd, cgroup_id);
+  if (dir) return 1;
+  return dir.error().code == ESTALE || dir.error().code == ENOENT ? 0 : -1;
+}
+
 Result<void> check_regular_file(const std::string& path, const char* what) {
   auto fd = open_regular_file(path, what);
   if (!fd) return fd.error();

@@ -18,6 +18,11 @@ bool is_cgroup2(const std::string& path);
 // (needs CAP_DAC_READ_SEARCH and an exportable kernfs).
 Result<Fd> open_cgroup_by_id(int root_fd, uint64_t cgroup_id);
 
+// Whether a cgroup id still names a cgroup: 1 it exists, 0 it is gone
+// (ESTALE/ENOENT: ids are never reused), -1 cannot tell (no
+// CAP_DAC_READ_SEARCH, kernfs not exportable).
+int cgroup_alive(int root_fd, uint64_t cgroup_id);
+
 // Checks that `path` can be read as a regular file without blocking, and
 // says precisely why not: "too many levels of symbolic links", "is a
 // directory", "is not a regular file (character device)", "no such file".

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps of the energy programs, one block per map (types: modules/energy/abi.h).
+ * Both hook variants include this file and define the same maps. */
+#ifndef KAGAMI_BPF_ENERGY_MAPS_H
+#define KAGAMI_BPF_ENERGY_MAPS_H
+
+#include "modules/energy/abi.h"
+
+/* Slice start and softirq bookkeeping: per CPU, only touched by that CPU
+ * (sched_switch runs with the runqueue locked and irqs off; softirqs do
+ * not nest), so plain stores suffice. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct energy_cpu_state);
+} energy_cpu SEC(".maps");
+
+/* Busy/idle/softirq time per CPU: per-CPU so the hot path never bounces a
+ * cache line; userspace sums the copies (and sees each CPU's share). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct energy_cpu_time);
+} energy_cpu_time SEC(".maps");
+
+/* On-CPU time per cgroup id: plain hash, never evicts (abi.h). Updated with
+ * atomic adds: two CPUs switch out tasks of one cgroup at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENERGY_CGROUP_MAX_ENTRIES);
+	__type(key, struct energy_cg_key);
+	__type(value, struct energy_cg_time);
+} energy_cgroup SEC(".maps");
+
+/* On-CPU time per process (tgid): LRU, bounded under fork-exit storms. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ENERGY_PROC_MAX_ENTRIES);
+	__type(key, struct energy_proc_key);
+	__type(value, struct energy_proc_time);
+} energy_proc SEC(".maps");
+
+/* Time of cgroups that found energy_cgroup full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct energy_cg_time);
+} energy_other SEC(".maps");
+
+/* Slices folded into energy_other. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} energy_overflow SEC(".maps");
+
+#endif /* KAGAMI_BPF_ENERGY_MAPS_H */

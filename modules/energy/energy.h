@@ -1,0 +1,218 @@
+// The "energy" built-in module: on-CPU time per task, cgroup, CPU, idle and
+// softirq from sched_switch and softirq_entry/exit, node power from RAPL,
+// hwmon or a model, and energy attributed to processes, containers and pods
+// with exact conservation (docs/energy.md, modules/energy/README.md).
+//
+// The module is pulled: every collect()/snapshot() advances one interval
+// (EnergyAccountant::advance) under a mutex, so two scrapes never split one
+// interval twice and every exported counter only grows.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "core/module.h"
+#include "modules/energy/attribution.h"
+#include "modules/energy/power.h"
+
+namespace kagami::identity {
+class Resolver;
+}
+
+namespace kagami::modules::energy {
+
+enum class Hooks { TpBtf, Tracepoint };
+std::string_view to_string(Hooks h);
+
+struct EnergyConfig {
+  std::string hooks = "auto";               // auto | tp_btf | tracepoint
+  std::string power_source = "auto";        // auto | rapl | hwmon | model
+  std::string powercap_root = "/sys/class/powercap";
+  std::string hwmon_root = "/sys/class/hwmon";
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string idle_policy = "node";         // node | share
+  size_t top_n_processes = 20;
+  size_t top_n_cgroups = 100;
+  bool network_attribution = true;          // use transport's per-pod packets when it runs
+  // TS 28.554 UPF energy efficiency: cgroup path prefixes of the UPF's
+  // workloads (empty: KPI not computed). Data volume: obs's GTP-U bytes.
+  std::vector<std::string> upf_cgroups;
+  PowerModel model;
+};
+
+
+
+// Errors name the key ("energy.model.max_watts: ...").
+Result<EnergyConfig> parse_energy_config(const nlohmann::json& section);
+
+using FeatureCheck = std::function<bool(std::string_view feature)>;
+struct HookChoice {
+  Hooks hooks = Hooks::TpBtf;
+  std::string reason;
+};
+Result<HookChoice> choose_hooks(const std::string& wanted, const FeatureCheck& has);
+core::LoadRequest energy_load_request(const HookChoice& c);
+std::vector<uint8_t> energy_object_bytes(Hooks h);
+
+// One read of the kernel maps (cumulative since load).
+struct ProcReading {
+  uint64_t cpu_ns = 0;
+  uint64_t cgroup_id = 0;
+  std::string comm;
+};
+struct KernelReading {
+  uint32_t cpus = 0;             // CPUs with a copy (possible CPUs)
+  uint32_t online = 0;           // online CPUs at the read (0: unknown)
+  uint64_t busy_ns = 0, idle_ns = 0, ksoftirqd_ns = 0, switches = 0;
+  uint64_t softirq_ns[10] = {};
+  std::unordered_map<uint64_t, uint64_t> cgroup_ns;  // cgroup id -> cpu ns
+  std::unordered_map<uint32_t, ProcReading> procs;   // tgid -> ...
+  uint64_t other_ns = 0, overflow = 0;
+};
+
+struct EnergyMapFds {
+  int cpu_time = -1, cgroup = -1, proc = -1, other = -1, overflow = -1;
+};
+Result<KernelReading> read_kernel(const EnergyMapFds& fds);
+
+// Accumulated energy and time of one series.
+struct Acc {
+  uint64_t cpu_ns = 0;
+  uint64_t energy_nj = 0;
+  uint64_t net_nj = 0;
+};
+
+// The interval state: last readings and the monotonic counters built from
+// them. Pure (no kernel, no clock): tests drive it with hand-made readings.
+class EnergyAccountant {
+ public:
+  // `top_n_*`: series with their own labels (the rest fold into "other").
+  EnergyAccountant(std::unique_ptr<PowerSource> power, PowerModel idle_model, IdlePolicy policy,
+                   uint32_t online_cpus, size_t top_n_cgroups = 100, size_t top_n_processes = 20);
+
+  // Advances one interval to `now_ns` (monotonic). `packets` are cumulative
+  // per-cgroup packet counts from transport (empty: none). The first call
+  // only primes. Returns a warning text for the interval, "" if none.
+  Result<std::string> advance(const KernelReading& k, uint64_t now_ns,
+                              const std::unordered_map<uint64_t, uint64_t>& packets = {});
+
+  // Node totals (integers: workloads + idle + system + network == node).
+  uint64_t node_nj() const { return node_nj_; }
+  uint64_t idle_nj() const { return idle_nj_; }
+  uint64_t system_nj() const { return system_nj_; }
+  uint64_t network_nj() const { return network_nj_; }
+  uint64_t workloads_nj() const { return workloads_nj_; }
+  uint64_t node_cpu_ns() const { return node_cpu_ns_; }
+  uint64_t idle_ns() const { return idle_ns_; }
+  uint64_t softirq_ns(int vec) const { return softirq_ns_[vec]; }
+  uint64_t ksoftirqd_ns() const { return ksoftirqd_ns_; }
+  uint64_t intervals() const { return intervals_; }
+  uint64_t counter_resets() const { return resets_; }
+  double last_utilisation() const { return last_util_; }
+  double last_watts() const { return last_watts_; }
+  // Every cgroup seen since start, full totals (JSON, pod sums).
+  const std::unordered_map<uint64_t, Acc>& cgroups() const { return cg_; }
+  // Folded series (metrics): each counter only grows. A cgroup or process
+  // gets its own series when a slot is free at the interval where it first
+  // uses energy (largest first); its series counts from then on, earlier
+  // energy stayed in "other". A process that leaves the kernel map (exited,
+  // evicted) frees its slot; its series' total moves into "other".
+  const std::unordered_map<uint64_t, Acc>& cgroup_series() const { return cg_shown_; }
+  const Acc& cgroup_other() const { return cg_other_; }
+  const std::unordered_map<uint32_t, Acc>& process_series() const { return proc_shown_; }
+  const Acc& process_other() const { return proc_other_; }
+  // Full totals of the processes in the kernel map now.
+  const std::unordered_map<uint32_t, Acc>& procs() const { return proc_acc_; }
+  const std::unordered_map<uint32_t, ProcReading>& proc_info() const { return last_.procs; }
+  const PowerSource& power() const { return *power_; }
+  uint64_t power_errors() const { return power_errors_; }
+  const std::string& last_warning() const { return last_warning_; }
+
+ private:
+  std::unique_ptr<PowerSource> power_;
+  PowerModel idle_model_;
+  IdlePolicy policy_;
+  uint32_t online_cpus_;
+  bool primed_ = false;
+  uint64_t last_ns_ = 0;
+  KernelReading last_;
+  std::unordered_map<uint64_t, uint64_t> last_packets_;
+  std::unordered_map<uint64_t, Acc> cg_;
+  std::unordered_map<uint32_t, Acc> proc_acc_;
+  size_t top_cg_, top_proc_;
+  std::unordered_map<uint64_t, Acc> cg_shown_;
+  std::unordered_map<uint32_t, Acc> proc_shown_;
+  Acc cg_other_, proc_other_;
+  std::string last_warning_;
+  uint64_t node_nj_ = 0, idle_nj_ = 0, system_nj_ = 0, network_nj_ = 0, workloads_nj_ = 0;
+  uint64_t node_cpu_ns_ = 0, idle_ns_ = 0, ksoftirqd_ns_ = 0, softirq_ns_[10] = {};
+  uint64_t intervals_ = 0, resets_ = 0, power_errors_ = 0;
+  double last_util_ = 0, last_watts_ = 0;
+};
+
+// Labels of one cgroup (container_id, pod_uid, cgroup_path).
+struct WorkloadLabels {
+  std::string container_id, pod_uid, cgroup_path;
+  auto operator<=>(const WorkloadLabels&) const = default;
+};
+using LabelFn = std::function<WorkloadLabels(uint64_t cgroup_id)>;
+
+struct OutputOptions {
+  std::string node = "unknown";
+  size_t top_n_processes = 20;
+  size_t top_n_cgroups = 100;
+  std::string hooks = "unknown";
+  std::vector<std::string> power_tried;
+};
+
+// UPF data energy efficiency (TS 28.554, EE = data volume / energy), in
+// bit/J; 0 when no energy was attributed yet (never NaN or infinite).
+double upf_bits_per_joule(uint64_t data_bytes, uint64_t upf_energy_nj);
+// Sum of the energy of the cgroups whose path starts with one of `prefixes`.
+uint64_t energy_of_prefixes(const EnergyAccountant& a, const LabelFn& labels,
+                            const std::vector<std::string>& prefixes);
+
+// Metric families and JSON of the accountant's state.
+std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const LabelFn& labels,
+                                               const OutputOptions& o);
+nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, const OutputOptions& o);
+
+class EnergyModule : public core::Module {
+ public:
+  explicit EnergyModule(FeatureCheck has = {});
+  ~EnergyModule() override;
+  std::string name() const override { return "energy"; }
+  std::vector<core::FeatureNeed> needs() const override;
+  Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
+  Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
+  Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
+
+ private:
+  Result<void> advance_locked(const core::ProgramManager& pm);
+  WorkloadLabels labels_of(uint64_t cgroup_id);
+
+  std::mutex mu_;
+  FeatureCheck has_;
+  core::ModuleContext ctx_;
+  EnergyConfig config_;
+  HookChoice choice_;
+  std::vector<std::string> power_tried_;
+  std::unique_ptr<EnergyAccountant> acc_;
+  std::unique_ptr<identity::Resolver> resolver_;
+  bool planned_ = false;
+  // UPF KPI inputs: obs's GTP-U payload bytes, accumulated from deltas.
+  uint64_t gtpu_last_ = 0, gtpu_bytes_ = 0;
+  bool gtpu_seen_ = false, obs_running_ = false;
+};
+
+}  // namespace kagami::modules::energy

@@ -1,0 +1,159 @@
+// EnergyModule through the program manager (root), both hook variants:
+// plan -> load -> a busy process in a test cgroup -> collect()/snapshot()
+// several times: labels, conservation, counters that never decrease, and
+// the cgroup's CPU seconds against its cpu.stat.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/program_manager.h"
+#include "modules/energy/energy.h"
+#include "modules/transport/transport.h"
+#include "support/netns.h"
+
+namespace {
+
+using namespace kagami::modules::energy;
+using nlohmann::json;
+
+auto fixed(bool tp_btf) {
+  return [tp_btf](std::string_view f) { return f != "tp_btf" || tp_btf; };
+}
+
+uint64_t usage_usec(const std::string& cg) {
+  std::ifstream f(cg + "/cpu.stat");
+  std::string k;
+  uint64_t v;
+  while (f >> k >> v)
+    if (k == "usage_usec") return v;
+  return 0;
+}
+
+class energyModulePm : public ::testing::TestWithParam<Hooks> {
+ protected:
+  void SetUp() override {
+    KAGAMI_REQUIRE_ROOT();
+    auto root = kagami::modules::cgroup2_root("/sys/fs/cgroup");
+    if (!root) GTEST_SKIP() << "no cgroup v2 hierarchy: " << root.error().message;
+    root_ = *root;
+    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-energy";
+    kagami::core::ManagerOptions o;
+    o.pin_root = pin_root_;
+    auto m = kagami::core::ProgramManager::create(o);
+    ASSERT_TRUE(m) << m.error().message;
+    pm_ = std::move(*m);
+    cgroup_ = root_ + "/kagami-test-" + std::to_string(getpid()) + "-energy-pm";
+    ASSERT_EQ(::mkdir(cgroup_.c_str(), 0755), 0) << cgroup_;
+  }
+  void TearDown() override {
+    if (pm_) {
+      for (const auto& p : pm_->list()) EXPECT_TRUE(pm_->unload(p.name));
+      pm_.reset();
+    }
+    std::error_code ec;
+    if (!pin_root_.empty()) std::filesystem::remove_all(pin_root_, ec);
+    if (!cgroup_.empty()) ::rmdir(cgroup_.c_str());
+  }
+  std::string root_, pin_root_, cgroup_;
+  std::unique_ptr<kagami::core::ProgramManager> pm_;
+};
+
+TEST_P(energyModulePm, CollectsConservedMonotonicEnergyWithLabels) {
+  const bool btf = GetParam() == Hooks::TpBtf;
+  EnergyModule mod(fixed(btf));
+  kagami::core::ModuleContext ctx;
+  ctx.node = "node-e";
+  // model: this VM has no RAPL or hwmon; forcing it keeps the test the same elsewhere.
+  auto reqs = mod.plan(json{{"power_source", "model"}, {"top_n_processes", 5}}, ctx);
+  ASSERT_TRUE(reqs) << reqs.error().message;
+  ASSERT_EQ(reqs->size(), 1u);
+  EXPECT_EQ(reqs->front().source.label, btf ? "builtin:energy.bpf.o" : "builtin:energy_tp.bpf.o");
+  auto info = pm_->load(reqs->front());
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->attachments.size(), 3u);
+
+  ASSERT_TRUE(mod.collect(*pm_));  // primes the interval state
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::ofstream(cgroup_ + "/cgroup.procs") << 0;
+    ::usleep(1000);  // close the slice that straddles the migration (see energy_kernel_test)
+    timespec a{}, b{};
+    ::clock_gettime(CLOCK_MONOTONIC, &a);
+    do ::clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) < 1500000000LL);
+    _exit(0);
+  }
+  std::map<std::string, double> last;  // series key -> value: never decreases
+  const std::string rel = cgroup_.substr(root_.size());
+  double cg_seconds = -1, cg_joules = -1;
+  for (int round = 0; round < 4; round++) {
+    if (round == 3) ::waitpid(pid, nullptr, 0);
+    ::usleep(500000);
+    auto fams = mod.collect(*pm_);
+    ASSERT_TRUE(fams) << fams.error().message;
+    double parts = 0, node = 0;
+    for (const auto& f : *fams) {
+      EXPECT_EQ(f.name.rfind("kagami_energy_", 0), 0u) << f.name;
+      for (const auto& s : f.samples) {
+        EXPECT_EQ(s.labels.at("node"), "node-e") << f.name;
+        EXPECT_TRUE(std::isfinite(s.value) && s.value >= 0) << f.name;
+        std::string key = f.name;
+        for (const auto& [k, v] : s.labels) key += "," + k + "=" + v;
+        if (f.type == "counter") {
+          auto it = last.find(key);
+          if (it != last.end()) EXPECT_GE(s.value, it->second) << key;
+          last[key] = s.value;
+        }
+        if (f.name == "kagami_energy_node_joules_total") parts += s.value;
+        if (f.name == "kagami_energy_joules_total" && s.labels.at("level") == "node") node = s.value;
+        if (s.labels.count("cgroup_path") && s.labels.at("cgroup_path") == rel && s.labels.at("level") == "cgroup") {
+          if (f.name == "kagami_energy_cpu_seconds_total") cg_seconds = s.value;
+          if (f.name == "kagami_energy_joules_total") cg_joules = s.value;
+        }
+        if (f.name == "kagami_energy_power_source_info") {
+          EXPECT_EQ(s.labels.at("source"), "model");
+          EXPECT_EQ(s.labels.at("hooks"), btf ? "tp_btf" : "tracepoint");
+        }
+      }
+    }
+    EXPECT_NEAR(parts, node, 1e-6 * std::max(1.0, node));  // exact in nJ; doubles here
+  }
+  const double truth = usage_usec(cgroup_) / 1e6;
+  std::printf("[%s] module: cgroup %s cpu %.4f s (cpu.stat %.4f s), %.3f J\n", std::string(to_string(GetParam())).c_str(),
+              rel.c_str(), cg_seconds, truth, cg_joules);
+  ASSERT_GT(truth, 0);
+  // The precision test is energy_kernel_test (mean of three cgroups < 1%);
+  // this one checks the plumbing, with one short run: 2%.
+  EXPECT_LT(std::fabs(cg_seconds - truth) / truth, 0.02);
+  EXPECT_GT(cg_joules, 0);
+
+  auto snap = mod.snapshot(*pm_);
+  ASSERT_TRUE(snap) << snap.error().message;
+  EXPECT_TRUE((*snap)["conserved"].get<bool>());
+  EXPECT_EQ((*snap)["power"]["kind"], "model");
+  EXPECT_EQ((*snap)["node"], "node-e");
+  const auto& e = (*snap)["energy_nj"];
+  EXPECT_EQ(e["workloads"].get<uint64_t>() + e["idle"].get<uint64_t>() + e["system"].get<uint64_t>() +
+                e["network"].get<uint64_t>(),
+            e["node"].get<uint64_t>());
+  bool found = false;
+  for (const auto& c : (*snap)["cgroups"])
+    if (c["cgroup_path"] == rel) found = true;
+  EXPECT_TRUE(found) << snap->dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(energy, energyModulePm, ::testing::Values(Hooks::TpBtf, Hooks::Tracepoint),
+                         [](const auto& i) { return std::string(to_string(i.param)); });
+
+}  // namespace

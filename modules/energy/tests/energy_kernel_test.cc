@@ -301,7 +301,7 @@ TEST_P(energyKernel, ForkExitStorm) {
       pid_t p = ::fork();
       if (p == 0) {
         volatile uint64_t x = 0;
-        for (int j = 0; j < 20000; j++) x += j;
+        for (int j = 0; j < 20000; j++) x = x + j;
         _exit(0);
       }
       if (p > 0) ::waitpid(p, nullptr, 0);

@@ -112,7 +112,9 @@ TEST_P(energyModulePm, CollectsConservedMonotonicEnergyWithLabels) {
         for (const auto& [k, v] : s.labels) key += "," + k + "=" + v;
         if (f.type == "counter") {
           auto it = last.find(key);
-          if (it != last.end()) EXPECT_GE(s.value, it->second) << key;
+          if (it != last.end()) {
+            EXPECT_GE(s.value, it->second) << key;
+          }
           last[key] = s.value;
         }
         if (f.name == "kagami_energy_node_joules_total") parts += s.value;

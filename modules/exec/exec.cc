@@ -1,5 +1,8 @@
 #include "modules/exec/exec.h"
 
+#include "bpf/map_view.h"
+#include "core/config_section.h"
+
 #include <fcntl.h>
 #include <linux/types.h>
 #include <sys/stat.h>
@@ -26,65 +29,29 @@ using nlohmann::json;
 
 constexpr const char* kProgram = "exec";
 
-Result<uint64_t> get_uint(const json& s, const char* key, uint64_t min, uint64_t max) {
-  const auto& v = s.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<uint64_t>() < min || v.get<uint64_t>() > max)
-    return make_error("exec.{}: must be an integer in {}..{}, got {}", key, min, max, v.dump());
-  return v.get<uint64_t>();
-}
-
 std::string cstr(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
 
-// Sums a per-CPU array of u64 counters.
+// Sums a per-CPU array of u64 counters (bpf/map_view.h).
 Result<std::vector<uint64_t>> read_percpu_u64(int fd, uint32_t n) {
-  auto d = bpf::map_read_array(fd, n, sizeof(__u64), true);
-  if (!d) return d.error();
-  std::vector<uint64_t> out(n, 0);
-  for (uint32_t k = 0; k < n; ++k)
-    for (int c = 0; c < d->cpus; ++c) {
-      uint64_t v = 0;
-      std::memcpy(&v, d->at(k, c), sizeof(v));
-      out[k] += v;
-    }
-  return out;
+  auto v = bpf::ArrayView<uint64_t>::open(fd, "exec counters");
+  if (!v) return v.error();
+  return v->read_summed(n);
 }
 
 }  // namespace
 
 Result<ExecConfig> parse_exec_config(const json& section) {
   ExecConfig c;
-  if (section.is_null()) return c;
-  if (!section.is_object()) return make_error("exec: config section must be a mapping");
-  for (auto it = section.begin(); it != section.end(); ++it) {
-    const std::string& k = it.key();
-    if (k == "enabled") continue;
-    if (k == "rate") {
-      auto v = get_uint(section, "rate", 0, 1000000000);
-      if (!v) return v.error();
-      c.rate = *v;
-    } else if (k == "burst") {
-      auto v = get_uint(section, "burst", 1, 1000000);
-      if (!v) return v.error();
-      c.burst = *v;
-    } else if (k == "ring_kb") {
-      const uint64_t page_kb = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
-      auto v = get_uint(section, "ring_kb", page_kb, 1048576);
-      if (!v) return v.error();
-      if ((*v & (*v - 1)) != 0)
-        return make_error("exec.ring_kb: must be a power of two (the kernel's ringbuf rule), got {}", *v);
-      c.ring_kb = static_cast<uint32_t>(*v);
-    } else if (k == "cgroup") {
-      if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>()[0] != '/')
-        return make_error("exec.cgroup: must be an absolute path of a cgroup v2 directory, got {}", it->dump());
-      c.cgroup = it->get<std::string>();
-    } else if (k == "hooks") {
-      if (!it->is_string() || (*it != "auto" && *it != "tp_btf" && *it != "tracepoint"))
-        return make_error("exec.hooks: must be auto, tp_btf or tracepoint, got {}", it->dump());
-      c.hooks = it->get<std::string>();
-    } else {
-      return make_error("exec.{}: unknown key (known: rate, burst, ring_kb, cgroup, hooks)", k);
-    }
-  }
+  core::ConfigSection s("exec", section);
+  KAGAMI_TRY(s.allow({"rate", "burst", "ring_kb", "cgroup", "hooks"}));
+  KAGAMI_TRY(s.integer("rate", c.rate, 0, 1000000000));
+  KAGAMI_TRY(s.integer("burst", c.burst, 1, 1000000));
+  const int64_t page_kb = ::sysconf(_SC_PAGESIZE) / 1024;
+  KAGAMI_TRY(s.integer("ring_kb", c.ring_kb, page_kb, 1048576));
+  if ((c.ring_kb & (c.ring_kb - 1)) != 0)
+    return s.error("ring_kb", fmt::format("must be a power of two (the kernel's ringbuf rule), got {}", c.ring_kb));
+  KAGAMI_TRY(s.path("cgroup", c.cgroup));
+  KAGAMI_TRY(s.choice("hooks", c.hooks, {"auto", "tp_btf", "tracepoint"}));
   return c;
 }
 

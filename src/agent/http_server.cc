@@ -571,7 +571,20 @@ HttpServer::HttpServer(Agent& agent, HttpLimits limits) : HttpServer(limits) {
   });
   add_route("/api/v1/attachments", [&agent](const HttpRequest&) { return json_response(agent.attachments_json()); });
   add_route("/api/v1/maps", [&agent](const HttpRequest&) { return json_response(agent.maps_json()); });
-  add_route("/api/v1/stats", [&agent](const HttpRequest&) { return json_response(agent.stats_json()); });
+  // ?window_ms=N: the kernel's run-time stats sampled over a window (the
+  // agent turns them on only for its length, docs/agent.md).
+  add_route("/api/v1/stats", [&agent](const HttpRequest& req) {
+    auto w = req.query.find("window_ms");
+    if (w == req.query.end()) return json_response(agent.stats_json());
+    int64_t ms = 0;
+    try {
+      ms = std::stoll(w->second);
+    } catch (const std::exception&) {
+      return json_response({{"error", "window_ms must be an integer (10 to 10000)"}}, 400);
+    }
+    auto r = agent.sample_stats_json(std::chrono::milliseconds(ms));
+    return r ? json_response(*r) : json_response({{"error", r.error().message}}, 400);
+  });
   add_route("/api/v1/modules", [&agent](const HttpRequest&) { return json_response(agent.modules_json()); });
   // Events (docs/events.md): history as one JSON document, or, with
   // follow=1, a stream of JSON lines; /stream always streams, /sse streams

@@ -39,7 +39,7 @@ struct Opts {
   bool json = false;
   std::string config, http, pin_root, state_file;
   std::string object, name, file;
-  std::string watch, count;
+  std::string watch, count, window;
   std::vector<std::string> sections;
   bool brief = false;
   std::vector<std::string> attach, migrate, modules;
@@ -200,6 +200,33 @@ Result<void> cmd_prog_list(const Opts& o, Io& io) {
   if (!r) return r.error();
   if (o.json) print_json(io, *r);
   else print_program_table(io, *r);
+  return ok();
+}
+
+// Kernel run-time stats for one sampling window (as bpftop does): the agent
+// turns BPF_ENABLE_STATS on for the window only, so no program on the node
+// pays for the clock reads the rest of the time (agent.bpf_stats).
+Result<void> cmd_prog_stats(const Opts& o, Io& io) {
+  int64_t ms = 1000;
+  if (!o.window.empty()) {
+    try {
+      size_t used = 0;
+      ms = std::stoll(o.window, &used);
+      if (used != o.window.size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      return make_error("invalid --window '{}': expected milliseconds (10 to 10000)", o.window);
+    }
+  }
+  auto r = call(o, "prog.stats", {{"window_ms", ms}});
+  if (!r) return r.error();
+  if (o.json) {
+    print_json(io, *r);
+    return ok();
+  }
+  io.out << fmt::format("{:<24} {:<24} {:>8} {:>14} {:>10}\n", "PROGRAM", "PROG", "ID", "RUNS/S", "AVG NS");
+  for (const auto& p : (*r)["programs"])
+    io.out << fmt::format("{:<24} {:<24} {:>8} {:>14.1f} {:>10.1f}\n", p.value("program", ""), p.value("prog", ""),
+                          p.value("id", 0u), p.value("runs_per_second", 0.0), p.value("avg_ns", 0.0));
   return ok();
 }
 
@@ -435,6 +462,9 @@ const std::vector<Command>& commands() {
         {Arg::Option, "--attach,-a", "new attach points (default: keep the current ones)", &Opts::attach}},
        cmd_prog_replace},
       {"prog list", "List loaded programs", {}, cmd_prog_list},
+      {"prog stats", "Sample the kernel's run counts and times of every program for a window",
+       {{Arg::Option, "--window", "sampling window in ms (10..10000, default 1000)", &Opts::window}},
+       cmd_prog_stats},
       {"prog show", "Show one program with its maps and attachments",
        {{Arg::Positional, "NAME", "loaded program name", &Opts::name, true}},
        cmd_prog_show},

@@ -140,6 +140,7 @@ Result<void> ConfigSection::strings(std::string_view key, std::vector<std::strin
 }
 
 Result<void> ConfigSection::path(std::string_view key, std::string& out, Need need) const {
+  if (!has(key) && need == Need::Optional) return ok();  // the default stands, whatever it is
   std::string p = out;
   KAGAMI_TRY(string(key, p, need));
   if (p.empty() || p[0] != '/') return error(key, fmt::format("must be an absolute path (got '{}')", p));

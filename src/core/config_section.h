@@ -72,7 +72,7 @@ class ConfigSection {
  private:
   Result<const nlohmann::json*> get(std::string_view key, Need need) const;
   std::string module_;
-  const nlohmann::json& section_;
+  nlohmann::json section_;  // a copy: a section is small, and a temporary must not dangle
   bool bad_shape_ = false;
 };
 

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/netns.h"
+#include "support/shell.h"
 
 namespace kagami {
 namespace {
@@ -38,22 +39,8 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kKagami = std::string(KAGAMI_BINARY_DIR) + "/src/exe/kagami";
 
-struct Cmd {
-  int rc;
-  std::string out;
-};
-
-Cmd sh(const std::string& cmd) {
-  Cmd c{-1, {}};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return c;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) c.out.append(buf, n);
-  int st = pclose(p);
-  c.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return c;
-}
+using test::Cmd;
+using test::sh;
 
 // Reads until EOF, or `timeout`.
 std::string read_all(int fd, std::chrono::seconds timeout = std::chrono::seconds(60)) {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/netns.h"
+#include "support/shell.h"
 
 namespace kagami {
 namespace {
@@ -28,22 +29,8 @@ using nlohmann::json;
 
 const std::string kKagami = std::string(KAGAMI_BINARY_DIR) + "/src/exe/kagami";
 
-struct Cmd {
-  int rc;
-  std::string out;
-};
-
-Cmd sh(const std::string& cmd) {
-  Cmd c{-1, {}};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return c;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) c.out.append(buf, n);
-  int st = pclose(p);
-  c.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return c;
-}
+using test::Cmd;
+using test::sh;
 
 class AgentIntegration : public ::testing::Test {
  protected:

@@ -97,7 +97,7 @@ TEST_F(PmLoad, BadInputIsRefusedAndChangesNothing) {
   req.source.path = "/bin/true";
   expect_refused(req, "true: ELF machine is 62 not BPF");
   req.source.path = tmp + "/missing.o";
-  expect_refused(req, "missing.o: cannot open");
+  expect_refused(req, "missing.o: No such file");
   {  // same object with its license section renamed
     auto bytes = bpf::read_file(bpf_obj("count_v1"));
     ASSERT_TRUE(bytes);

@@ -52,7 +52,7 @@ TEST(CheckElf, RefusesObjectWithoutLicense) {
 TEST(CheckElf, ReadFileNamesTheMissingFile) {
   auto r = kagami::bpf::read_file("/nonexistent/kagami.o");
   ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().message, HasSubstr("/nonexistent/kagami.o: cannot open"));
+  EXPECT_THAT(r.error().message, HasSubstr("/nonexistent/kagami.o: No such file"));
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ endif()
 foreach(t pcap_reader_fuzz pcap_render_fuzz)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.cc ${CMAKE_CURRENT_LIST_DIR}/pcap_fuzz_entry.cc
                  ${PROJECT_SOURCE_DIR}/src/replay/pcap_reader.cc ${PROJECT_SOURCE_DIR}/src/replay/pcapng_source.cc
-                 ${PROJECT_SOURCE_DIR}/src/replay/render.cc)
+                 ${PROJECT_SOURCE_DIR}/src/replay/render.cc ${PROJECT_SOURCE_DIR}/src/replay/table.cc)
   target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_options(${t} PRIVATE -fsanitize=fuzzer)
   target_link_options(${t} PRIVATE -fsanitize=fuzzer)

@@ -35,6 +35,14 @@ struct {
 	__type(value, __u32);
 } kagami_xdp_chain SEC(".maps");
 
+/* KAGAMI_XDP_CHAIN_NEXT_MAP: the manager's "next slot" table (abi/xdp_chain.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KAGAMI_XDP_CHAIN_SLOTS + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} kagami_xdp_next SEC(".maps");
+
 /* This program's slot, set by the manager before load. The root starts the
  * chain (-1: every slot after it); a member the manager never placed in a
  * chain (loaded on its own: replay, tests, benchmarks) keeps -2 and ends
@@ -47,10 +55,20 @@ const volatile __s32 kagami_xdp_chain_slot SEC(".rodata.kchain") = -2;
 
 static __always_inline int kagami_xdp_chain_next(struct xdp_md *ctx)
 {
+	__u32 k, *next;
 	__s32 i;
 
 	if (kagami_xdp_chain_slot < -1)
 		return XDP_PASS;
+	/* The manager's table names the successor: one lookup and one tail
+	 * call. A successor that has just left (the table lags the slot by one
+	 * map update) falls through to the probe below, which is always right. */
+	k = (__u32)(kagami_xdp_chain_slot + 1);
+	next = bpf_map_lookup_elem(&kagami_xdp_next, &k);
+	if (next && *next == KAGAMI_XDP_CHAIN_NONE)
+		return XDP_PASS;
+	if (next && *next > 0 && *next <= KAGAMI_XDP_CHAIN_SLOTS)
+		bpf_tail_call(ctx, &kagami_xdp_chain, *next - 1);
 	/* Bounded by the slot count (see above); a successful tail call does
 	 * not return, a failed one (empty slot) falls through to the next. */
 	for (i = kagami_xdp_chain_slot + 1; i < KAGAMI_XDP_CHAIN_SLOTS; i++) {

@@ -37,7 +37,7 @@ void Manager::remove_chain_pins(const std::string& ifname) {
   const std::string d = chain_dir(ifname);
   // The link first: without it the root no longer runs, so a crash between
   // these leaves only inert pins, which adoption removes.
-  for (const char* f : {"/link", "/root", "/slots"}) {
+  for (const char* f : {"/link", "/root", "/slots", "/next"}) {
     (void)bpf::remove_path(d + f);
     crash_point("unpin chain");
   }
@@ -68,10 +68,14 @@ Result<Chain*> Manager::get_or_create_chain(const AttachPoint& p, Undo& undo) {
   if (!rfd) return rfd.error();
   auto sfd = obj->map_fd(kChainMap);
   if (!sfd) return sfd.error();
+  auto nfd = obj->map_fd(kChainNextMap);
+  if (!nfd) return nfd.error();
   auto root = bpf::dup_fd(*rfd);
   auto slots = bpf::dup_fd(*sfd);
+  auto next = bpf::dup_fd(*nfd);
   if (!root) return root.error();
   if (!slots) return slots.error();
+  if (!next) return next.error();
   const std::string d = chain_dir(p.target);
   KAGAMI_TRY(bpf::make_dir(opts_.pin_root + "/" + kChainDir));
   KAGAMI_TRY(bpf::make_dir(d));
@@ -84,6 +88,7 @@ Result<Chain*> Manager::get_or_create_chain(const AttachPoint& p, Undo& undo) {
     crash_point("pin chain root");
     KAGAMI_TRY(bpf::obj_pin(slots->get(), d + "/slots"));
     crash_point("pin chain slots");
+    KAGAMI_TRY(bpf::obj_pin(next->get(), d + "/next"));
     return ok();
   }();
   if (!pinned) {
@@ -105,6 +110,7 @@ Result<Chain*> Manager::get_or_create_chain(const AttachPoint& p, Undo& undo) {
   crash_point("attach chain root");
   c.root = std::move(*root);
   c.slots = std::move(*slots);
+  c.next = std::move(*next);
   c.link = std::move(l->link);
   c.native = l->native;
   if (auto r = bpf::obj_pin(c.link.get(), d + "/link"); !r) {
@@ -166,6 +172,26 @@ Result<void> Manager::set_chain_slot(const Attachment& a, int prog_fd, Undo* und
   return ok();
 }
 
+void Manager::refresh_chain_tables() {
+  for (auto& [ifname, c] : chains_) {
+    if (!c.next.valid()) continue;
+    // Occupancy from the kernel itself: a lookup on a prog_array from user
+    // space answers the program id of an occupied slot, ENOENT otherwise.
+    bool occupied[kChainSlots] = {};
+    for (uint32_t i = 0; i < static_cast<uint32_t>(kChainSlots); i++) {
+      uint32_t id = 0;
+      occupied[i] = static_cast<bool>(bpf::map_lookup(c.slots.get(), &i, &id));
+    }
+    uint32_t after = KAGAMI_XDP_CHAIN_NONE;  // what follows slot i, scanning down
+    for (int i = kChainSlots - 1; i >= -1; i--) {
+      const uint32_t key = static_cast<uint32_t>(i + 1);
+      if (auto r = bpf::map_update(c.next.get(), &key, &after); !r)
+        spdlog::warn("xdp chain on {}: next-slot table: {}", ifname, r.error().message);
+      if (i >= 0 && occupied[i]) after = static_cast<uint32_t>(i + 1);
+    }
+  }
+}
+
 Result<void> Manager::adopt_chains() {
   const std::string base = opts_.pin_root + "/" + kChainDir;
   auto names = bpf::list_dir(base);
@@ -192,6 +218,8 @@ Result<void> Manager::adopt_chains() {
     c.root = std::move(*root);
     c.slots = std::move(*slots);
     c.link = std::move(*link);
+    // A chain pinned before the table existed has none: its members probe.
+    if (auto next = bpf::obj_get(d + "/next")) c.next = std::move(*next);
     if (!chain_alive(c)) {
       spdlog::warn("xdp chain on {} is stale (interface gone); removing its pins", ifname);
       remove_chain_pins(ifname);
@@ -224,6 +252,11 @@ Result<int> Manager::prepare_xdp(bpf::Object& obj, const AttachPoint& p, int kee
   }
   if (aware) {
     KAGAMI_TRY(obj.reuse_map(kChainMap, (*c)->slots.get()));
+    // The member reads the chain's "next slot" table, when both have one
+    // (an object built against an older xdp_chain.h has no table: it probes).
+    bool has_next = false;
+    for (const auto& m : obj.maps()) has_next = has_next || m.name == kChainNextMap;
+    if (has_next && (*c)->next.valid()) KAGAMI_TRY(obj.reuse_map(kChainNextMap, (*c)->next.get()));
     const int32_t v = slot;
     KAGAMI_TRY(obj.set_map_initial_value(kChainSlotMap, &v, sizeof(v)));
   }

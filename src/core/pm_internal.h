@@ -30,6 +30,7 @@ using json = nlohmann::json;
 inline constexpr const char* kChainMap = KAGAMI_XDP_CHAIN_MAP;
 inline constexpr const char* kChainSlotMap = KAGAMI_XDP_CHAIN_SLOT_SECTION;
 inline constexpr int kChainSlots = KAGAMI_XDP_CHAIN_SLOTS;
+inline constexpr const char* kChainNextMap = KAGAMI_XDP_CHAIN_NEXT_MAP;
 // bpffs refuses names containing '.', so pins use '_' (libbpf does the same
 // for .rodata & co) and the chain directory, like the metadata record, uses
 // a leading '_' that program names may not have.
@@ -119,6 +120,7 @@ struct Chain {
   Fd root;   // root program
   Fd link;   // XDP link of the root
   Fd slots;  // prog_array
+  Fd next;   // the "next slot" table (invalid for a chain built before it)
 };
 
 // What attaching one point produced (the row's attach function).
@@ -229,6 +231,9 @@ class Manager final : public ProgramManager {
   ProgramInfo info(const Entry& e) const;
   // Publishes entries_ as the listing that list/get/map_fd read.
   void publish_locked();
+  // Rewrites every chain's "next slot" table from what its prog_array holds
+  // (called by publish_locked, after every change and after adoption).
+  void refresh_chain_tables();
   std::shared_ptr<const Listing> listing() const;
 
   ManagerOptions opts_;

@@ -108,6 +108,7 @@ Result<void> Manager::unload(const std::string& name) {
 }
 
 void Manager::publish_locked() {
+  refresh_chain_tables();
   auto l = std::make_shared<Listing>();
   for (const auto& [n, e] : entries_) {
     Listed x;

@@ -19,4 +19,13 @@
 #define KAGAMI_XDP_CHAIN_MAP "kagami_xdp_chain"
 #define KAGAMI_XDP_CHAIN_SLOT_SECTION ".rodata.kchain"
 
+/* "Which slot runs next", kept by the manager after every change of the
+ * chain so that a member tail-calls its successor directly instead of
+ * probing every slot after its own: entry i + 1 describes the slot after
+ * slot i (entry 0: after the root). Values: 0 = not known (a chain built
+ * before the table, or a member loaded on its own: probe every slot),
+ * s + 1 = slot s, KAGAMI_XDP_CHAIN_NONE = no one after (pass). */
+#define KAGAMI_XDP_CHAIN_NEXT_MAP "kagami_xdp_next"
+#define KAGAMI_XDP_CHAIN_NONE (KAGAMI_XDP_CHAIN_SLOTS + 1)
+
 #endif /* KAGAMI_ABI_XDP_CHAIN_H */

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bpf/kernel.h"
+#include "kagami/abi/xdp_chain.h"
 #include "kernel/pm_fixture.h"
 #include "modules/obs/obs_module.h"
 
@@ -67,6 +69,27 @@ TEST_F(ObsChain, ObsAndACustomXdpProgramShareTwoInterfaces) {
   // packets down the chain instead of ending it with XDP_PASS.
   EXPECT_EQ(read_u64("custom", "packets", 0), 8u);
 
+  // The manager's "next slot" table sends each member straight to its
+  // successor: root -> obs -> custom -> pass, with no probing of empty slots.
+  {
+    auto next = bpf::obj_get(pin_root_ + "/_xdp_chain/" + h1->host_if + "/next");
+    ASSERT_TRUE(next) << next.error().message;
+    auto slot_of = [&](const std::string& prog) {
+      auto g = pm_->get(prog);
+      const auto& m = g->attachments[0].mechanism;  // "xdp-chain[N]"
+      return static_cast<uint32_t>(std::stoi(m.substr(10)));
+    };
+    const uint32_t obs_slot = slot_of("obs"), custom_slot = slot_of("custom");
+    auto after = [&](int64_t slot) {
+      uint32_t k = static_cast<uint32_t>(slot + 1), v = 0;
+      EXPECT_TRUE(bpf::map_lookup(next->get(), &k, &v));
+      return v;
+    };
+    EXPECT_EQ(after(-1), obs_slot + 1);
+    EXPECT_EQ(after(obs_slot), custom_slot + 1);
+    EXPECT_EQ(after(custom_slot), static_cast<uint32_t>(KAGAMI_XDP_CHAIN_NONE));
+  }
+
   // The two obs loads hold one map, not two.
   auto a = pm_->get("obs"), b = pm_->get("obs-xdp-2");
   ASSERT_TRUE(a && b);
@@ -75,6 +98,22 @@ TEST_F(ObsChain, ObsAndACustomXdpProgramShareTwoInterfaces) {
   for (const auto& m : b->maps) if (m.name == OBS_MAP_COUNTERS) idb = m.id;
   EXPECT_NE(ida, 0u);
   EXPECT_EQ(ida, idb);
+
+  // Without the custom program obs ends the chain: the table says so, and
+  // packets still pass (the stack answers nothing, but obs counts them).
+  ASSERT_TRUE(pm_->unload("custom"));
+  auto next = bpf::obj_get(pin_root_ + "/_xdp_chain/" + h1->host_if + "/next");
+  ASSERT_TRUE(next);
+  const uint32_t after_obs = static_cast<uint32_t>(std::stoi(pm_->get("obs")->attachments[0].mechanism.substr(10))) + 1;
+  uint32_t v = 0;
+  ASSERT_TRUE(bpf::map_lookup(next->get(), &after_obs, &v));
+  EXPECT_EQ(v, static_cast<uint32_t>(KAGAMI_XDP_CHAIN_NONE));
+  auto mid = mod.snapshot(*pm_);
+  ASSERT_TRUE(mid);
+  send_from_ns(*h1, 9101, 2);
+  auto last = mod.snapshot(*pm_);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(packets_on(*last, h1->host_if) - packets_on(*mid, h1->host_if), 2u);
 }
 
 // A load that names a program that is not there, or whose maps differ, is

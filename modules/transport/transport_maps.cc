@@ -135,11 +135,12 @@ Result<Raw> read_raw(const TransportMapFds& fds) {
   auto oc = lookup_array<transport_tcp>(fds.other_tcp, 0, TRANSPORT_MAP_OTHER_TCP);
   if (!oc) return oc.error();
   r.other_tcp = *oc;
-  for (uint32_t i = 0; i < TRANSPORT_FOLD_MAX; i++) {
-    auto v = lookup_array<uint64_t>(fds.overflow, i, TRANSPORT_MAP_OVERFLOW);
-    if (!v) return v.error();
-    r.overflow[i] = *v;
-  }
+  // One view and one batched read for the whole array, not a view per index.
+  auto overflow = bpf::ArrayView<uint64_t>::open(fds.overflow, TRANSPORT_MAP_OVERFLOW);
+  if (!overflow) return overflow.error();
+  auto folds = overflow->read_summed(TRANSPORT_FOLD_MAX);
+  if (!folds) return folds.error();
+  for (uint32_t i = 0; i < TRANSPORT_FOLD_MAX; i++) r.overflow[i] = (*folds)[i];
   // Per-CPU array: summed over the CPUs.
   auto hook_view = bpf::ArrayView<uint64_t>::open(fds.hook_runs, TRANSPORT_MAP_HOOK_RUNS);
   if (!hook_view) return hook_view.error();

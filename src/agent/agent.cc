@@ -24,6 +24,7 @@
 #include "agent/http_server.h"
 #include "agent/prometheus.h"
 #include "common/fd.h"
+#include "common/fs.h"
 #include "common/names.h"
 #include "core/crash_point.h"
 #include "core/probe.h"
@@ -103,11 +104,11 @@ std::vector<std::string> module_names_or_empty() {
 std::string sha256_bytes(const std::vector<uint8_t>& bytes) { return names::sha256_hex(bytes); }
 
 Result<std::string> sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errno_error(errno ? errno : ENOENT, "reading {}", path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return errno_error(errno ? errno : EIO, "reading {}", path);
-  return sha256_bytes(bytes);
+  // The bounded, non-blocking reader: a FIFO or /dev/zero named as an object
+  // is refused by name instead of blocking the agent or filling its memory.
+  auto bytes = kagami::fs::read_regular_file(path, "object");
+  if (!bytes) return bytes.error();
+  return names::sha256_hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
 }
 
 nlohmann::json to_json(const core::AttachmentInfo& a) {

@@ -51,6 +51,7 @@
 #include "modules/energy/energy.h"
 #include "modules/transport/abi.h"
 #include "modules/transport/transport.h"
+#include "support/cgroup.h"
 #include "support/netns.h"
 #include "energy.skel.h"
 #include "energy_tp.skel.h"
@@ -61,50 +62,7 @@ namespace {
 using kagami::Fd;
 using namespace kagami::modules::energy;
 
-class TestCgroup {
- public:
-  explicit TestCgroup(const std::string& suffix) {
-    auto root = kagami::modules::cgroup2_root("/sys/fs/cgroup");
-    if (!root) {
-      error_ = root.error().message;
-      return;
-    }
-    root_ = *root;
-    path_ = root_ + "/kagami-energy-" + std::to_string(getpid()) + "-" + suffix;
-    if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) {
-      error_ = "mkdir " + path_ + ": " + std::strerror(errno);
-      return;
-    }
-    struct stat st {};
-    ::stat(path_.c_str(), &st);
-    id_ = st.st_ino;
-  }
-  ~TestCgroup() {
-    if (path_.empty()) return;
-    std::ifstream procs(path_ + "/cgroup.procs");
-    std::string pid;
-    while (procs >> pid) {
-      ::kill(std::stoi(pid), SIGKILL);
-      std::ofstream(root_ + "/cgroup.procs") << pid;
-    }
-    for (int i = 0; i < 100 && ::rmdir(path_.c_str()) != 0 && errno == EBUSY; i++) ::usleep(10000);
-  }
-  const std::string& path() const { return path_; }
-  const std::string& error() const { return error_; }
-  uint64_t id() const { return id_; }
-  uint64_t usage_usec() const {
-    std::ifstream f(path_ + "/cpu.stat");
-    std::string k;
-    uint64_t v;
-    while (f >> k >> v)
-      if (k == "usage_usec") return v;
-    return 0;
-  }
-
- private:
-  std::string root_, path_, error_;
-  uint64_t id_ = 0;
-};
+using kagami::test::TestCgroup;
 
 // One loaded variant, links destroyed at scope end.
 struct Loaded {

@@ -36,6 +36,7 @@
 #include "identity/identity.h"
 #include "modules/exec/abi.h"
 #include "modules/exec/exec.h"
+#include "support/cgroup.h"
 #include "support/netns.h"
 
 namespace kagami {
@@ -44,25 +45,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// A cgroup v2 directory of the test's own, removed at the end (children
-// are reaped before, so it is empty).
-class TestCgroup {
- public:
-  TestCgroup() {
-    std::string root = bpf::cgroup2_root();
-    if (root.empty()) return;
-    path_ = root + "/kagami-exec-test-" + std::to_string(getpid()) + "-" + std::to_string(seq_++);
-    if (::mkdir(path_.c_str(), 0755) != 0) path_.clear();
-  }
-  ~TestCgroup() {
-    if (!path_.empty()) ::rmdir(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  static inline int seq_ = 0;
-  std::string path_;
-};
+using kagami::test::TestCgroup;
 
 // Forks n children that join `cgroup` and exec `prog`; reaps them all.
 // Returns how many exec'd successfully (exit status 0).

@@ -39,6 +39,7 @@
 #include "identity/identity.h"
 #include "modules/transport/abi.h"
 #include "modules/transport/transport.h"
+#include "support/cgroup.h"
 #include "support/netns.h"
 #include "transport.skel.h"
 #include "transport_tp.skel.h"
@@ -52,41 +53,7 @@ using nlohmann::json;
 // ---- fixtures ---------------------------------------------------------------
 
 // A cgroup v2 directory for the test, removed at the end even on failure.
-class TestCgroup {
- public:
-  explicit TestCgroup(const std::string& suffix) {
-    auto root = kagami::modules::cgroup2_root("/sys/fs/cgroup");
-    if (!root) {
-      error_ = root.error().message;
-      return;
-    }
-    root_ = *root;
-    path_ = root_ + "/kagami-test-" + std::to_string(getpid()) + "-" + suffix;
-    if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) {
-      error_ = "mkdir " + path_ + ": " + std::strerror(errno);
-      return;
-    }
-    struct stat st {};
-    ::stat(path_.c_str(), &st);
-    id_ = st.st_ino;  // the cgroup v2 id is the directory's inode number
-  }
-  ~TestCgroup() {
-    // Children have exited by now; move any straggler out, then remove.
-    std::ifstream procs(path_ + "/cgroup.procs");
-    std::string pid;
-    while (procs >> pid) std::ofstream(root_ + "/cgroup.procs") << pid;
-    ::rmdir(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-  const std::string& error() const { return error_; }
-  uint64_t id() const { return id_; }
-  // The cgroup path relative to the v2 root, as the identity service reports it.
-  std::string rel() const { return path_.substr(root_.size()); }
-
- private:
-  std::string root_, path_, error_;
-  uint64_t id_ = 0;
-};
+using kagami::test::TestCgroup;
 
 // One loaded variant with its links; destroyed (links detached) at scope end.
 struct Loaded {

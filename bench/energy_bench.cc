@@ -2,8 +2,8 @@
 //
 //   energy_bench overhead [rounds] [loops]
 //       `taskset -c 0 perf bench sched pipe -l <loops>` (two tasks
-//       ping-ponging on one CPU: two context switches per round trip) with no programs, with the tp_btf
-//       variant and with the tracepoint variant attached, interleaved
+//       ping-ponging on one CPU: two context switches per round trip) with no programs, with empty
+//       programs on the same hooks (the floor), with the tp_btf variant and with the tracepoint variant attached, interleaved
 //       round by round so the other load of the machine hits all three
 //       alike; prints the median ops/s of each and the ratios.
 //   energy_bench scale [n...]
@@ -35,6 +35,7 @@
 #include "modules/energy/energy.h"
 #include "energy.skel.h"
 #include "energy_tp.skel.h"
+#include "energy_floor.skel.h"
 
 using namespace kagami::modules::energy;
 
@@ -62,9 +63,17 @@ bool attach_all(Attached& a) {
   return true;
 }
 
-std::unique_ptr<Attached> load(bool btf) {
+enum class Variant { Floor, TpBtf, Tracepoint };
+
+std::unique_ptr<Attached> load(Variant v) {
   auto a = std::make_unique<Attached>();
-  if (btf) {
+  if (v == Variant::Floor) {
+    auto* s = energy_floor_bpf__open_and_load();
+    if (!s) return nullptr;
+    a->skel = s;
+    a->obj = s->obj;
+    a->destroy = [](void* p) { energy_floor_bpf__destroy(static_cast<energy_floor_bpf*>(p)); };
+  } else if (v == Variant::TpBtf) {
     auto* s = energy_bpf__open_and_load();
     if (!s) return nullptr;
     a->skel = s;
@@ -100,26 +109,33 @@ double median(std::vector<double> v) {
 }
 
 int overhead(int rounds, long loops) {
-  std::vector<double> none, btf, tp;
+  std::vector<double> none, flo, btf, tp;
   for (int r = 0; r < rounds; r++) {
     none.push_back(pipe_ops(loops));
     {
-      auto a = load(true);
+      auto a = load(Variant::Floor);
+      if (!a) return std::fprintf(stderr, "load/attach of the empty tp_btf programs failed (root?)\n"), 1;
+      flo.push_back(pipe_ops(loops));
+    }
+    {
+      auto a = load(Variant::TpBtf);
       if (!a) return std::fprintf(stderr, "load/attach tp_btf variant failed (root?)\n"), 1;
       btf.push_back(pipe_ops(loops));
     }
     {
-      auto a = load(false);
+      auto a = load(Variant::Tracepoint);
       if (!a) return std::fprintf(stderr, "load/attach tracepoint variant failed\n"), 1;
       tp.push_back(pipe_ops(loops));
     }
-    std::printf("round %d: none %.0f  tp_btf %.0f  tracepoint %.0f ops/s\n", r, none.back(), btf.back(), tp.back());
+    std::printf("round %d: none %.0f  floor %.0f  tp_btf %.0f  tracepoint %.0f ops/s\n", r, none.back(), flo.back(),
+                btf.back(), tp.back());
   }
   // Direct cost: the kernel's own run-time statistics of each program
   // (BPF_ENABLE_STATS) over one more run with the tp_btf variant.
-  for (bool btf_variant : {true, false}) {
+  for (Variant var : {Variant::Floor, Variant::TpBtf, Variant::Tracepoint}) {
+    const char* vname = var == Variant::Floor ? "floor" : var == Variant::TpBtf ? "tp_btf" : "tracepoint";
     int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
-    auto a = load(btf_variant);
+    auto a = load(var);
     if (stats >= 0 && a) {
       pipe_ops(loops);
       bpf_program* p;
@@ -127,7 +143,7 @@ int overhead(int rounds, long loops) {
         bpf_prog_info info{};
         __u32 len = sizeof(info);
         if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0 && info.run_cnt)
-          std::printf("%s %s: %llu runs, %.0f ns per run\n", btf_variant ? "tp_btf" : "tracepoint",
+          std::printf("%s %s: %llu runs, %.0f ns per run\n", vname,
                       bpf_program__name(p), (unsigned long long)info.run_cnt,
                       static_cast<double>(info.run_time_ns) / info.run_cnt);
       }
@@ -136,15 +152,18 @@ int overhead(int rounds, long loops) {
   }
   // Paired: each round's ratio against the baseline run next to it, then
   // the median over rounds (robust to the machine's other load).
-  std::vector<double> rb, rt;
+  std::vector<double> rf, rb, rt, rbf;
   for (size_t i = 0; i < none.size(); i++)
-    if (none[i] > 0) {
+    if (none[i] > 0 && flo[i] > 0) {
+      rf.push_back(flo[i] / none[i]);
       rb.push_back(btf[i] / none[i]);
       rt.push_back(tp[i] / none[i]);
+      rbf.push_back(btf[i] / flo[i]);
     }
-  const double n = median(none), b = median(rb), t = median(rt);
-  std::printf("median ops/s none %.0f; median paired ratio: tp_btf %.3f (cost %.1f%%), tracepoint %.3f (cost %.1f%%)\n",
-              n, b, 100 * (1 - b), t, 100 * (1 - t));
+  const double n = median(none), f = median(rf), b = median(rb), t = median(rt), bf = median(rbf);
+  std::printf("median ops/s none %.0f; median paired ratio to none: floor %.3f (cost %.1f%%), tp_btf %.3f (cost %.1f%%), "
+              "tracepoint %.3f (cost %.1f%%); tp_btf to floor %.3f (cost above the floor %.1f%%)\n",
+              n, f, 100 * (1 - f), b, 100 * (1 - b), t, 100 * (1 - t), bf, 100 * (1 - bf));
   return 0;
 }
 
@@ -171,8 +190,8 @@ uint64_t mono_ns() {
 }
 
 int scale(const std::vector<long>& ns) {
-  auto a = load(true);
-  if (!a) a = load(false);
+  auto a = load(Variant::TpBtf);
+  if (!a) a = load(Variant::Tracepoint);
   if (!a) return std::fprintf(stderr, "load/attach failed (root?)\n"), 1;
   EnergyMapFds fds{a->fd(ENERGY_MAP_CPU_TIME), a->fd(ENERGY_MAP_CGROUP), a->fd(ENERGY_MAP_PROC),
                    a->fd(ENERGY_MAP_OTHER), a->fd(ENERGY_MAP_OVERFLOW)};

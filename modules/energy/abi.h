@@ -10,9 +10,8 @@
 #ifndef KAGAMI_MODULE_ENERGY_ABI_H
 #define KAGAMI_MODULE_ENERGY_ABI_H
 
-#define ENERGY_MAP_CPU_STATE "energy_cpu"      /* per-CPU slice/softirq bookkeeping */
-#define ENERGY_MAP_CPU_TIME "energy_cpu_time"  /* per-CPU time counters */
-#define ENERGY_MAP_CGROUP "energy_cgroup"      /* cgroup id -> on-CPU time */
+#define ENERGY_MAP_CPU_TIME "energy_cpu_time"  /* per-CPU time counters and slice bookkeeping */
+#define ENERGY_MAP_CGROUP "energy_cgroup"      /* cgroup id -> on-CPU time, per CPU */
 #define ENERGY_MAP_PROC "energy_proc"          /* tgid -> on-CPU time (LRU) */
 #define ENERGY_MAP_OTHER "energy_other"        /* time of cgroups that found energy_cgroup full */
 #define ENERGY_MAP_OVERFLOW "energy_overflow"  /* how many slices went to energy_other */
@@ -25,8 +24,9 @@
 #define ENERGY_SOFTIRQ_NET_RX 3
 #define ENERGY_SOFTIRQ_MAX 10
 
-/* Map sizes. energy_cgroup is a plain hash (a live cgroup's counter must
- * never be evicted and restart): a node runs a few hundred containers; 10240
+/* Map sizes. energy_cgroup is a per-CPU hash, not LRU (a live cgroup's
+ * counter must never be evicted and restart), per CPU so that two CPUs
+ * switching out tasks of one cgroup never write one cache line: a node runs a few hundred containers; 10240
  * leaves room for churn between prunes. A full map folds the slice into
  * energy_other and counts it. energy_proc is LRU by design (processes come
  * and go by the thousand; only the top N are exported): an evicted tgid
@@ -34,24 +34,24 @@
 #define ENERGY_CGROUP_MAX_ENTRIES 10240
 #define ENERGY_PROC_MAX_ENTRIES 16384
 
-/* Per-CPU bookkeeping, one slot per CPU (PERCPU_ARRAY, key 0). */
-struct energy_cpu_state {
-	__u64 slice_start_ns;     /* bpf_ktime_get_ns() at the last sched_switch; 0 = none yet */
-	__u64 softirq_at_start;   /* softirq_total_ns at that switch */
-	__u64 softirq_total_ns;   /* all softirq time on this CPU since load */
-	__u64 softirq_entry_ns;   /* entry time of the running softirq; 0 = none */
-	__u32 softirq_vec;        /* vector of the running softirq */
-	__u32 pad;
-};
-
-/* Per-CPU time counters (PERCPU_ARRAY, key 0), nanoseconds since load.
- * busy_ns + idle_ns + sum(softirq_ns) = time covered by closed slices. */
+/* Per-CPU time counters and the bookkeeping behind them (PERCPU_ARRAY,
+ * key 0), nanoseconds since load. One value, so a context switch does one
+ * map lookup for both (docs/performance.md, "Energy module").
+ * busy_ns + idle_ns + sum(softirq_ns) = time covered by closed slices.
+ * Userspace reads the counters; the bookkeeping is the programs' own. */
 struct energy_cpu_time {
 	__u64 busy_ns;       /* task time (pid != 0), softirq time inside it removed */
 	__u64 idle_ns;       /* idle task (pid 0), softirq time inside it removed */
 	__u64 ksoftirqd_ns;  /* part of busy_ns spent by ksoftirqd/N outside softirq handlers */
 	__u64 switches;      /* sched_switch events seen */
 	__u64 softirq_ns[ENERGY_SOFTIRQ_MAX]; /* by vector */
+	/* bookkeeping */
+	__u64 slice_start_ns;     /* clock at the last sched_switch; 0 = none yet */
+	__u64 softirq_at_start;   /* softirq_total_ns at that switch */
+	__u64 softirq_total_ns;   /* all softirq time on this CPU since load */
+	__u64 softirq_entry_ns;   /* entry time of the running softirq; 0 = none */
+	__u32 softirq_vec;        /* vector of the running softirq */
+	__u32 pad;
 };
 
 struct energy_cg_key {

@@ -6,6 +6,8 @@
 
 #include <fcntl.h>
 #include <linux/types.h>
+#include <net/if.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -24,6 +26,7 @@
 #include "bpf/map_view.h"
 #include "core/config_section.h"
 #include "identity/identity.h"
+#include "identity/netns.h"
 #include "modules/energy/abi.h"
 #include "modules/obs/abi.h"        // read-only: GTP-U data volume for the UPF KPI
 #include "modules/transport/abi.h"  // read-only: transport's per-pod packets, size-checked by MapView
@@ -130,6 +133,11 @@ core::LoadRequest energy_load_request(const HookChoice& c) {
   req.source.bytes = energy_object_bytes(c.hooks);
   req.source.label = c.hooks == Hooks::TpBtf ? "builtin:energy.bpf.o" : "builtin:energy_tp.bpf.o";
   const bool btf = c.hooks == Hooks::TpBtf;
+  // Counters restart when an upgrade changes these maps' layouts (the
+  // accountant takes a counter that went backwards as a restart); the
+  // names of maps that a later version no longer has are not listed.
+  for (const char* m : {ENERGY_MAP_CPU_TIME, ENERGY_MAP_CGROUP})
+    req.migrations.push_back({m, core::MapMigration::Rule::Reset});
   struct Tp {
     const char *cat, *ev, *prog;
   };
@@ -162,7 +170,8 @@ Result<KernelReading> read_kernel(const EnergyMapFds& fds) {
   }));
   auto cg = bpf::MapView<energy_cg_key, energy_cg_time>::open(fds.cgroup, ENERGY_MAP_CGROUP);
   if (!cg) return cg.error();
-  auto n = cg->for_each([&](const energy_cg_key& key, const energy_cg_time& v) { k.cgroup_ns[key.cgroup_id] += v.cpu_ns; });
+  auto n = cg->for_each_summed(
+      [&](const energy_cg_key& key, const energy_cg_time& v) { k.cgroup_ns[key.cgroup_id] += v.cpu_ns; });
   if (!n) return n.error();
   auto pr = bpf::MapView<energy_proc_key, energy_proc_time>::open(fds.proc, ENERGY_MAP_PROC);
   if (!pr) return pr.error();
@@ -629,6 +638,86 @@ WorkloadLabels EnergyModule::labels_of(uint64_t cgroup_id) {
   return l;
 }
 
+// ---- network weights -----------------------------------------------------------
+
+void NetworkWeights::transport(const std::unordered_map<uint64_t, uint64_t>& cum) {
+  saw_transport_ = true;
+  for (const auto& [cg, n] : cum) {
+    auto it = trn_last_.find(cg);
+    // First sight: the counter's history predates this interval; only what
+    // it gains from now on is weight (else one interval would carry it all).
+    if (it != trn_last_.end()) trn_delta_[cg] += n >= it->second ? n - it->second : n;
+  }
+  trn_last_ = cum;  // cgroups transport dropped (dead pods) are forgotten
+}
+
+void NetworkWeights::obs(const std::unordered_map<uint32_t, uint64_t>& slot_cum,
+                         const std::unordered_map<uint32_t, uint64_t>& slot_owner) {
+  saw_obs_ = true;
+  for (const auto& [slot, n] : slot_cum) {
+    auto it = obs_last_.find(slot);
+    const uint64_t d = it == obs_last_.end() ? 0 : (n >= it->second ? n - it->second : n);
+    auto o = slot_owner.find(slot);
+    if (d && o != slot_owner.end() && o->second) obs_delta_[o->second] += d;
+  }
+  obs_last_ = slot_cum;
+}
+
+const std::unordered_map<uint64_t, uint64_t>& NetworkWeights::commit() {
+  for (const auto& [cg, d] : trn_delta_) {
+    auto o = obs_delta_.find(cg);
+    cum_[cg] += o == obs_delta_.end() ? d : std::max(d, o->second);
+  }
+  for (const auto& [cg, d] : obs_delta_)
+    if (!trn_delta_.count(cg)) cum_[cg] += d;
+  trn_delta_.clear();
+  obs_delta_.clear();
+  return cum_;
+}
+
+Result<void> EnergyModule::read_obs_packets(const core::ProgramManager& pm, uint64_t now_ns) {
+  auto slot_fd = pm.map_fd("obs", OBS_MAP_IFSLOT);
+  if (!slot_fd) return slot_fd.error();
+  auto iface_fd = pm.map_fd("obs", OBS_MAP_IFACE);
+  if (!iface_fd) return iface_fd.error();
+  auto slots = bpf::MapView<uint32_t, obs_ifslot>::open(slot_fd->get(), OBS_MAP_IFSLOT);
+  if (!slots) return slots.error();
+  std::unordered_map<uint32_t, uint32_t> ifindex_of;  // slot -> ifindex
+  KAGAMI_TRY(slots->for_each_index(OBS_IFSLOT_TABLE, [&](uint32_t, const obs_ifslot& e) {
+    if (e.ifindex && e.slot > 0 && e.slot < OBS_IF_SLOTS) ifindex_of[e.slot] = e.ifindex;
+  }));
+  auto iface = bpf::MapView<uint32_t, obs_pkt_bytes>::open(iface_fd->get(), OBS_MAP_IFACE);
+  if (!iface) return iface.error();
+  std::unordered_map<uint32_t, uint64_t> cum;  // slot -> packets, both directions, all classes
+  KAGAMI_TRY(iface->for_each_index(OBS_IFACE_SLOTS, [&](uint32_t i, const obs_pkt_bytes& v) {
+    const uint32_t slot = i / (OBS_DIR_MAX * OBS_L4_CLASSES);
+    if (ifindex_of.count(slot)) cum[slot] += v.packets;
+  }));
+  std::unordered_map<uint32_t, uint64_t> owner;
+  constexpr uint64_t kRefreshNs = 30'000'000'000ull;
+  for (const auto& [slot, ifindex] : ifindex_of) {
+    auto& o = obs_owners_[slot];
+    if (o.ifindex != ifindex || !o.resolved_ns || now_ns - o.resolved_ns >= kRefreshNs) {
+      o = SlotOwner{ifindex, 0, now_ns ? now_ns : 1};
+      char name[IF_NAMESIZE] = {};
+      identity::Resolver* r = resolver_ ? resolver_.get() : ctx_.identity;
+      if (::if_indextoname(ifindex, name) && r) {
+        auto io = identity::interface_owner(name);
+        // The owner's cgroup id as BPF sees it: its cgroup v2 directory.
+        if (io && io->pid) {
+          auto id = fs::cgroup_v2_id_of_pid(io->pid, r->root());
+          if (id) o.cgroup_id = *id;
+        }
+      }
+    }
+    owner[slot] = o.cgroup_id;
+  }
+  for (auto it = obs_owners_.begin(); it != obs_owners_.end();)
+    it = ifindex_of.count(it->first) ? std::next(it) : obs_owners_.erase(it);
+  net_.obs(cum, owner);
+  return ok();
+}
+
 Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
   if (!acc_) return make_error("energy: module not planned by this process (adopted programs have no interval state)");
   Fd fds[5];
@@ -641,22 +730,27 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
   }
   auto k = read_kernel({fds[0].get(), fds[1].get(), fds[2].get(), fds[3].get(), fds[4].get()});
   if (!k) return k.error();
-  std::unordered_map<uint64_t, uint64_t> packets;
+  const uint64_t now_ns = ctx_.clock ? ctx_.clock->monotonic_ns() : core::Clock::system().monotonic_ns();
   if (config_.network_attribution) {
     // transport's per-pod packets (ingress + egress, all L4 classes), when it runs.
     auto fd = pm.map_fd("transport", TRANSPORT_MAP_POD_TRAFFIC);
     if (fd) {
       auto v = bpf::MapView<transport_cg_key, transport_traffic>::open(fd->get(), TRANSPORT_MAP_POD_TRAFFIC);
       if (v) {
+        std::unordered_map<uint64_t, uint64_t> cum;
         (void)v->for_each([&](const transport_cg_key& cg, const transport_traffic& t) {
           uint64_t n = 0;
           for (auto& d : t.packets)
             for (uint64_t p : d) n += p;
-          packets[cg.cgroup_id] += n;
+          cum[cg.cgroup_id] += n;
         });
+        net_.transport(cum);
       }
     }
+    // obs's per-interface packets, given to each interface's owner.
+    if (auto r = read_obs_packets(pm, now_ns); !r) spdlog::debug("energy: obs packets: {}", r.error().message);
   }
+  const auto& packets = net_.commit();
   if (!config_.upf_cgroups.empty()) {
     // obs's GTP-U UDP payload bytes, both directions (N3 and N9 are both GTP-U).
     obs_running_ = false;
@@ -674,7 +768,7 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
       }
     }
   }
-  auto w = acc_->advance(*k, ctx_.clock ? ctx_.clock->monotonic_ns() : core::Clock::system().monotonic_ns(), packets);
+  auto w = acc_->advance(*k, now_ns, packets);
   if (!w) return w.error();
   if (!w->empty()) spdlog::warn("energy: {}", *w);
   // Half full: entries of cgroups that no longer exist leave the kernel map

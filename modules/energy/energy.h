@@ -43,7 +43,7 @@ struct EnergyConfig {
   std::string idle_policy = "node";         // node | share
   size_t top_n_processes = 20;
   size_t top_n_cgroups = 100;
-  bool network_attribution = true;          // use transport's per-pod packets when it runs
+  bool network_attribution = true;          // use transport's per-pod and obs's per-interface packets when they run
   // TS 28.554 UPF energy efficiency: cgroup path prefixes of the UPF's
   // workloads (empty: KPI not computed). Data volume: obs's GTP-U bytes.
   std::vector<std::string> upf_cgroups;
@@ -187,6 +187,36 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
                                                const OutputOptions& o);
 nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, const OutputOptions& o);
 
+// Per-cgroup packet weights for network softirq energy, from two sources:
+// transport's per-cgroup socket packets and obs's per-interface packets,
+// the latter given to the cgroup that owns the interface (the pod whose
+// network namespace holds its peer). Each interval, a cgroup's weight is the
+// larger of its two deltas (both count the same packets where both see
+// them: a socket's packets cross its pod's interface; obs alone sees
+// packets no socket of the pod reads, e.g. forwarded ones). `cumulative()`
+// is what EnergyAccountant::advance takes.
+class NetworkWeights {
+ public:
+  // Cumulative per-cgroup packets from transport (counters of the kernel map).
+  void transport(const std::unordered_map<uint64_t, uint64_t>& cum);
+  // Cumulative packets per obs interface slot and the owning cgroup of each
+  // slot (0: no owner known; its packets stay node-level).
+  void obs(const std::unordered_map<uint32_t, uint64_t>& slot_cum,
+           const std::unordered_map<uint32_t, uint64_t>& slot_owner);
+  // Folds this interval's deltas into the cumulative counts and clears them.
+  const std::unordered_map<uint64_t, uint64_t>& commit();
+  const std::unordered_map<uint64_t, uint64_t>& cumulative() const { return cum_; }
+  bool saw_transport() const { return saw_transport_; }
+  bool saw_obs() const { return saw_obs_; }
+
+ private:
+  std::unordered_map<uint64_t, uint64_t> trn_last_, trn_delta_;
+  std::unordered_map<uint32_t, uint64_t> obs_last_;
+  std::unordered_map<uint64_t, uint64_t> obs_delta_;
+  std::unordered_map<uint64_t, uint64_t> cum_;
+  bool saw_transport_ = false, saw_obs_ = false;
+};
+
 class EnergyModule : public core::Module {
  public:
   explicit EnergyModule(FeatureCheck has = {});
@@ -213,6 +243,20 @@ class EnergyModule : public core::Module {
   // UPF KPI inputs: obs's GTP-U payload bytes, accumulated from deltas.
   uint64_t gtpu_last_ = 0, gtpu_bytes_ = 0;
   bool gtpu_seen_ = false, obs_running_ = false;
+  // Network weights (docs/energy.md, "Network energy"): per-interval packet
+  // deltas from transport (per cgroup) and obs (per interface, given to the
+  // cgroup of the interface's owner), merged per cgroup into one cumulative
+  // count for the accountant.
+  NetworkWeights net_;
+  // Owner of each obs interface slot, resolved through the identity service
+  // (a /proc scan) when the slot's interface changes and every 30 s.
+  struct SlotOwner {
+    uint32_t ifindex = 0;
+    uint64_t cgroup_id = 0;
+    uint64_t resolved_ns = 0;
+  };
+  std::unordered_map<uint32_t, SlotOwner> obs_owners_;
+  Result<void> read_obs_packets(const core::ProgramManager& pm, uint64_t now_ns);
 };
 
 }  // namespace kagami::modules::energy

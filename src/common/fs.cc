@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string_view>
 
 namespace kagami::fs {
 namespace {
@@ -55,6 +56,26 @@ Result<std::string> read_regular_file(const std::string& path, const char* what)
   // only keeps a hostile path (a huge sparse file) from exhausting memory.
   constexpr size_t kMaxBytes = size_t{256} << 20;
   return kagami::read_regular_file(path, kMaxBytes, what);
+}
+
+Result<uint64_t> cgroup_v2_id_of_pid(int pid, const std::string& v2_root) {
+  const std::string proc = "/proc/" + std::to_string(pid) + "/cgroup";
+  auto text = read_regular_file(proc, "cgroup list");
+  if (!text) return text.error();
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t end = text->find('\n', pos);
+    if (end == std::string::npos) end = text->size();
+    std::string_view line(text->data() + pos, end - pos);
+    if (line.substr(0, 3) == "0::") {
+      const std::string dir = v2_root + std::string(line.substr(3));
+      struct stat st {};
+      if (::stat(dir.c_str(), &st) != 0) return make_error("{}: {}: {}", proc, dir, std::strerror(errno));
+      return static_cast<uint64_t>(st.st_ino);
+    }
+    pos = end + 1;
+  }
+  return make_error("{}: no cgroup v2 (\"0::\") line", proc);
 }
 
 }  // namespace kagami::fs

@@ -23,6 +23,13 @@ Result<Fd> open_cgroup_by_id(int root_fd, uint64_t cgroup_id);
 // CAP_DAC_READ_SEARCH, kernfs not exportable).
 int cgroup_alive(int root_fd, uint64_t cgroup_id);
 
+// The cgroup v2 id (what bpf_get_current_cgroup_id() returns) of process
+// `pid`: the "0::" line of /proc/<pid>/cgroup, resolved below the mounted v2
+// hierarchy `v2_root` and stat'ed (the id is the directory's inode). On a
+// hybrid host, where the v1 "name=systemd" line names another path, only the
+// v2 line gives the id BPF sees.
+Result<uint64_t> cgroup_v2_id_of_pid(int pid, const std::string& v2_root);
+
 // Checks that `path` can be read as a regular file without blocking, and
 // says precisely why not: "too many levels of symbolic links", "is a
 // directory", "is not a regular file (character device)", "no such file".

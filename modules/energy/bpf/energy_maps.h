@@ -6,18 +6,11 @@
 
 #include "modules/energy/abi.h"
 
-/* Slice start and softirq bookkeeping: per CPU, only touched by that CPU
- * (sched_switch runs with the runqueue locked and irqs off; softirqs do
- * not nest), so plain stores suffice. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct energy_cpu_state);
-} energy_cpu SEC(".maps");
-
-/* Busy/idle/softirq time per CPU: per-CPU so the hot path never bounces a
- * cache line; userspace sums the copies (and sees each CPU's share). */
+/* Busy/idle/softirq time per CPU, with the slice and softirq bookkeeping in
+ * the same value (one lookup per switch). Per-CPU so the hot path never
+ * bounces a cache line; only its own CPU writes a copy (sched_switch runs
+ * with the runqueue locked and irqs off; softirqs do not nest), so plain
+ * stores suffice. Userspace sums the copies. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -25,10 +18,12 @@ struct {
 	__type(value, struct energy_cpu_time);
 } energy_cpu_time SEC(".maps");
 
-/* On-CPU time per cgroup id: plain hash, never evicts (abi.h). Updated with
- * atomic adds: two CPUs switch out tasks of one cgroup at once. */
+/* On-CPU time per cgroup id: per-CPU hash, never evicts (abi.h). Each CPU
+ * adds to its own copy with plain stores (irqs are off in sched_switch), so
+ * two CPUs switching out tasks of one cgroup never contend; userspace sums
+ * the copies. Kernel memory: entries x CPUs x 16 B. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, ENERGY_CGROUP_MAX_ENTRIES);
 	__type(key, struct energy_cg_key);
 	__type(value, struct energy_cg_time);

@@ -37,9 +37,10 @@ static __always_inline void account_cgroup(__u64 cg, __u64 ns)
 	struct energy_cg_time *v, zero = {};
 	__u32 k0 = 0;
 
+	/* Per-CPU hash: this CPU's copy, written only here with irqs off, so
+	 * plain adds. A new entry starts at zero on every CPU. */
 	v = bpf_map_lookup_elem(&energy_cgroup, &key);
 	if (!v) {
-		/* BPF_NOEXIST: a racing CPU may have inserted it; then look again. */
 		bpf_map_update_elem(&energy_cgroup, &key, &zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&energy_cgroup, &key);
 	}
@@ -51,9 +52,13 @@ static __always_inline void account_cgroup(__u64 cg, __u64 ns)
 		v = bpf_map_lookup_elem(&energy_other, &k0);
 		if (!v)
 			return;
+		/* energy_other is shared by all CPUs: atomic. */
+		__sync_fetch_and_add(&v->cpu_ns, ns);
+		__sync_fetch_and_add(&v->slices, 1);
+		return;
 	}
-	__sync_fetch_and_add(&v->cpu_ns, ns);
-	__sync_fetch_and_add(&v->slices, 1);
+	v->cpu_ns += ns;
+	v->slices++;
 }
 
 #define ENERGY_ROOT_CGROUP_ID 1 /* kernfs id of the cgroup v2 root */
@@ -83,28 +88,26 @@ static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns)
 
 static __always_inline void on_switch(void)
 {
-	struct energy_cpu_state *st;
 	struct energy_cpu_time *t;
 	__u64 now, delta, sirq, slice, pid_tgid, cg;
 	char comm[16] = {};
 	__u32 k0 = 0;
 
-	st = bpf_map_lookup_elem(&energy_cpu, &k0);
 	t = bpf_map_lookup_elem(&energy_cpu_time, &k0);
-	if (!st || !t)
+	if (!t)
 		return;
 	now = bpf_ktime_get_ns();
 	t->switches++;
-	if (!st->slice_start_ns) { /* first switch on this CPU since load */
-		st->slice_start_ns = now;
-		st->softirq_at_start = st->softirq_total_ns;
+	if (!t->slice_start_ns || now < t->slice_start_ns) { /* first switch on this CPU since load */
+		t->slice_start_ns = now;
+		t->softirq_at_start = t->softirq_total_ns;
 		return;
 	}
-	delta = now - st->slice_start_ns;
-	sirq = st->softirq_total_ns - st->softirq_at_start;
+	delta = now - t->slice_start_ns;
+	sirq = t->softirq_total_ns - t->softirq_at_start;
 	slice = delta > sirq ? delta - sirq : 0;
-	st->slice_start_ns = now;
-	st->softirq_at_start = st->softirq_total_ns;
+	t->slice_start_ns = now;
+	t->softirq_at_start = t->softirq_total_ns;
 
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((__u32)pid_tgid == 0) {
@@ -129,29 +132,27 @@ static __always_inline void on_switch(void)
 static __always_inline void on_softirq_entry(__u32 vec)
 {
 	__u32 k0 = 0;
-	struct energy_cpu_state *st = bpf_map_lookup_elem(&energy_cpu, &k0);
+	struct energy_cpu_time *t = bpf_map_lookup_elem(&energy_cpu_time, &k0);
 
-	if (!st)
+	if (!t)
 		return;
-	st->softirq_entry_ns = bpf_ktime_get_ns();
-	st->softirq_vec = vec;
+	t->softirq_entry_ns = bpf_ktime_get_ns();
+	t->softirq_vec = vec;
 }
 
 static __always_inline void on_softirq_exit(void)
 {
-	struct energy_cpu_state *st;
 	struct energy_cpu_time *t;
 	__u32 k0 = 0, vec;
 	__u64 d;
 
-	st = bpf_map_lookup_elem(&energy_cpu, &k0);
 	t = bpf_map_lookup_elem(&energy_cpu_time, &k0);
-	if (!st || !t || !st->softirq_entry_ns) /* entry before load: skip */
+	if (!t || !t->softirq_entry_ns) /* entry before load: skip */
 		return;
-	d = bpf_ktime_get_ns() - st->softirq_entry_ns;
-	st->softirq_entry_ns = 0;
-	st->softirq_total_ns += d;
-	vec = st->softirq_vec;
+	d = bpf_ktime_get_ns() - t->softirq_entry_ns;
+	t->softirq_entry_ns = 0;
+	t->softirq_total_ns += d;
+	vec = t->softirq_vec;
 	if (vec >= ENERGY_SOFTIRQ_MAX)
 		vec = ENERGY_SOFTIRQ_MAX - 1;
 	t->softirq_ns[vec] += d;

@@ -101,6 +101,41 @@ KernelReading reading(uint64_t busy, std::unordered_map<uint64_t, uint64_t> cg,
   return k;
 }
 
+// Network weights from transport (per cgroup) and obs (per interface, given
+// to the interface's owner): first sight primes, later deltas count, a
+// cgroup seen by both takes the larger delta, an unowned interface gives
+// nothing, a counter that went backwards restarts, and the cumulative
+// weights never decrease.
+TEST(energyNetworkWeights, MergesTransportAndObsDeltas) {
+  NetworkWeights w;
+  // Interval 0: both prime. Slot 1 belongs to cgroup 100, slot 2 to nobody.
+  w.transport({{100, 1000}, {200, 50}});
+  w.obs({{1, 7000}, {2, 900}}, {{1, 100}, {2, 0}});
+  EXPECT_TRUE(w.commit().empty()) << "history before the first interval is no weight";
+  // Interval 1: transport +10 for 100 and +5 for 200; obs +30 on slot 1, +100 on slot 2.
+  w.transport({{100, 1010}, {200, 55}});
+  w.obs({{1, 7030}, {2, 1000}}, {{1, 100}, {2, 0}});
+  auto c = w.commit();
+  EXPECT_EQ(c.at(100), 30u) << "seen by both: the larger delta (obs sees forwarded packets too)";
+  EXPECT_EQ(c.at(200), 5u);
+  EXPECT_EQ(c.size(), 2u) << "slot 2 has no owner: its packets stay node-level";
+  // Interval 2: transport sees more for 100 than obs; a new cgroup 300 primes;
+  // slot 1 now belongs to cgroup 300 (pod replaced, interface reused).
+  w.transport({{100, 1110}, {200, 55}, {300, 40}});
+  w.obs({{1, 7050}}, {{1, 300}});
+  c = w.commit();
+  EXPECT_EQ(c.at(100), 130u);
+  EXPECT_EQ(c.at(200), 5u);
+  EXPECT_EQ(c.at(300), 20u) << "obs delta goes to the slot's current owner";
+  // Interval 3: obs reloaded (counter restarted at 4): the delta is the new value.
+  w.transport({{100, 1110}, {300, 40}});
+  w.obs({{1, 4}}, {{1, 300}});
+  c = w.commit();
+  EXPECT_EQ(c.at(300), 24u);
+  EXPECT_EQ(c.at(100), 130u) << "cumulative: a quiet cgroup keeps its total";
+  EXPECT_TRUE(w.saw_transport() && w.saw_obs());
+}
+
 TEST(energyAccountant, ConservedAndMonotonicOverManyIntervals) {
   auto p = std::make_unique<FakePower>();
   p->nj = {1'000'000'007, 3, 999'999'999'999ull, 0, 123'456'789};

@@ -11,7 +11,7 @@
 # median of ROUNDS). Then the events per second the agent delivers to user
 # space before the first loss (a policy matching every open of the loop).
 # Needs root, bpftrace and libbpf-tools (scripts/install-deps.sh).
-#   bench/security_overhead.sh [build-dir]
+#   bench/security_overhead.sh [build-dir]     (env: OPEN_N, EXEC_N, ROUNDS, LOOPS_TO_RUN="open exec")
 set -euo pipefail
 BUILD=${1:-build}
 KAGAMI=$BUILD/src/exe/kagami
@@ -100,7 +100,7 @@ run() {  # run <loop> <n> <observer> -> ns per iteration (median of ROUNDS)
 }
 
 printf '%-8s %-12s %12s %8s\n' loop observer ns/iter ratio
-for loop in open exec; do
+for loop in ${LOOPS_TO_RUN:-open exec}; do
   n=$OPEN_N; [ "$loop" = exec ] && n=$EXEC_N
   bare=$(run "$loop" "$n" bare)
   printf '%-8s %-12s %12.1f %8.3f\n' "$loop" bare "$bare" 1

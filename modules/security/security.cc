@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -524,6 +525,7 @@ Result<size_t> SecurityModule::refresh_cgroups_locked(const core::ProgramManager
   const std::string root = cgroup_root_.empty() ? bpf::cgroup2_root() : cgroup_root_;
   if (root.empty()) return size_t{0};
   size_t n = 0;
+  std::set<uint64_t> live;
   std::error_code ec;
   // Every cgroup directory: the walk is bounded by the tree (kubelet nodes:
   // a few thousand directories), and entries only for cgroups a rule names.
@@ -540,7 +542,19 @@ Result<size_t> SecurityModule::refresh_cgroups_locked(const core::ProgramManager
     k.gen = gen;
     sec_sel_val sv{v.match, v.except};
     if (bpf::map_update(cg->get(), &k, &sv)) ++n;
+    live.insert(k.cgroup_id);
   }
+  if (ec) return n;  // a walk cut short says nothing about what is gone
+  // Cgroups that are gone (pods deleted): their ids never come back, so
+  // their entries go, and churn cannot fill the map.
+  std::vector<sec_cg_key> gone;
+  (void)bpf::map_for_each(cg->get(), sizeof(sec_cg_key), sizeof(sec_sel_val), false,
+                          [&](const uint8_t* kp, const uint8_t*) {
+                            sec_cg_key k;
+                            std::memcpy(&k, kp, sizeof(k));
+                            if (k.gen == gen && !live.count(k.cgroup_id)) gone.push_back(k);
+                          });
+  for (const auto& k : gone) (void)bpf::map_delete(cg->get(), &k);
   return n;
 }
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/config.h"
 #include "agent/events.h"
 
 namespace kagami::agent {
@@ -100,6 +101,26 @@ TEST(SecurityPipeline, FalcoShapeOnSinksAndStream) {
   EXPECT_EQ(g["rule"], "kagami exec exec");
   EXPECT_EQ(g["priority"], "Informational");
   EXPECT_EQ(g["output_fields"]["container.id"], "host");
+}
+
+TEST(SecurityPipeline, ConfigKeysOfTheAdditions) {
+  ParseOptions o;
+  o.check_objects = false;
+  auto c = parse_config("agent:\n  events: {format: falco, rule_rate: 0, rule_burst: 7}\n", o);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->agent.events.format, "falco");
+  EXPECT_EQ(c->agent.events.rule_rate, 0u);
+  EXPECT_EQ(c->agent.events.rule_burst, 7u);
+  auto d = parse_config("agent: {}\n", o);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->agent.events.format, "json");
+  EXPECT_EQ(d->agent.events.rule_rate, 100u);
+  auto bad = parse_config("agent:\n  events:\n    format: xml\n", o);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("agent.events.format"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("json or falco"), std::string::npos);
+  auto burst0 = parse_config("agent:\n  events: {rule_burst: 0}\n", o);
+  EXPECT_FALSE(burst0);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "identity/identity.h"
 #include "modules/security/abi.h"
 #include "security.skel.h"
+#include "security_btf.skel.h"
 
 namespace kagami::modules::security {
 namespace {
@@ -100,7 +101,8 @@ json proc_json(const ProcInfo& p) {
 Result<SecurityConfig> parse_security_config(const json& section) {
   SecurityConfig c;
   core::ConfigSection s("security", section);
-  KAGAMI_TRY(s.allow({"policy", "rate", "burst", "ring_kb", "deny_cgroup", "ancestry_depth", "proc_cache"}));
+  KAGAMI_TRY(s.allow({"policy", "rate", "burst", "ring_kb", "deny_cgroup", "ancestry_depth", "proc_cache", "hooks"}));
+  KAGAMI_TRY(s.choice("hooks", c.hooks, {"auto", "tp_btf", "tracepoint"}));
   KAGAMI_TRY(s.path("policy", c.policy));
   KAGAMI_TRY(s.integer("rate", c.rate, 0, 1000000000));
   KAGAMI_TRY(s.integer("burst", c.burst, 1, 1000000));
@@ -116,14 +118,15 @@ Result<SecurityConfig> parse_security_config(const json& section) {
   return c;
 }
 
-Result<core::LoadRequest> security_load_request(const SecurityConfig& c, const std::string& cgroup_root) {
+Result<core::LoadRequest> security_load_request(const SecurityConfig& c, const std::string& cgroup_root,
+                                                bool tp_btf) {
   core::LoadRequest req;
   req.name = kProgram;
   req.builtin = true;
   size_t n = 0;
-  const auto* p = static_cast<const uint8_t*>(security_bpf__elf_bytes(&n));
+  const auto* p = static_cast<const uint8_t*>(tp_btf ? security_btf_bpf__elf_bytes(&n) : security_bpf__elf_bytes(&n));
   req.source.bytes.assign(p, p + n);
-  req.source.label = "builtin:security.bpf.o";
+  req.source.label = tp_btf ? "builtin:security_btf.bpf.o" : "builtin:security.bpf.o";
   if (c.ring_kb * 1024u != SEC_RING_BYTES_DEFAULT)
     KAGAMI_TRY_CTX(bpf::patch_map_max_entries(req.source.bytes, SEC_MAP_EVENTS, c.ring_kb * 1024u),
                    "security.ring_kb");
@@ -135,6 +138,13 @@ Result<core::LoadRequest> security_load_request(const SecurityConfig& c, const s
     a.kind = core::AttachPoint::Kind::Tracepoint;
     a.target = t.target;
     a.program = t.program;
+    const std::string tp = t.target;
+    if (tp_btf && tp.rfind("sched/", 0) == 0) {
+      // The sched hooks as tp_btf (typed, no trace record).
+      a.kind = core::AttachPoint::Kind::TpBtf;
+      a.target = tp.substr(6);
+      a.program = std::string(t.program) + "_btf";
+    }
     req.attach.push_back(a);
   }
   if (c.deny_cgroup != "-") {
@@ -324,6 +334,7 @@ std::vector<core::FeatureNeed> SecurityModule::needs() const {
       {"cgroup_sock_addr", false, "no deny of connect/bind (alert and kill only)"},
       {"cgroup_sock", false, "no deny of socket creation"},
       {"bpf_lsm", false, "deny only where cgroup hooks can (connect, bind, socket)"},
+      {"tp_btf", false, "classic sched tracepoints (fork events include threads' parents only by tgid)"},
   };
 }
 
@@ -340,11 +351,16 @@ Result<std::vector<core::LoadRequest>> SecurityModule::plan(const json& config, 
     if (comp->gen.deny) return make_error("security.policy: deny rules need cgroup sock hooks, which this kernel refuses");
     cc.deny_cgroup = "-";
   }
+  const bool btf_ok = ctx.features.available("tp_btf");
+  if (cc.hooks == "tp_btf" && !btf_ok)
+    return make_error("security.hooks: tp_btf requested but this kernel refuses tp_btf programs");
+  const bool use_btf = cc.hooks != "tracepoint" && btf_ok;
   const std::string root = bpf::cgroup2_root();
-  auto req = security_load_request(cc, root);
+  auto req = security_load_request(cc, root, use_btf);
   if (!req) return req.error();
   ctx_ = ctx;
   config_ = cc;
+  tp_btf_ = use_btf;
   cgroup_root_ = root;
   pending_ = std::move(*comp);
   origin_ = pol->origin;
@@ -667,7 +683,8 @@ Result<json> SecurityModule::snapshot(const core::ProgramManager& pm) {
   return json{{"policy", {{"origin", origin_}, {"generation", active_gen_}, {"rules", rules}}},
               {"tracepoints_absent", missing},
               {"hooks",
-               {{"alert_kill", "tracepoint"},
+               {{"alert_kill", "syscall tracepoints"},
+                {"sched", tp_btf_ ? "tp_btf" : "tracepoint"},
                 {"deny", config_.deny_cgroup == "-" ? "none" : "cgroup sock hooks"},
                 {"lsm", ctx_.features.available("bpf_lsm") ? "available, unused" : "unavailable"}}},
               {"counters",

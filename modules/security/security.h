@@ -50,6 +50,7 @@ struct SecurityConfig {
   std::string deny_cgroup;   // where the deny hooks attach; "" = the cgroup v2 root
   uint32_t ancestry_depth = 8;
   uint32_t proc_cache = 32768;
+  std::string hooks = "auto";  // sched hooks: auto (tp_btf where the probe finds it) | tp_btf | tracepoint
 };
 
 Result<SecurityConfig> parse_security_config(const nlohmann::json& section);
@@ -83,7 +84,8 @@ Result<nlohmann::json> decode_security_record(std::span<const uint8_t> rec, cons
 
 // The load request for the object: tracepoints (alert, kill) and, when
 // deny_cgroup is not "-", the cgroup hooks (deny).
-Result<core::LoadRequest> security_load_request(const SecurityConfig& c, const std::string& cgroup_root);
+Result<core::LoadRequest> security_load_request(const SecurityConfig& c, const std::string& cgroup_root,
+                                                bool tp_btf = false);
 
 class SecurityModule : public core::Module {
  public:
@@ -107,6 +109,7 @@ class SecurityModule : public core::Module {
 
   uint32_t generation() const { return active_gen_; }
   const SecurityConfig& config() const { return config_; }
+  bool tp_btf() const { return tp_btf_; }
   ProcCache& procs() { return *procs_; }
 
  private:
@@ -117,6 +120,7 @@ class SecurityModule : public core::Module {
   core::ModuleContext ctx_;
   SecurityConfig config_;
   std::string cgroup_root_;
+  bool tp_btf_ = false;
   std::optional<Compiled> pending_;  // from plan(), installed by configure()
   std::unique_ptr<ProcCache> procs_;
   bool seeded_ = false;

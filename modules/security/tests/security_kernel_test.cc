@@ -373,14 +373,20 @@ TEST_F(SecurityKernel, DefaultPolicyDetectsEveryRuleInAPodAndNothingBenign) {
     }
 }
 
-TEST_F(SecurityKernel, EveryEventKindIsReported) {
+class SecurityHooks : public SecurityKernel, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(SecurityHooks, EveryEventKindIsReported) {
+  const std::string hooks = GetParam();
+  if (hooks == "tp_btf" && !core::probe_feature("tp_btf").available)
+    GTEST_SKIP() << "needs tp_btf programs (this kernel refuses them)";
   TestPod pod(base_, kUidA, kCidA);
   ASSERT_FALSE(pod.path().empty());
   std::string policy = "rules:\n";
   for (uint32_t k = 1; k < SEC_KIND_MAX; ++k)
     policy += fmt::format("  - {{name: k-{0}, event: {0}, selector: {{pod_uid: {1}}}}}\n",
                           modules::security::kind_name(k), kUidA);
-  ASSERT_NO_FATAL_FAILURE(load(policy));
+  ASSERT_NO_FATAL_FAILURE(load(policy, json{{"hooks", hooks}}));
+  EXPECT_EQ(mod_.tp_btf(), hooks == "tp_btf");
   const int port = 40000 + getpid() % 20000;
   Child r = in_pod(pod.path(), [&] {
     int l = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -444,6 +450,9 @@ TEST_F(SecurityKernel, EveryEventKindIsReported) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Hooks, SecurityHooks, ::testing::Values("tracepoint", "tp_btf"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST_F(SecurityKernel, KillLandsBeforeTheProcessActsOnTheResult) {
   TestPod pod(base_, kUidA, kCidA);

@@ -23,6 +23,10 @@ PKGS=(
   # independent judges and test hosts
   iproute2 iputils-ping tshark prometheus netcat-openbsd procps curl iperf3
   python3
+  # security benchmarks: the tools Kagami's security module is compared with
+  # on the same loops (bench/security_overhead.sh, docs/performance.md)
+  bpftrace
+  libbpf-tools
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -235,8 +235,15 @@ std::vector<std::string> libbpf_prog_type_names() {
 Result<void> parse_events(const YAML::Node& n, const std::string& path, EventsSettings& e) {
   if (n.IsNull()) return ok();
   return for_each_key(
-      n, path, {"history", "stdout", "file", "subscriber_queue"},
+      n, path, {"history", "stdout", "file", "subscriber_queue", "format", "rule_rate", "rule_burst"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) -> Result<void> {
+        if (k == "format") {  // [events] sink shape
+          auto f = get_string(v, p);
+          if (!f) return f.error();
+          if (*f != "json" && *f != "falco") return field_error(p, v, fmt::format("must be json or falco, got '{}'", *f));
+          e.format = *f;
+          return ok();
+        }
         if (k == "stdout") {
           auto b = get_bool(v, p);
           if (!b) return b.error();
@@ -254,10 +261,14 @@ Result<void> parse_events(const YAML::Node& n, const std::string& path, EventsSe
         errno = 0;
         const unsigned long long x = std::strtoull(s->c_str(), &end, 10);
         const unsigned long long max = 1000000ULL;
-        const unsigned long long min = k == "history" ? 0ULL : 1ULL;
+        const unsigned long long min = (k == "history" || k == "rule_rate") ? 0ULL : 1ULL;
         if (s->empty() || !std::isdigit(static_cast<unsigned char>((*s)[0])) || errno || !end || *end ||
             x < min || x > max)
           return field_error(p, v, fmt::format("must be an integer in {}..{}, got '{}'", min, max, *s));
+        if (k == "rule_rate" || k == "rule_burst") {
+          (k == "rule_rate" ? e.rule_rate : e.rule_burst) = x;
+          return ok();
+        }
         (k == "history" ? e.history : e.subscriber_queue) = static_cast<size_t>(x);
         return ok();
       });

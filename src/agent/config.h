@@ -34,6 +34,14 @@ struct EventsSettings {
   bool to_stdout = false;          // JSON lines on the agent's stdout
   std::string file;                // JSON lines appended to this file ("" = none)
   size_t subscriber_queue = 4096;  // events buffered per HTTP follower before it loses some
+  // Sinks (stdout, file) in the agent's JSON shape or Falco's
+  // ({rule, priority, time, output, output_fields}) for Falcosidekick.
+  std::string format = "json";     // json | falco
+  // Events that name a rule: at most rule_rate per second (burst
+  // rule_burst) per (module, rule, container); 0 = no limit. One noisy pod
+  // cannot crowd the others out of the history, the sinks and the streams.
+  uint64_t rule_rate = 100;
+  uint64_t rule_burst = 500;
 };
 
 struct AgentSettings {

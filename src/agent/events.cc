@@ -1,5 +1,8 @@
 #include "agent/events.h"
 
+#include <unistd.h>
+
+#include <cctype>
 #include <ctime>
 #include <iostream>
 #include <set>
@@ -17,6 +20,66 @@ std::string rfc3339_ns(uint64_t wall_ns) {
   char buf[40];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:09}Z", buf, wall_ns % 1000000000ULL);
+}
+
+json to_falco(const json& ev, const std::string& hostname) {
+  auto str = [&](const json& j, const char* k) -> std::string {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string module = str(ev, "module"), kind = str(ev, "kind");
+  std::string rule = str(ev, "rule");
+  if (rule.empty()) rule = "kagami " + module + " " + kind;
+  std::string prio = str(ev, "severity");
+  if (prio.empty()) prio = "informational";
+  prio[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(prio[0])));
+  json f = json::object();
+  f["evt.type"] = kind;
+  if (auto it = ev.find("mono_ns"); it != ev.end()) f["kagami.mono_ns"] = *it;
+  if (auto it = ev.find("seq"); it != ev.end()) f["kagami.seq"] = *it;
+  f["kagami.module"] = module;
+  const json empty = json::object();
+  const json& p = ev.contains("process") && ev["process"].is_object() ? ev["process"] : ev;
+  for (const auto& [from, to] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"tgid", "proc.pid"}, {"pid", "thread.tid"}, {"ppid", "proc.ppid"}, {"comm", "proc.name"},
+           {"exe", "proc.exepath"}, {"uid", "user.uid"}, {"gid", "group.gid"}, {"filename", "proc.exepath"}})
+    if (auto it = p.find(from); it != p.end() && !f.contains(to)) f[to] = *it;
+  if (auto it = p.find("args"); it != p.end() && it->is_array()) {
+    std::string cl;
+    for (const auto& a : *it) cl += (cl.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
+    f["proc.cmdline"] = cl;
+  }
+  const json& c = ev.contains("container") ? ev["container"] : ev.contains("workload") ? ev["workload"] : empty;
+  // Falco's container.id is the 12-character short id.
+  const std::string cid = str(c, "id").empty() ? str(c, "container_id") : str(c, "id");
+  f["container.id"] = cid.empty() ? "host" : cid.substr(0, 12);
+  if (!cid.empty()) f["container.full_id"] = cid;
+  if (auto u = str(c, "pod_uid"); !u.empty()) f["k8s.pod.uid"] = u;
+  if (ev.contains("file") && ev["file"].is_object()) {
+    f["fd.name"] = ev["file"].value("path", json());
+    if (ev["file"].contains("flags")) f["evt.arg.flags"] = ev["file"]["flags"];
+  }
+  if (ev.contains("net") && ev["net"].is_object()) {
+    f["fd.rip"] = ev["net"].value("addr", "");
+    f["fd.rport"] = ev["net"].value("port", 0);
+  }
+  if (ev.contains("actions")) f["kagami.actions"] = ev["actions"];
+  std::string out = fmt::format("{}: {} {} (evt.type={} proc.name={} proc.pid={} container.id={}", str(ev, "time"),
+                                prio, rule, kind, f.value("proc.name", json("")).get<std::string>(),
+                                f.value("proc.pid", json(0)).dump(), f["container.id"].get<std::string>());
+  if (f.contains("fd.name") && f["fd.name"].is_string()) out += " fd.name=" + f["fd.name"].get<std::string>();
+  if (f.contains("fd.rip")) out += fmt::format(" fd.rip={} fd.rport={}", f["fd.rip"].get<std::string>(), f["fd.rport"].dump());
+  if (ev.value("killed", false)) out += " action=killed";
+  if (ev.value("denied", false)) out += " action=denied";
+  out += ")";
+  return json{{"rule", rule},
+              {"priority", prio},
+              {"time", str(ev, "time")},
+              {"output", out},
+              {"output_fields", std::move(f)},
+              {"source", "syscall"},
+              {"tags", json::array({"kagami", module})},
+              {"hostname", hostname}};
 }
 
 // ---- Subscription ---------------------------------------------------------------
@@ -44,7 +107,42 @@ bool Subscription::closed() const {
 // ---- EventBus -----------------------------------------------------------------------
 
 EventBus::EventBus(EventsSettings settings, const core::Clock* clock, std::ostream* out)
-    : settings_(std::move(settings)), clock_(clock ? clock : &core::Clock::system()), out_(out ? out : &std::cout) {}
+    : settings_(std::move(settings)), clock_(clock ? clock : &core::Clock::system()), out_(out ? out : &std::cout) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
+}
+
+bool EventBus::rule_limit_allow_locked(const std::string& module, const json& event, uint64_t now) {
+  if (settings_.rule_rate == 0) return true;
+  auto r = event.find("rule");
+  if (r == event.end() || !r->is_string() || r->get_ref<const std::string&>().empty()) return true;
+  // The container: its id, else its cgroup id (host processes: per cgroup).
+  std::string who;
+  for (const char* k : {"container", "workload"}) {
+    auto c = event.find(k);
+    if (c == event.end() || !c->is_object()) continue;
+    if (auto id = c->find("id"); id != c->end() && id->is_string()) who = id->get<std::string>();
+    else if (auto id2 = c->find("container_id"); id2 != c->end() && id2->is_string()) who = id2->get<std::string>();
+    else if (auto cg = c->find("cgroup_id"); cg != c->end()) who = cg->dump();
+  }
+  const std::string key = module + '\0' + r->get<std::string>() + '\0' + who;
+  const uint64_t interval = 1000000000ULL / std::max<uint64_t>(settings_.rule_rate, 1);
+  const uint64_t burst = std::max<uint64_t>(settings_.rule_burst, 1);
+  auto it = rule_tat_.find(key);
+  if (it == rule_tat_.end()) {
+    // Bounded: past 65536 keys, the ones whose bucket is full again go
+    // (they are indistinguishable from new keys).
+    if (rule_tat_.size() >= 65536)
+      std::erase_if(rule_tat_, [&](const auto& kv) { return kv.second <= now; });
+    if (rule_tat_.size() >= 65536) rule_tat_.clear();
+    rule_tat_[key] = now + interval;
+    return true;
+  }
+  const uint64_t tat = std::max(it->second, now);
+  if (tat + interval - now > burst * interval) return false;
+  it->second = tat + interval;
+  return true;
+}
 
 EventBus::~EventBus() { close_subscribers(); }
 
@@ -75,6 +173,10 @@ void EventBus::publish(const std::string& module, json event) {
   std::string line;
   {
     std::lock_guard lk(mu_);
+    if (!rule_limit_allow_locked(module, event, now_mono)) {
+      ++dropped_[{module, "rule_rate_limit"}];
+      return;
+    }
     const uint64_t seq = ++seq_;
     event["seq"] = seq;
     ++published_[{module, kind}];
@@ -109,6 +211,7 @@ void EventBus::publish(const std::string& module, json event) {
   if (slow) count_drop(module, "subscriber_slow", slow);
 
   if (settings_.to_stdout || file_.is_open()) {
+    if (settings_.format == "falco") line = to_falco(event, hostname_).dump(-1, ' ', false, json::error_handler_t::replace);
     line += "\n";
     bool failed = false;
     {
@@ -254,8 +357,9 @@ Result<uint64_t> query_uint(const std::map<std::string, std::string>& q, const c
   return v;
 }
 
-std::string frame(const json& j, bool sse) {
-  const std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
+std::string frame(const json& j, bool sse, bool falco = false) {
+  // In-band notices (no seq) stay in the agent's shape.
+  const std::string s = (falco && j.contains("seq") ? to_falco(j, "") : j).dump(-1, ' ', false, json::error_handler_t::replace);
   return sse ? "data: " + s + "\n\n" : s + "\n";
 }
 
@@ -269,6 +373,7 @@ std::string stream_content_type(const std::map<std::string, std::string>& query)
 void stream_events(EventBus& bus, const std::map<std::string, std::string>& query, const StreamWriter& write,
                    const std::atomic<bool>* stop, std::chrono::milliseconds keepalive) {
   const bool sse = stream_content_type(query) == "text/event-stream";
+  const bool falco = query.count("format") && query.at("format") == "falco";
   std::string module;
   if (auto it = query.find("module"); it != query.end()) module = it->second;
   const auto hist = query_uint(query, "history", 0, 1000000);
@@ -279,7 +384,7 @@ void stream_events(EventBus& bus, const std::map<std::string, std::string>& quer
   uint64_t sent_upto = 0;
   if (backlog > 0) {
     for (const auto& e : bus.history(module, backlog)) {
-      if (!write(frame(e, sse))) return;
+      if (!write(frame(e, sse, falco))) return;
       sent_upto = e["seq"].get<uint64_t>();
     }
   }
@@ -296,7 +401,7 @@ void stream_events(EventBus& bus, const std::map<std::string, std::string>& quer
       continue;
     }
     if (e->contains("seq") && (*e)["seq"].get<uint64_t>() <= sent_upto) continue;
-    if (!write(frame(*e, sse))) return;
+    if (!write(frame(*e, sse, falco))) return;
     idle_since = std::chrono::steady_clock::now();
   }
 }

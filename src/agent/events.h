@@ -48,6 +48,14 @@ namespace kagami::agent {
 // RFC 3339 UTC with nanoseconds: "2026-12-03T08:35:00.123456789Z".
 std::string rfc3339_ns(uint64_t wall_ns);
 
+// An event (as published, with its envelope) in Falco's JSON output shape,
+// so Falcosidekick and other Falco consumers take it as is:
+//   {"rule","priority","time","output","output_fields":{...},"source","tags","hostname"}
+// rule: the event's "rule", else "kagami <module> <kind>"; priority: its
+// "severity" capitalised as Falco spells it ("Warning"), else
+// "Informational". docs/events.md lists the output_fields.
+nlohmann::json to_falco(const nlohmann::json& event, const std::string& hostname);
+
 class EventBus;
 
 class Subscription {
@@ -133,6 +141,11 @@ class EventBus : public core::EventPublisher {
   std::mutex sink_mu_;  // one line at a time per sink
   std::function<DropCounts()> kernel_drops_;
   mutable std::mutex kd_mu_;
+  // Per (module, rule, container) GCRA buckets of settings_.rule_rate:
+  // theoretical arrival time in ns; bounded (rule_limit_allow_locked).
+  std::map<std::string, uint64_t> rule_tat_;  // guarded by mu_
+  bool rule_limit_allow_locked(const std::string& module, const nlohmann::json& event, uint64_t now_mono);
+  std::string hostname_;
 };
 
 // The HTTP follow stream, independent of the HTTP library: subscribes,
@@ -141,7 +154,8 @@ class EventBus : public core::EventPublisher {
 // bus closes its subscribers or `stop` becomes true. Query keys:
 //   module=M       only this module's events
 //   format=sse     server-sent events ("data: {...}\n\n"); default JSON
-//                  lines ("{...}\n")
+//                  lines ("{...}\n"); format=falco: JSON lines in Falco's
+//                  shape (to_falco)
 //   history=N      start with the newest N kept events
 // An idle stream gets a keepalive every `keepalive` (an empty line, or an
 // SSE comment) so a gone client is noticed.

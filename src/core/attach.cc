@@ -40,8 +40,8 @@ Result<void> check_ifname(std::string_view spec, const std::string& ifname) {
 }  // namespace
 
 const std::vector<std::string>& cgroup_attach_options() {
-  static const std::vector<std::string> v = {"connect4", "connect6", "sendmsg4", "sendmsg6",
-                                             "sock_create", "ingress", "egress", "sockops"};
+  static const std::vector<std::string> v = {"connect4", "connect6", "sendmsg4", "sendmsg6", "bind4",
+                                             "bind6", "sock_create", "ingress", "egress", "sockops"};
   return v;
 }
 
@@ -116,7 +116,7 @@ Result<AttachPoint> AttachPoint::parse(std::string_view spec) {
     const auto& opts = cgroup_attach_options();
     if (std::find(opts.begin(), opts.end(), p.option) == opts.end())
       return make_error("attach '{}': cgroup hook '{}' is not one of connect4, connect6, sendmsg4, "
-                        "sendmsg6, sock_create, ingress, egress, sockops",
+                        "sendmsg6, bind4, bind6, sock_create, ingress, egress, sockops",
                         spec, p.option);
   } else if (kind == "sk_msg") {
     p.kind = Kind::SkMsg;

@@ -7,7 +7,7 @@
 //   tracepoint:sched/sched_process_exec
 //   raw_tp:sched_switch      raw tracepoint
 //   tp_btf:sched_switch      BTF-typed raw tracepoint
-//   cgroup:/sys/fs/cgroup/x:connect4   (connect4|connect6|sendmsg4|sendmsg6|
+//   cgroup:/sys/fs/cgroup/x:connect4   (connect4|connect6|sendmsg4|sendmsg6|bind4|bind6|
 //                                      sock_create|ingress|egress|sockops)
 //   sk_msg:<sockmap name>    sk_msg verdict on a sockmap/sockhash of the object
 //   uprobe:/usr/bin/bash:readline      uprobe (uretprobe: for return)

@@ -23,6 +23,8 @@ std::pair<uint32_t, uint32_t> cgroup_hook(const std::string& opt) {
   if (opt == "connect6") return {BPF_CGROUP_INET6_CONNECT, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
   if (opt == "sendmsg4") return {BPF_CGROUP_UDP4_SENDMSG, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
   if (opt == "sendmsg6") return {BPF_CGROUP_UDP6_SENDMSG, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
+  if (opt == "bind4") return {BPF_CGROUP_INET4_BIND, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
+  if (opt == "bind6") return {BPF_CGROUP_INET6_BIND, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
   if (opt == "sock_create") return {BPF_CGROUP_INET_SOCK_CREATE, BPF_PROG_TYPE_CGROUP_SOCK};
   if (opt == "ingress") return {BPF_CGROUP_INET_INGRESS, BPF_PROG_TYPE_CGROUP_SKB};
   if (opt == "egress") return {BPF_CGROUP_INET_EGRESS, BPF_PROG_TYPE_CGROUP_SKB};

@@ -333,7 +333,11 @@ TEST_F(ExecKernel, OutOfScopeExecsAreNotEvents) {
   ASSERT_EQ(exec_storm(out.path(), "/bin/true", 5), 5);
   ASSERT_EQ(exec_storm(in.path(), "/bin/true", 3), 3);
   ASSERT_TRUE(loop.drain());
-  EXPECT_EQ(published(bus), 3u);
+  EXPECT_EQ(published(bus), 3u) << [&] {
+    std::string all;
+    for (const auto& e : bus.history("exec")) all += e.dump() + "\n";
+    return all;
+  }();
   auto cfd = pm_->map_fd("exec", EXEC_MAP_COUNTERS);
   ASSERT_TRUE(cfd);
   EXPECT_GE(percpu_sum(cfd->get(), EXEC_CTR_MAX)[EXEC_CTR_OUT_OF_SCOPE], 5u);

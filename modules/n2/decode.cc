@@ -276,7 +276,13 @@ void walk_optional(std::span<const uint8_t> p, size_t off, NasCtx& c,
     }
     bool fixed = false;
     for (auto [i, n] : tv_fixed)
-      if (i == iei) {
+      if (i == iei && !fixed) {
+        if (off + n > p.size()) {
+          c.out.truncated = true;
+          return;
+        }
+        if (iei == 0x12 && !c.out.pdu_session_id) c.out.pdu_session_id = p[off + 1];  // PDU session ID (TV 2)
+        if (iei == 0x58 && c.depth == 1) c.out.mm_cause = p[off + 1];                   // 5GMM cause (TV 2)
         off += n;
         fixed = true;
       }
@@ -305,8 +311,6 @@ void walk_optional(std::span<const uint8_t> p, size_t off, NasCtx& c,
     if (iei == 0x71 && container) decode_plain(v, c, false);
     if (iei == 0x77 && outer) c.out.assigned_tmsi = tmsi_of(v);
     if (iei == 0x7b && payload_type == 1) decode_plain(v, c, false);
-    if (iei == 0x12 && len >= 1 && !c.out.pdu_session_id) c.out.pdu_session_id = v[0];
-    if (iei == 0x58 && len >= 1 && c.depth == 1) c.out.mm_cause = v[0];
     off += hdr + len;
   }
 }
@@ -345,8 +349,9 @@ void decode_mm_body(std::span<const uint8_t> p, int type, NasCtx& c, bool outer)
       walk_optional(p, 1 + p[0], c, {}, -1, true, outer);
       return;
     }
-    case 0x54:  // Configuration update command: optional IEs only
-      walk_optional(p, 0, c, {}, -1, true, outer);
+    case 0x54:  // Configuration update command: optional IEs only; local time
+                // zone (TV 2) and universal time and local time zone (TV 8)
+      walk_optional(p, 0, c, {{0x46, 2}, {0x47, 8}}, -1, true, outer);
       return;
     case 0x5d:  // Security mode command: selected NAS security algorithms
       if (!need(1)) return;
@@ -368,7 +373,8 @@ void decode_mm_body(std::span<const uint8_t> p, int type, NasCtx& c, bool outer)
       if (!need(3 + l)) return;
       auto v = p.subspan(3, l);
       if (pt == 1) decode_plain(v, c, false);
-      walk_optional(p, 3 + l, c, {}, pt);
+      // PDU session ID, old PDU session ID, 5GMM cause: TV, 2 octets.
+      walk_optional(p, 3 + l, c, {{0x12, 2}, {0x59, 2}, {0x58, 2}}, pt);
       return;
     }
     default: return;

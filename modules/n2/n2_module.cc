@@ -280,6 +280,8 @@ class N2ReplayRun final : public core::ReplayRun {
     out["n2"]["messages_decoded"] = tr.messages();
     out["n2"]["kpis"] = tr.kpis().to_json();
     out["n2"]["ues"] = tr.ues();
+    // Forensics: what happened to each UE, message by message.
+    out["n2"]["ue_records"] = tr.ue_records(true);
     out["n2"]["ciphered_nea_unknown"] = tr.ciphered_nea_unknown();
     out["n2"]["userspace_bad"] = tr.bad();
     uint64_t ring_full = 0;

@@ -358,7 +358,7 @@ json Tracker::nas_sections() const {
   return j;
 }
 
-json Tracker::ue_records() const {
+json Tracker::ue_records(bool with_timeline) const {
   json arr = json::array();
   for (const auto& key : lru_) {
     const Ue& u = ues_.at(key);
@@ -368,6 +368,7 @@ json Tracker::ue_records() const {
     if (u.nea) r["nea"] = fmt::format("NEA{}", *u.nea);
     if (!u.subscriber.empty()) r["subscriber"] = u.subscriber;
     if (u.pending_reg_type) r["pending"] = "registration";
+    if (with_timeline) r["timeline"] = json(u.timeline);
     arr.push_back(std::move(r));
   }
   return arr;

@@ -84,7 +84,9 @@ class Tracker {
   const std::map<std::string, uint64_t>& bad() const { return bad_; }
   // Sections for `kagami replay --json` and the API.
   nlohmann::json nas_sections() const;
-  nlohmann::json ue_records() const;
+  // Per-UE records, most recently seen first; with each UE's timeline (the
+  // last timeline_per_ue messages, oldest first) when asked.
+  nlohmann::json ue_records(bool with_timeline = false) const;
   // The 5G context join: UL TEIDs are not parsed yet (docs/n2.md); the
   // records carry PDU session IDs per UE.
   std::string hash_identity(std::span<const uint8_t> id) const;

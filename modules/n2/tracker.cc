@@ -81,12 +81,14 @@ json NasCounts::to_json() const {
 }
 
 namespace {
+// TS 28.552 5.2.2 subcounter names per 5GS registration type (TS 24.501
+// 9.11.3.7: 1 initial, 2 mobility updating, 3 periodic updating, 4 emergency).
 const char* reg_type_name(int t) {
   switch (t) {
     case 1: return "Init";
     case 2: return "Mob";
-    case 3: return "Peri";
-    case 4: return "Emergency";
+    case 3: return "Period";
+    case 4: return "Emerg";
     default: return "Other";
   }
 }
@@ -96,15 +98,15 @@ json Kpis::to_json() const {
   json j = json::object();
   uint64_t att = 0, succ = 0;
   for (int t : {1, 2, 3, 4}) {
-    j[fmt::format("RM.RegisterAttempt{}", reg_type_name(t))] = reg_attempt.count(t) ? reg_attempt.at(t) : 0;
-    j[fmt::format("RM.RegisterSucc{}", reg_type_name(t))] = reg_succ.count(t) ? reg_succ.at(t) : 0;
+    j[fmt::format("RM.Reg{}Req", reg_type_name(t))] = reg_attempt.count(t) ? reg_attempt.at(t) : 0;
+    j[fmt::format("RM.Reg{}Succ", reg_type_name(t))] = reg_succ.count(t) ? reg_succ.at(t) : 0;
   }
   for (const auto& [t, v] : reg_attempt) att += v;
   for (const auto& [t, v] : reg_succ) succ += v;
-  j["RM.RegisterAttempt"] = att;
-  j["RM.RegisterSucc"] = succ;
-  j["RM.RegisterFail"] = reg_fail;
-  j["RM.RegisterTimeMean_ms"] = reg_time_n ? static_cast<double>(reg_time_sum_ns) / reg_time_n / 1e6 : 0.0;
+  j["RM.RegReq"] = att;
+  j["RM.RegSucc"] = succ;
+  j["RM.RegFail"] = reg_fail;
+  j["RM.RegTimeMean_ms"] = reg_time_n ? static_cast<double>(reg_time_sum_ns) / reg_time_n / 1e6 : 0.0;
   j["SM.PduSessionCreationReq"] = pdu_req;
   j["SM.PduSessionCreationSucc"] = pdu_succ;
   json fail = json::object();

@@ -154,9 +154,9 @@ TEST(N2Tracker, Nea0ViewAndKpis) {
   EXPECT_EQ(t.nas_null().encrypted_undecoded, 0u); // NEA0 chosen: decoded
   EXPECT_EQ(t.nas_null().outer_mm.at(0x42), 1u);
   auto k = t.kpis().to_json();
-  EXPECT_EQ(k["RM.RegisterAttemptInit"], 1);
-  EXPECT_EQ(k["RM.RegisterSuccInit"], 1);
-  EXPECT_DOUBLE_EQ(k["RM.RegisterTimeMean_ms"].get<double>(), 300.0);
+  EXPECT_EQ(k["RM.RegInitReq"], 1);
+  EXPECT_EQ(k["RM.RegInitSucc"], 1);
+  EXPECT_DOUBLE_EQ(k["RM.RegTimeMean_ms"].get<double>(), 300.0);
   // A record whose len lies is refused, counted.
   auto bad = r1;
   bad.pop_back();

@@ -138,11 +138,11 @@ TEST(N2Kpis, FromCaptureSequences) {
     EXPECT_EQ(k["NG.SetupReq"], 1);
     EXPECT_EQ(k["NG.SetupSucc"], 1);
     EXPECT_EQ(k["NG.SetupFail"], 0);
-    EXPECT_EQ(k["RM.RegisterAttemptInit"], 1);
-    EXPECT_EQ(k["RM.RegisterSuccInit"], 1);
-    EXPECT_EQ(k["RM.RegisterAttempt"], 1);  // the copy inside Security mode complete is not an attempt
-    EXPECT_EQ(k["RM.RegisterFail"], 0);
-    EXPECT_NEAR(k["RM.RegisterTimeMean_ms"].get<double>(), c.reg_ms, 0.002);
+    EXPECT_EQ(k["RM.RegInitReq"], 1);
+    EXPECT_EQ(k["RM.RegInitSucc"], 1);
+    EXPECT_EQ(k["RM.RegReq"], 1);  // the copy inside Security mode complete is not an attempt
+    EXPECT_EQ(k["RM.RegFail"], 0);
+    EXPECT_NEAR(k["RM.RegTimeMean_ms"].get<double>(), c.reg_ms, 0.002);
     EXPECT_EQ(k["SM.PduSessionCreationReq"], 1);
     EXPECT_EQ(k["SM.PduSessionCreationSucc"], 1);
     EXPECT_EQ(k["SM.PduSessionCreationFail"], 0);

@@ -113,12 +113,12 @@ TEST_F(N2Live, LiveCountsEqualReplay) {
   // The counts agree; the mean times do not (live: the send loop's timing,
   // replay: the capture's timestamps).
   auto counts = [](nlohmann::json k) {
-    k.erase("RM.RegisterTimeMean_ms");
+    k.erase("RM.RegTimeMean_ms");
     k.erase("SM.PduSessionTimeMean_ms");
     return k;
   };
   EXPECT_EQ(counts((*live)["n2"]["kpis"]), counts((*rep)["n2"]["kpis"]));
-  EXPECT_EQ((*live)["n2"]["kpis"]["RM.RegisterSuccInit"], 1);
+  EXPECT_EQ((*live)["n2"]["kpis"]["RM.RegInitSucc"], 1);
   // Every NGAP message went the ingress way and none was lost.
   EXPECT_EQ((*live)["n2"]["counters"]["events"], 14);
 

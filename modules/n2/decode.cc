@@ -60,6 +60,43 @@ class Aper {
   size_t bit_;
 };
 
+// PDUSessionResourceSetupRequestTransfer ::= SEQUENCE { protocolIEs, ... }:
+// the UL-NGU-UP-TNLInformation IE (139) is UPTransportLayerInformation
+// CHOICE { gTPTunnel GTPTunnel, choice-Extensions } (not extensible: a
+// 1-bit index) with GTPTunnel ::= SEQUENCE {
+// transportLayerAddress BIT STRING (SIZE(1..160, ...)), gTP-TEID OCTET
+// STRING (SIZE(4)), iE-Extensions OPTIONAL, ... }.
+void transfer_tunnel(std::span<const uint8_t> t, int psi, NgapMessage& m) {
+  if (t.size() < 3) return;
+  size_t count = (static_cast<size_t>(t[1]) << 8) | t[2], off = 3;
+  // Bounded by NGAP_MAX_IES, as the top-level walk.
+  for (size_t i = 0; i < count && i < NGAP_MAX_IES && off + 3 <= t.size(); i++) {
+    uint32_t id = (static_cast<uint32_t>(t[off]) << 8) | t[off + 1];
+    Aper r(t, off + 3);
+    long len = r.length();
+    size_t vo = r.octet();
+    if (r.bad || len < 0 || vo + static_cast<size_t>(len) > t.size()) return;
+    if (id == 139) {
+      Aper v(t.subspan(vo, static_cast<size_t>(len)));
+      if (v.bits(1) != 0) return;   // CHOICE index: not gTPTunnel
+      v.bits(2);                    // SEQUENCE extension, iE-Extensions present
+      bool ext = v.bits(1);         // BIT STRING size extension
+      if (ext) return;
+      uint32_t nbits = v.bits(8) + 1;  // SIZE(1..160)
+      if (nbits % 8) return;
+      v.align();
+      UlTunnel u;
+      u.pdu_session_id = psi;
+      for (uint32_t k = 0; k < nbits / 8; k++) u.address.push_back(static_cast<uint8_t>(v.bits(8)));
+      v.align();
+      u.teid = v.bits(32);
+      if (!v.bad) m.ul_tunnels.push_back(std::move(u));
+      return;
+    }
+    off = vo + static_cast<size_t>(len);
+  }
+}
+
 // The items of a PDU session resource list IE: every NAS-PDU they carry
 // and their PDU session IDs. `snssai`: the item has an S-NSSAI between the
 // NAS-PDU and the transfer (SUReq, CxtReq; not ModReq).
@@ -95,6 +132,8 @@ int walk_session_list(std::span<const uint8_t> v, bool snssai, NgapMessage& m) {
     }
     long t = r.length();  // the Transfer (OCTET STRING CONTAINING ...)
     if (r.bad || t < 0) break;
+    if (snssai && r.octet() + static_cast<size_t>(t) <= v.size())
+      transfer_tunnel(v.subspan(r.octet(), static_cast<size_t>(t)), psi, m);
     r.skip_octets(static_cast<size_t>(t));
     if (has_ie_ext) return NGAP_OK;
   }
@@ -381,6 +420,37 @@ void decode_mm_body(std::span<const uint8_t> p, int type, NasCtx& c, bool outer)
   }
 }
 
+// PDU session establishment accept (TS 24.501 8.3.2): SSC mode and PDU
+// session type (1), authorized QoS rules (LV-E), session AMBR (LV), then
+// optional IEs; the PDU address (0x29, TLV: PDU session type, address).
+// 5GSM cause and RQ timer value are TV 2; 0x7- TLV-E; others TLV or type 1.
+void pdu_address(std::span<const uint8_t> b, NasMessage& out) {
+  if (b.size() < 3) return;
+  size_t off = 1, l = (static_cast<size_t>(b[1]) << 8) | b[2];
+  off += 2 + l;
+  if (off >= b.size()) return;
+  off += 1 + b[off];
+  // Each iteration consumes at least one octet: bounded by the message.
+  while (off < b.size()) {
+    int iei = b[off];
+    if (iei >= 0x80) {
+      off++;
+      continue;
+    }
+    if (iei == 0x59 || iei == 0x56) {
+      off += 2;
+      continue;
+    }
+    size_t hdr = (iei & 0xf0) == 0x70 ? 3 : 2;
+    if (off + hdr > b.size()) return;
+    size_t len = hdr == 3 ? (static_cast<size_t>(b[off + 1]) << 8) | b[off + 2] : b[off + 1];
+    if (off + hdr + len > b.size()) return;
+    if (iei == 0x29 && len == 5 && (b[off + hdr] & 0x07) == 1)
+      out.ue_address.assign(b.begin() + static_cast<long>(off + hdr + 1), b.begin() + static_cast<long>(off + hdr + 5));
+    off += hdr + len;
+  }
+}
+
 void decode_plain(std::span<const uint8_t> p, NasCtx& c, bool outer) {
   // Nesting: a NAS message container holds a plain message that may hold a
   // payload container: depth 4 is more than TS 24.501 allows.
@@ -410,6 +480,7 @@ void decode_plain(std::span<const uint8_t> p, NasCtx& c, bool outer) {
         // modification reject (0xcb)...: 5GSM cause is the first octet.
         if ((t == 0xc3 || t == 0xd3 || t == 0xcb || t == 0xc7 || t == 0xd2) && p.size() >= 5)
           c.out.sm_cause = p[4];
+        if (t == 0xc2) pdu_address(p.subspan(4), c.out);
       }
     }
   }

@@ -32,6 +32,13 @@ struct NasPdu {
   int pdu_session_id = -1;  // set for a NAS-PDU inside a PDU session item
 };
 
+// A PDU session's N3 tunnel end as NGAP announces it.
+struct UlTunnel {
+  int pdu_session_id = -1;
+  uint32_t teid = 0;             // UL GTP-U TEID (the UPF's)
+  std::vector<uint8_t> address;  // the UPF's transport address: 4 or 16 octets
+};
+
 struct NgapMessage {
   int pdu_type = -1;
   int proc = -1;
@@ -39,6 +46,7 @@ struct NgapMessage {
   std::optional<uint64_t> amf_ue_id;
   std::vector<NasPdu> nas;          // in message order: tshark's order
   std::vector<int> pdu_session_ids; // of the PDU session resource lists
+  std::vector<UlTunnel> ul_tunnels; // UL-NGU-UP-TNLInformation of the setup request transfers
   std::optional<int> cause_group;   // Cause CHOICE index (radioNetwork 0, transport 1, nas 2, protocol 3, misc 4)
   std::optional<int> cause_value;
   int error = NGAP_OK;              // enum ngap_error: where the walk stopped
@@ -73,6 +81,7 @@ struct NasMessage {
   // new NGAP UE association.
   std::vector<uint8_t> tmsi;
   std::vector<uint8_t> assigned_tmsi;
+  std::vector<uint8_t> ue_address;  // PDU session establishment accept: PDU address (IPv4: 4 octets)
   bool truncated = false;           // a length ran past the PDU
 };
 

@@ -237,6 +237,7 @@ Result<json> N2Module::snapshot(const core::ProgramManager& pm) {
   j.update(tracker_->nas_sections());
   j["n2"]["kpis"] = tracker_->kpis().to_json();
   j["n2"]["ues"] = tracker_->ue_records();
+  j["n2"]["teid_sessions"] = tracker_->teid_sessions();
   j["n2"]["ue_evictions"] = tracker_->evictions();
   j["n2"]["ciphered_nea_unknown"] = tracker_->ciphered_nea_unknown();
   j["n2"]["userspace_bad"] = tracker_->bad();
@@ -282,6 +283,8 @@ class N2ReplayRun final : public core::ReplayRun {
     out["n2"]["ues"] = tr.ues();
     // Forensics: what happened to each UE, message by message.
     out["n2"]["ue_records"] = tr.ue_records(true);
+    // The 5G context join, N2 side: UL TEID -> UE, PDU session, UE address.
+    out["n2"]["teid_sessions"] = tr.teid_sessions();
     out["n2"]["ciphered_nea_unknown"] = tr.ciphered_nea_unknown();
     out["n2"]["userspace_bad"] = tr.bad();
     uint64_t ring_full = 0;

@@ -43,6 +43,13 @@ uint64_t siphash24(const uint64_t k[2], std::span<const uint8_t> in) {
   return v0 ^ v1 ^ v2 ^ v3;
 }
 
+std::string ip_str(const std::vector<uint8_t>& a) {
+  if (a.size() == 4) return fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+  std::string s;
+  for (size_t i = 0; i + 1 < a.size(); i += 2) s += fmt::format("{}{:x}", i ? ":" : "", (a[i] << 8) | a[i + 1]);
+  return s;
+}
+
 std::string addr_str(const uint8_t a[16]) {
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (std::memcmp(a, mapped, 12) == 0) return fmt::format("{}.{}.{}.{}", a[12], a[13], a[14], a[15]);
@@ -156,6 +163,9 @@ Tracker::Ue& Tracker::ue_for(const std::string& key, uint64_t ts) {
   // Bounded: a flood of UEs that never finish a procedure evicts the
   // least recently seen record, counted.
   while (ues_.size() >= opt_.max_ues && !lru_.empty()) {
+    auto victim = ues_.find(lru_.back());
+    if (victim != ues_.end())
+      for (const auto& [psi, tun] : victim->second.tunnels) teid_.erase(tun.teid);
     ues_.erase(lru_.back());
     lru_.pop_back();
     evictions_++;
@@ -230,6 +240,10 @@ void Tracker::on_nas(Ue& ue, const NasMessage& m, uint64_t ts, json& line) {
       case 0xc2: {
         kpis_.pdu_succ++;
         ue.sessions.insert(psi);
+        if (!m.ue_address.empty()) {
+          ue.ue_addr[psi] = m.ue_address;
+          n["ue_address"] = ip_str(m.ue_address);
+        }
         auto it = ue.pending_pdu_ns.find(psi);
         if (it != ue.pending_pdu_ns.end()) {
           kpis_.pdu_time_sum_ns += ts >= it->second ? ts - it->second : 0;
@@ -295,12 +309,14 @@ Result<void> Tracker::add(std::span<const uint8_t> rec, json* timeline) {
   if (g.cause_group) line["ngap"]["cause"] = {{"group", *g.cause_group}, {"value", *g.cause_value}};
 
   Ue* ue = nullptr;
+  std::string ue_key;
   if (g.ran_ue_id) {
     // The RAN UE NGAP ID is unique per gNB: key by the association's two
     // addresses (in a fixed order) and the ID.
     std::string a = addr_str(ev.saddr), b = addr_str(ev.daddr);
     if (b < a) std::swap(a, b);
-    ue = &ue_for(fmt::format("{}|{}|{}", a, b, *g.ran_ue_id), ts);
+    ue_key = fmt::format("{}|{}|{}", a, b, *g.ran_ue_id);
+    ue = &ue_for(ue_key, ts);
     if (g.amf_ue_id) ue->amf_id = *g.amf_ue_id;
     ue->ran_id = *g.ran_ue_id;
     line["ue"] = {{"ran_ue_ngap_id", *g.ran_ue_id}};
@@ -346,6 +362,13 @@ Result<void> Tracker::add(std::span<const uint8_t> rec, json* timeline) {
   if (ue) {
     if (!ue->subscriber.empty()) line["subscriber"] = ue->subscriber;
     for (int s : g.pdu_session_ids) ue->sessions.insert(s);
+    for (const auto& t : g.ul_tunnels) {
+      ue->tunnels[t.pdu_session_id] = t;
+      teid_[t.teid] = {ue_key, t.pdu_session_id};
+      line["ul_tunnels"].push_back({{"pdu_session_id", t.pdu_session_id},
+                                    {"teid", fmt::format("0x{:08x}", t.teid)},
+                                    {"upf_address", ip_str(t.address)}});
+    }
     ue->timeline.push_back(line);
     while (ue->timeline.size() > opt_.timeline_per_ue) ue->timeline.pop_front();
   }
@@ -360,6 +383,28 @@ json Tracker::nas_sections() const {
   return j;
 }
 
+json Tracker::session_for_teid(uint32_t teid) const {
+  auto it = teid_.find(teid);
+  if (it == teid_.end()) return nullptr;
+  auto u = ues_.find(it->second.first);
+  if (u == ues_.end()) return nullptr;
+  const int psi = it->second.second;
+  json j = {{"ran_ue_ngap_id", u->second.ran_id}, {"pdu_session_id", psi}};
+  if (u->second.amf_id) j["amf_ue_ngap_id"] = *u->second.amf_id;
+  if (auto a = u->second.ue_addr.find(psi); a != u->second.ue_addr.end()) j["ue_address"] = ip_str(a->second);
+  if (!u->second.subscriber.empty()) j["subscriber"] = u->second.subscriber;
+  return j;
+}
+
+json Tracker::teid_sessions() const {
+  json j = json::object();
+  for (const auto& [teid, v] : teid_) {
+    json l = session_for_teid(teid);
+    if (!l.is_null()) j[fmt::format("0x{:08x}", teid)] = std::move(l);
+  }
+  return j;
+}
+
 json Tracker::ue_records(bool with_timeline) const {
   json arr = json::array();
   for (const auto& key : lru_) {
@@ -370,6 +415,17 @@ json Tracker::ue_records(bool with_timeline) const {
     if (u.nea) r["nea"] = fmt::format("NEA{}", *u.nea);
     if (!u.subscriber.empty()) r["subscriber"] = u.subscriber;
     if (u.pending_reg_type) r["pending"] = "registration";
+    json sess = json::array();
+    for (int psi : u.sessions) {
+      json e = {{"pdu_session_id", psi}};
+      if (auto t = u.tunnels.find(psi); t != u.tunnels.end()) {
+        e["ul_teid"] = fmt::format("0x{:08x}", t->second.teid);
+        e["upf_address"] = ip_str(t->second.address);
+      }
+      if (auto a = u.ue_addr.find(psi); a != u.ue_addr.end()) e["ue_address"] = ip_str(a->second);
+      sess.push_back(std::move(e));
+    }
+    r["sessions"] = std::move(sess);
     if (with_timeline) r["timeline"] = json(u.timeline);
     arr.push_back(std::move(r));
   }

@@ -87,8 +87,13 @@ class Tracker {
   // Per-UE records, most recently seen first; with each UE's timeline (the
   // last timeline_per_ue messages, oldest first) when asked.
   nlohmann::json ue_records(bool with_timeline = false) const;
-  // The 5G context join: UL TEIDs are not parsed yet (docs/n2.md); the
-  // records carry PDU session IDs per UE.
+  // The 5G context join, N2 side: the UE and PDU session behind an UL
+  // GTP-U TEID (from PDUSessionResourceSetupRequest), with the UE address
+  // when the NAS accept was readable; null when unknown. The label obs's
+  // per-TEID series could carry (not wired into obs yet: docs/n2.md).
+  nlohmann::json session_for_teid(uint32_t teid) const;
+  // Every known UL TEID ("0x%08x") with session_for_teid()'s label.
+  nlohmann::json teid_sessions() const;
   std::string hash_identity(std::span<const uint8_t> id) const;
 
  private:
@@ -102,6 +107,8 @@ class Tracker {
     std::map<int, uint64_t> pending_pdu_ns;  // PSI -> request time
     bool pending_service = false;
     std::set<int> sessions;
+    std::map<int, UlTunnel> tunnels;                // PSI -> UL tunnel (NGAP setup request)
+    std::map<int, std::vector<uint8_t>> ue_addr;    // PSI -> UE IPv4 address (NAS accept)
     std::string subscriber;                  // hashed SUCI, "" if none / identities off
     std::vector<uint8_t> tmsi;               // AMF set/pointer + 5G-TMSI, once known
     std::deque<nlohmann::json> timeline;
@@ -122,6 +129,7 @@ class Tracker {
   // coming back with a Service request on a new association is known.
   // Bounded like the UE table (cleared past 2 x max_ues, counted).
   std::map<std::vector<uint8_t>, int> nea_by_tmsi_;
+  std::unordered_map<uint32_t, std::pair<std::string, int>> teid_;  // UL TEID -> (UE key, PSI); bounded with the UEs
   uint64_t tmsi_resets_ = 0;
   uint64_t ciphered_nea_unknown_ = 0;
 };

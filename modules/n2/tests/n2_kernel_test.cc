@@ -155,3 +155,49 @@ TEST(N2Kpis, FromCaptureSequences) {
 }
 
 }  // namespace
+
+namespace {
+
+// The N2 side of the 5G context join: UL TEID and UPF address from the
+// PDUSessionResourceSetupRequest transfer, UE address from the NAS accept.
+// Expected values read with tshark -o nas-5gs.null_decipher:TRUE
+// -Y ngap.procedureCode==29 -T fields -e ngap.gTP_TEID
+// -e ngap.TransportLayerAddressIPv4 -e nas_5gs.sm.pdu_addr_inf_ipv4
+// (the request's row; the response's TEID is the gNB's DL end).
+TEST(N2Join, UlTeidAndUeAddressPerSession) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (BPF_PROG_TEST_RUN)";
+  struct Case {
+    const char* capture;
+    const char* teid;
+    const char* upf;
+    const char* ue;
+  } cases[] = {{"5greplay_oai.pcap", "0x00000008", "192.168.70.134", "12.1.1.136"},
+               {"telekom_free5gc.pcap", "0x00000001", "10.200.200.102", "60.60.0.1"}};
+  int ran = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.capture);
+    auto path = fs::path(pcaps_dir()) / c.capture;
+    if (!fs::exists(path)) continue;
+    ran++;
+    auto r = kagami::replay::run({path.string(), {"n2"}});
+    ASSERT_TRUE(r) << r.error().message;
+    const json& ues = (*r)["n2"]["ue_records"];
+    ASSERT_EQ(ues.size(), 1u) << ues.dump();
+    ASSERT_EQ(ues[0]["sessions"].size(), 1u) << ues[0].dump();
+    const json& s = ues[0]["sessions"][0];
+    EXPECT_EQ(s["ul_teid"], c.teid) << s.dump();
+    EXPECT_EQ(s["upf_address"], c.upf);
+    EXPECT_EQ(s["ue_address"], c.ue);
+    // The label obs's per-TEID series can carry.
+    const json& label = (*r)["n2"]["teid_sessions"][c.teid];
+    EXPECT_EQ(label["ue_address"], c.ue) << (*r)["n2"]["teid_sessions"].dump();
+    EXPECT_EQ(label["pdu_session_id"], s["pdu_session_id"]);
+    EXPECT_EQ(label["ran_ue_ngap_id"], ues[0]["ran_ue_ngap_id"]);
+    // The identity is hashed, never shown.
+    EXPECT_EQ(ues[0]["subscriber"].get<std::string>().size(), 16u);
+    EXPECT_EQ(ues[0].dump().find("imsi"), std::string::npos);
+  }
+  if (!ran) GTEST_SKIP() << "no N2 captures in " << pcaps_dir();
+}
+
+}  // namespace

@@ -23,7 +23,7 @@ JOBS=${JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_CXX_COMPILER="$CLANGXX" \
   -DKAGAMI_FUZZ=ON -DKAGAMI_SANITIZE=ON >/dev/null
-FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz security_policy_fuzz)
+FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz security_policy_fuzz n2_decode_fuzz)
 cmake --build "$BUILD_DIR" -j"$JOBS" --target "${FUZZERS[@]}"
 
 for f in "${FUZZERS[@]}"; do mkdir -p "$BUILD_DIR/corpus/$f"; done
@@ -34,6 +34,31 @@ cp -n tests/fuzz/corpus/identity/* "$BUILD_DIR/corpus/identity_fuzz/"
 cp -n tests/fuzz/corpus/pcap/* "$BUILD_DIR/corpus/pcap_reader_fuzz/"
 cp -n tests/fuzz/corpus/render/* "$BUILD_DIR/corpus/pcap_render_fuzz/"
 cp -n tests/fuzz/corpus/security_policy/* "$BUILD_DIR/corpus/security_policy_fuzz/"
+
+cp -n tests/fuzz/corpus/n2/* "$BUILD_DIR/corpus/n2_decode_fuzz/"
+# n2_decode_fuzz: every NGAP message of the shared captures, one seed each
+# (tshark's ngap_raw bytes; needs tshark, skipped without it).
+if [ -d "$PCAPS" ] && command -v tshark >/dev/null; then
+  for c in "$PCAPS"/*.pcap "$PCAPS"/*.pcapng; do
+    tshark -n -r "$c" -Y ngap -T json -x 2>/dev/null | python3 -c '
+import json, sys, hashlib
+out = sys.argv[1]
+def raws(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == "ngap_raw" and isinstance(v, list) and v and isinstance(v[0], str): yield v[0]
+            else: yield from raws(v)
+    elif isinstance(o, list):
+        for x in o: yield from raws(x)
+try: frames = json.load(sys.stdin)
+except ValueError: frames = []
+for f in frames:
+    for h in raws(f):
+        b = bytes.fromhex(h)
+        open(out + "/cap-" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
+' "$BUILD_DIR/corpus/n2_decode_fuzz" || true
+  done
+fi
 if [ -d "$PCAPS" ]; then
   find "$PCAPS" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) -size -65537c \
     -exec cp -n {} "$BUILD_DIR/corpus/pcap_reader_fuzz/" \;

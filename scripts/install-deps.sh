@@ -23,6 +23,10 @@ PKGS=(
   # independent judges and test hosts
   iproute2 iputils-ping tshark prometheus netcat-openbsd procps curl iperf3
   python3
+  # sbi module live tests and benchmark: real HTTP/2 servers and clients
+  # (nghttpd; nghttp, h2load) for h2c and TLS SBI traffic
+  nghttp2-server
+  nghttp2-client
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -17,7 +17,7 @@ using nlohmann::json;
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 // HTTP/2 frame types and flags (RFC 9113 section 6).
-constexpr uint8_t kData = 0, kHeaders = 1, kSettings = 4, kPushPromise = 5, kContinuation = 9;
+constexpr uint8_t kHeaders = 1, kSettings = 4, kPushPromise = 5, kContinuation = 9;
 constexpr uint8_t kEndHeaders = 0x4, kPadded = 0x8, kPriority = 0x20;
 constexpr uint16_t kSettingsHeaderTableSize = 1;
 
@@ -28,6 +28,16 @@ bool is_method(std::string_view m) {
   static constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
                                                   "OPTIONS", "CONNECT", "TRACE"};
   return std::find(std::begin(kMethods), std::end(kMethods), m) != std::end(kMethods);
+}
+
+// Header values go into JSON keys, metric labels and events: bytes outside
+// printable ASCII become '?' (JSON needs valid UTF-8; a hostile :path must
+// not break the agent's output), and the length is capped.
+std::string printable(std::string_view v, size_t max) {
+  std::string o(v.substr(0, max));
+  for (auto& ch : o)
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+  return o;
 }
 
 std::string lower(std::string_view s) {
@@ -667,9 +677,9 @@ bool Decoder::h2_header_block(Conn& c, bool from_client, uint64_t ts, uint32_t s
       } else {
         std::string_view name(reinterpret_cast<const char*>(nv.name), nv.namelen);
         std::string_view value(reinterpret_cast<const char*>(nv.value), nv.valuelen);
-        if (name == ":method") method = value;
-        else if (name == ":path") path = value;
-        else if (name == ":status") status = value;
+        if (name == ":method") method = printable(value, 32);
+        else if (name == ":path") path = printable(value, 2048);
+        else if (name == ":status") status = printable(value, 8);
       }
     }
     if (iflags & NGHTTP2_HD_INFLATE_FINAL) {
@@ -839,7 +849,7 @@ void Decoder::parse_h1(Conn& c, bool from_client, uint64_t ts) {
     if (d.broken) break;
     if (from_client) {
       std::string method(start.substr(0, s1));
-      std::string uri(start.substr(s1 + 1, s2 - s1 - 1));
+      std::string uri = printable(start.substr(s1 + 1, s2 - s1 - 1), 2048);
       if (!is_method(method) || start.substr(s2 + 1, 5) != "HTTP/") {
         error("http1_bad_start_line");
         d.broken = true;

@@ -360,3 +360,25 @@ TEST(SbiTls, PlaintextStreamsByProcessAndSsl) {
 
 }  // namespace
 }  // namespace kagami::sbi
+
+namespace kagami::sbi {
+namespace {
+
+// Found by sbi_fuzz: a path with bytes that are not UTF-8 made the JSON
+// of the counters throw. Such bytes are replaced, the output always builds.
+TEST(SbiBad, NonUtf8HeaderValuesKeepTheJsonValid) {
+  Decoder d;
+  Conn c(d);
+  Deflater req;
+  c.send(true, kPreface + frame(1, 0x4, 1, req.block({{":method", "G\xffT"}, {":path", "/nnrf-\xaf/v1"}})));
+  c.send(true, "");
+  Segment s{c.c, c.s, c.cseq, false, false, false, true, c.ts, {}};
+  d.segment(s);
+  c.send(false, "");
+  std::string out;
+  EXPECT_NO_THROW(out = d.stats().truth_sections().dump());
+  EXPECT_NE(out.find("G?T /nnrf-?"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace kagami::sbi

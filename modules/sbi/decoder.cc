@@ -31,12 +31,16 @@ bool is_method(std::string_view m) {
 }
 
 // Header values go into JSON keys, metric labels and events: bytes outside
-// printable ASCII become '?' (JSON needs valid UTF-8; a hostile :path must
-// not break the agent's output), and the length is capped.
+// printable ASCII are percent-encoded as in a URI ("%AF"; JSON needs valid
+// UTF-8, and a hostile :path must not break the agent's output), and the
+// length is capped.
 std::string printable(std::string_view v, size_t max) {
-  std::string o(v.substr(0, max));
-  for (auto& ch : o)
-    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+  std::string o;
+  for (char ch : v.substr(0, max)) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u > 0x7e) o += fmt::format("%{:02X}", u);
+    else o += ch;
+  }
   return o;
 }
 

@@ -27,6 +27,7 @@
 #define SBI_MAP_CONFIG "sbi_config"     /* ARRAY[1] of struct sbi_config, written by configure() */
 #define SBI_MAP_CIDRS "sbi_cidrs"       /* LPM_TRIE struct sbi_cidr_key -> __u8 */
 #define SBI_MAP_SCRATCH "sbi_scratch"   /* PERCPU_ARRAY[1] of struct sbi_seg: the record being built */
+#define SBI_MAP_SSL_ARGS "sbi_ssl_args" /* HASH pid_tgid -> struct sbi_ssl_args: SSL_* entry to return */
 
 /* Default ring size (bytes, a power-of-two multiple of the page size); the
  * module patches max_entries to ring_kb. 4 MiB hold ~2000 full chunks:
@@ -50,16 +51,21 @@
 #define SBI_SEG_FIN 0x02
 #define SBI_SEG_RST 0x04
 #define SBI_SEG_ACK 0x08
-#define SBI_SEG_TLS 0x10 /* plaintext from the libssl uprobes (seq is a byte count) */
+#define SBI_SEG_TLS 0x10       /* plaintext from the libssl uprobes, see below */
+#define SBI_SEG_TLS_WRITE 0x20 /* TLS: the process wrote it (SSL_write*), else read it */
 
 /* sbi_seg.source */
 #define SBI_SRC_TC_INGRESS 0
 #define SBI_SRC_TC_EGRESS 1
 #define SBI_SRC_REPLAY 2
+#define SBI_SRC_TLS 3
 
 /* One chunk of TCP payload (or a SYN/FIN/RST without payload). hdr.len is
  * offsetof(data) + data_len; hdr.mono_ns is the packet's time (the capture
- * timestamp in replay). */
+ * timestamp in replay). TLS plaintext records (flags SBI_SEG_TLS) carry the
+ * SSL* in the first 8 bytes of saddr (host order), the process id (tgid) in
+ * ifindex, and no ports, addresses or sequence numbers: SSL_read/SSL_write
+ * hand over one ordered byte stream per SSL object and direction. */
 struct sbi_seg {
 	struct kg_event_hdr hdr;
 	__u8 saddr[16];    /* IPv4 mapped to ::ffff:a.b.c.d */
@@ -83,6 +89,15 @@ struct sbi_seg {
 #define SBI_CFG_ACTIVE 0x1 /* configure() ran: live programs copy nothing before */
 #define SBI_CFG_PORTS 0x2  /* port_bits restricts (else any port) */
 #define SBI_CFG_CIDRS 0x4  /* sbi_cidrs restricts (else any address) */
+
+/* What an SSL_* entry probe keeps for its return probe. */
+struct sbi_ssl_args {
+	__u64 ssl;
+	__u64 buf;
+	__u64 out_len; /* SSL_*_ex: the size_t* the byte count is written to; 0 otherwise */
+	__u32 write;
+	__u32 pad;
+};
 
 struct sbi_config {
 	__u32 flags;

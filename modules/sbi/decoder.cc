@@ -211,6 +211,7 @@ struct Decoder::Conn {
   uint64_t last_use = 0;
   bool mid_stream_counted = false;
   int tls_role = -1;  // TLS: 1 the probed process is the client, 0 the server
+  uint32_t tls_pid = 0;
   struct Pending {
     std::string method, path;
     uint64_t ts = 0;
@@ -736,6 +737,10 @@ bool Decoder::h2_header_block(Conn& c, bool from_client, uint64_t ts, uint32_t s
       e.client = c.client;
       e.server = c.server;
       e.stream_id = stream;
+      if (c.tls) {
+        e.side = c.tls_role == 1 ? "client" : "server";
+        e.pid = c.tls_pid;
+      }
       c.streams.erase(it);
       emit(e);
     }
@@ -901,6 +906,10 @@ void Decoder::parse_h1(Conn& c, bool from_client, uint64_t ts) {
           e.response_ns = ts;
           e.client = c.client;
           e.server = c.server;
+          if (c.tls) {
+            e.side = c.tls_role == 1 ? "client" : "server";
+            e.pid = c.tls_pid;
+          }
           emit(e);
         } else {
           error("response_without_request");
@@ -941,29 +950,53 @@ void Decoder::tls_data(uint32_t pid, uint64_t ssl, bool is_write, uint64_t ts_ns
     }
     it = tls_.emplace(key, std::make_unique<Conn>()).first;
     it->second->tls = true;
+    it->second->tls_pid = pid;
+    stats_.conns.seen++;
+  }
+  std::string_view v(reinterpret_cast<const char*>(data.data()), data.size());
+  const bool preface = v.substr(0, kPreface.size()) == kPreface;
+  if (preface && it->second->tls_role >= 0 && it->second->dir[0].offset > 0) {
+    // libssl reuses freed SSL objects: a preface on a known (pid, SSL*) is
+    // a new connection, never the middle of the old one (the preface
+    // exists only at the start of a connection).
+    finish_conn(*it->second);
+    it->second = std::make_unique<Conn>();
+    it->second->tls = true;
+    it->second->tls_pid = pid;
     stats_.conns.seen++;
   }
   Conn& c = *it->second;
   c.last_use = ++lru_clock_;
   if (c.tls_role < 0) {
-    // Whoever sends the h2 preface or a request line first is the client.
-    // A read of the preface makes the process the server. The first bytes
-    // of a TLS session are the application's first (SSL_write/SSL_read
-    // see whole records in order), so this is not a guess about framing.
-    std::string_view v(reinterpret_cast<const char*>(data.data()), data.size());
+    // The first bytes of a TLS session are the application's first
+    // (SSL_write/SSL_read see whole records in order), so these are not
+    // guesses about framing: the h2 preface or a request line comes from
+    // the client; a SETTINGS frame on stream 0 (the server's connection
+    // preface, which a server may write before reading the client's) or a
+    // status line from the server.
     const size_t sp = v.find(' ');
-    const bool looks_client = v.substr(0, std::min(v.size(), kPreface.size())) ==
-                                  kPreface.substr(0, std::min(v.size(), kPreface.size())) ||
+    const size_t n = std::min(v.size(), kPreface.size());
+    const bool looks_client = v.substr(0, n) == kPreface.substr(0, n) ||
                               (sp != std::string_view::npos && is_method(v.substr(0, sp)));
-    if (!looks_client) {
+    const auto* b = data.data();
+    const bool looks_server = (data.size() >= 9 && b[3] == kSettings && b[4] == 0 && b[5] == 0 && b[6] == 0 &&
+                               b[7] == 0 && b[8] == 0) ||
+                              v.substr(0, 7) == "HTTP/1.";
+    if (!looks_client && !looks_server) {
       if (!c.mid_stream_counted) {
         c.mid_stream_counted = true;
         error("mid_stream");
       }
       return;
     }
-    c.tls_role = is_write ? 1 : 0;
+    // tls_role 1: the probed process is the client.
+    c.tls_role = looks_client == is_write ? 1 : 0;
     c.client_known = true;
+    if (looks_server && !looks_client) {
+      // The server spoke first: the client's stream must start with the
+      // preface; the server's SETTINGS waits for it in dir[1].
+      c.dir[0].preface_done = false;
+    }
   }
   const bool from_client = is_write == (c.tls_role == 1);
   feed(c, from_client, ts_ns, data);

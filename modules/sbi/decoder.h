@@ -68,6 +68,10 @@ struct Exchange {
   uint64_t request_ns = 0, response_ns = 0;
   Endpoint client, server;
   uint32_t stream_id = 0;  // HTTP/2 stream, 0 for HTTP/1.1
+  // TLS: which end the probed process is ("client", "server"); "" for TCP.
+  // A node running both ends sees each exchange once from each.
+  std::string side;
+  uint32_t pid = 0;  // TLS: the probed process
 };
 
 struct Limits {

@@ -81,8 +81,12 @@ Result<std::pair<uint32_t, std::array<uint8_t, 16>>> parse_cidr(const std::strin
 Result<SbiConfig> parse_sbi_config(const json& section) {
   SbiConfig c;
   core::ConfigSection s("sbi", section);
-  KAGAMI_TRY(s.allow({"interfaces", "ports", "cidrs", "ring_kb", "events"}));
-  KAGAMI_TRY(s.strings("interfaces", c.interfaces, core::Need::Required, 64));
+  KAGAMI_TRY(s.allow({"interfaces", "ports", "cidrs", "ring_kb", "events", "libssl", "tls_side"}));
+  KAGAMI_TRY(s.strings("interfaces", c.interfaces, core::Need::Optional, 64));
+  KAGAMI_TRY(s.path("libssl", c.libssl));
+  KAGAMI_TRY(s.choice("tls_side", c.tls_side, {"server", "client", "both"}));
+  if (c.interfaces.empty() && c.libssl.empty())
+    return s.error("interfaces", "must list at least one interface (or set libssl for TLS only)");
   for (const auto& n : c.interfaces)
     if (n.size() >= IFNAMSIZ || n.find_first_of(" /:@#") != std::string::npos)
       return s.error("interfaces", fmt::format("'{}' is not a valid interface name", n));
@@ -128,13 +132,19 @@ Result<SbiConfig> parse_sbi_config(const json& section) {
 }
 
 Result<void> feed_record(sbi::Decoder& d, std::span<const uint8_t> rec) {
-  sbi_seg h;
+  sbi_seg h{};
   if (rec.size() < SBI_SEG_HDR_BYTES) return make_error("sbi record of {} bytes, shorter than its header", rec.size());
   std::memcpy(&h, rec.data(), SBI_SEG_HDR_BYTES);
   if (h.hdr.kind != SBI_KIND_SEG || h.data_len > SBI_CHUNK || h.hdr.len != rec.size() ||
       SBI_SEG_HDR_BYTES + h.data_len != rec.size())
     return make_error("sbi record kind {} len {} data_len {} in {} bytes: not a segment", h.hdr.kind, h.hdr.len,
                       h.data_len, rec.size());
+  if (h.flags & SBI_SEG_TLS) {
+    uint64_t ssl = 0;
+    std::memcpy(&ssl, h.saddr, sizeof(ssl));
+    d.tls_data(h.ifindex, ssl, h.flags & SBI_SEG_TLS_WRITE, h.hdr.mono_ns, rec.subspan(SBI_SEG_HDR_BYTES, h.data_len));
+    return ok();
+  }
   sbi::Segment s;
   std::memcpy(s.src.addr.data(), h.saddr, 16);
   std::memcpy(s.dst.addr.data(), h.daddr, 16);
@@ -163,6 +173,12 @@ json exchange_event(const sbi::Exchange& e) {
             {"mono_ns", e.response_ns}};
   if (e.response_ns >= e.request_ns) j["latency_ns"] = e.response_ns - e.request_ns;
   if (e.stream_id) j["stream"] = e.stream_id;
+  if (!e.side.empty()) {
+    j["side"] = e.side;
+    j["pid"] = e.pid;
+    j.erase("client");
+    j.erase("server");  // a TLS stream is known by process and SSL object, not addresses
+  }
   return j;
 }
 
@@ -180,6 +196,11 @@ class SbiReplayRun final : public core::ReplayRun {
     // cost load time.
     bpf_program__set_autoload(r->skel_->progs.sbi_tc_ingress, false);
     bpf_program__set_autoload(r->skel_->progs.sbi_tc_egress, false);
+    for (bpf_program* p : {r->skel_->progs.sbi_ssl_write_entry, r->skel_->progs.sbi_ssl_write_ret,
+                           r->skel_->progs.sbi_ssl_read_entry, r->skel_->progs.sbi_ssl_read_ret,
+                           r->skel_->progs.sbi_ssl_write_ex_entry, r->skel_->progs.sbi_ssl_write_ex_ret,
+                           r->skel_->progs.sbi_ssl_read_ex_entry, r->skel_->progs.sbi_ssl_read_ex_ret})
+      bpf_program__set_autoload(p, false);
     if (int err = sbi_bpf__load(r->skel_); err) return errno_error(-err, "sbi: loading sbi_replay");
     r->decoder_ = std::make_unique<sbi::Decoder>(sbi::Limits{}, [p = r.get()](const sbi::Exchange& e) {
       p->accounting_.add(e);
@@ -251,7 +272,10 @@ Result<std::unique_ptr<core::ReplayRun>> SbiModule::open_replay() {
 SbiModule::~SbiModule() { stop(); }
 
 std::vector<core::FeatureNeed> SbiModule::needs() const {
-  return {{"tc", true, ""}, {"ringbuf", true, ""}, {"lpm_trie", true, ""}};
+  return {{"tc", true, ""},
+          {"ringbuf", true, ""},
+          {"lpm_trie", true, ""},
+          {"uprobe", false, "no TLS plaintext (h2c and HTTP/1.1 only)"}};
 }
 
 Result<std::vector<core::LoadRequest>> SbiModule::plan(const json& config, const core::ModuleContext& ctx) {
@@ -271,6 +295,28 @@ Result<std::vector<core::LoadRequest>> SbiModule::plan(const json& config, const
       auto a = core::AttachPoint::parse(fmt::format("tc:{}:{}@sbi_tc_{}", i, dir, dir));
       if (!a) return a.error().with_context("sbi.interfaces");
       req.attach.push_back(*a);
+    }
+  }
+  // TLS: both forms of each call, entry and return (the return probe reads
+  // what the entry saved). Without uprobes here, TLS is left out and said so.
+  tls_on_ = false;
+  if (!c->libssl.empty()) {
+    if (ctx.features.available("uprobe")) {
+      static constexpr const char* kCalls[][2] = {{"SSL_write", "write"},
+                                                  {"SSL_read", "read"},
+                                                  {"SSL_write_ex", "write_ex"},
+                                                  {"SSL_read_ex", "read_ex"}};
+      for (const auto& [fn, prog] : kCalls) {
+        for (const char* kind : {"uprobe", "uretprobe"}) {
+          auto a = core::AttachPoint::parse(fmt::format("{}:{}:{}@sbi_ssl_{}_{}", kind, c->libssl, fn, prog,
+                                                        std::string(kind) == "uprobe" ? "entry" : "ret"));
+          if (!a) return a.error().with_context("sbi.libssl");
+          req.attach.push_back(*a);
+        }
+      }
+      tls_on_ = true;
+    } else if (ctx.log) {
+      ctx.log->warn("sbi.libssl: this kernel refuses uprobes; TLS plaintext is not watched");
     }
   }
   // A new ring size is a new ring.
@@ -327,6 +373,8 @@ Result<void> SbiModule::start(const core::ProgramManager& pm) {
   {
     std::lock_guard lk(mu_);
     decoder_ = std::make_unique<sbi::Decoder>(sbi::Limits{}, [this](const sbi::Exchange& e) {
+      // One view of a TLS exchange counts (tls_side), unless both asked.
+      if (!e.side.empty() && config_.tls_side != "both" && e.side != config_.tls_side) return;
       accounting_.add(e);  // mu_ is held by the drain loop
       if (!ctx_.events || config_.events == "none") return;
       if (config_.events == "errors" && e.status > 0 && e.status < 400) return;
@@ -415,7 +463,8 @@ Result<json> SbiModule::snapshot(const core::ProgramManager& pm) {
   json j = {{"config",
              {{"interfaces", config_.interfaces}, {"ports", ports}, {"cidrs", config_.cidrs},
               {"ring_kb", config_.ring_kb}, {"events", config_.events}}},
-            {"hooks", "tc"},
+            {"hooks", tls_on_ ? "tc+uprobe" : "tc"},
+            {"tls", {{"libssl", config_.libssl}, {"attached", tls_on_}, {"side", config_.tls_side}}},
             {"kernel",
              {{"tcp_packets", (*c)[SBI_CTR_TCP]},
               {"watched", (*c)[SBI_CTR_WATCHED]},

@@ -30,6 +30,8 @@ struct SbiConfig {
   std::vector<std::string> cidrs;                     // "10.0.0.0/8", "fd00::/8"; empty: any address
   uint32_t ring_kb = 4096;
   std::string events = "errors";  // none | errors (status >= 400) | all
+  std::string libssl;             // TLS plaintext: uprobes on this libssl ("" = off)
+  std::string tls_side = "server";  // which end's view of a TLS exchange counts: server | client | both
 };
 
 Result<SbiConfig> parse_sbi_config(const nlohmann::json& section);
@@ -62,6 +64,7 @@ class SbiModule : public core::Module {
   void drain_loop(int ring_fd);
   core::ModuleContext ctx_;
   SbiConfig config_;
+  bool tls_on_ = false;  // libssl uprobes attached (config and the kernel allow)
   std::mutex mu_;  // decoder_ and accounting_: the drain thread vs scrapes
   std::unique_ptr<sbi::Decoder> decoder_;
   sbi::Accounting accounting_;

@@ -6,6 +6,9 @@
  *
  * Programs (one per hook):
  *   sbi_tc_ingress / sbi_tc_egress  TC clsact on the operator's interfaces;
+ *   sbi_ssl_*_entry / sbi_ssl_*_ret uprobes/uretprobes on libssl's
+ *                                    SSL_write, SSL_read, SSL_write_ex,
+ *                                    SSL_read_ex: the plaintext of TLS SBI;
  *   sbi_replay                       XDP over replay batches
  *                                    (include/kagami/abi/replay.h), driven by
  *                                    `kagami replay` through BPF_PROG_TEST_RUN.
@@ -25,6 +28,8 @@
 #include <linux/types.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <asm/ptrace.h> /* struct pt_regs (UAPI, x86-64 names rdi, rsi, ...) for uprobes */
+#include <bpf/bpf_tracing.h>
 
 #include "modules/sbi/abi.h"
 #include "kagami/abi/replay.h"
@@ -79,6 +84,15 @@ struct {
 	__type(key, struct sbi_cidr_key);
 	__type(value, __u8);
 } sbi_cidrs SEC(".maps");
+
+/* SSL_* entry arguments until the return probe of the same thread: one
+ * call in flight per thread, so 16384 threads calling libssl at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sbi_ssl_args);
+} sbi_ssl_args SEC(".maps");
 
 /* The record being filled: 2 KiB do not fit on the 512-byte BPF stack. */
 struct {
@@ -291,6 +305,117 @@ int sbi_tc_egress(struct __sk_buff *skb)
 {
 	return sbi_tc(skb, SBI_SRC_TC_EGRESS);
 }
+
+
+/* ---- TLS plaintext: libssl uprobes ------------------------------------------ */
+
+/* Copies `len` bytes of user memory at `ptr` up the ring as TLS records
+ * (header already in the scratch record). Global: verified once. */
+__noinline int sbi_emit_user(__u64 ptr, __u32 left)
+{
+	__u32 zero = 0, i, off = 0;
+	struct sbi_seg *rec = bpf_map_lookup_elem(&sbi_scratch, &zero);
+
+	if (!rec)
+		return 0;
+	/* SBI_MAX_CHUNKS x 2 KiB = 66 KiB: four full TLS records (16 KiB each)
+	 * per call; a larger SSL_write is cut and counted (the decoder then
+	 * sees a stream it cannot follow and says so). */
+	for (i = 0; i < SBI_MAX_CHUNKS; i++) {
+		__u32 n = left > SBI_CHUNK ? SBI_CHUNK : left;
+
+		rec->data_len = n;
+		rec->hdr.len = SBI_SEG_HDR_BYTES + n;
+		if (n == 0 || n > SBI_CHUNK)
+			return 0;
+		if (bpf_probe_read_user(rec->data, n, (void *)(ptr + off)))
+			return 0;
+		if (bpf_ringbuf_output(&sbi_ring, rec, SBI_SEG_HDR_BYTES + n, 0)) {
+			kg_drop(&sbi_drops, KG_DROP_RING_FULL);
+		} else {
+			count(SBI_CTR_RECORDS, 1);
+			count(SBI_CTR_BYTES, n);
+		}
+		left -= n;
+		off += n;
+		if (!left)
+			return 0;
+	}
+	count(SBI_CTR_PAYLOAD_CUT, 1);
+	return 0;
+}
+
+static __always_inline int ssl_entry(struct pt_regs *ctx, __u32 write, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sbi_ssl_args a = {};
+
+	a.ssl = PT_REGS_PARM1(ctx);
+	a.buf = PT_REGS_PARM2(ctx);
+	/* SSL_write_ex(ssl, buf, num, size_t *written) */
+	a.out_len = ex ? PT_REGS_PARM4(ctx) : 0;
+	a.write = write;
+	bpf_map_update_elem(&sbi_ssl_args, &id, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ssl_return(struct pt_regs *ctx, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid(), n = 0;
+	struct sbi_ssl_args *a = bpf_map_lookup_elem(&sbi_ssl_args, &id);
+	struct sbi_seg *rec;
+	__u32 zero = 0;
+	long rc = PT_REGS_RC(ctx);
+
+	if (!a)
+		return 0;
+	if (ex) {
+		/* 1 on success, the count in *written / *readbytes. */
+		if (rc == 1 && a->out_len)
+			bpf_probe_read_user(&n, sizeof(n), (void *)a->out_len);
+	} else if (rc > 0) {
+		n = rc;
+	}
+	rec = bpf_map_lookup_elem(&sbi_scratch, &zero);
+	if (n && rec) {
+		rec->hdr.kind = SBI_KIND_SEG;
+		rec->hdr.flags = 0;
+		rec->hdr.mono_ns = bpf_ktime_get_ns();
+		__builtin_memset(rec->saddr, 0, 16);
+		__builtin_memset(rec->daddr, 0, 16);
+		__builtin_memcpy(rec->saddr, &a->ssl, 8);
+		rec->sport = 0;
+		rec->dport = 0;
+		rec->seq = 0;
+		rec->payload_len = n > 0xffffffff ? 0xffffffff : (__u32)n;
+		rec->flags = SBI_SEG_TLS | (a->write ? SBI_SEG_TLS_WRITE : 0);
+		rec->family = 0;
+		rec->source = SBI_SRC_TLS;
+		rec->pad = 0;
+		rec->ifindex = id >> 32;
+		count(SBI_CTR_WATCHED, 1);
+		sbi_emit_user(a->buf, rec->payload_len);
+	}
+	bpf_map_delete_elem(&sbi_ssl_args, &id);
+	return 0;
+}
+
+SEC("uprobe")
+int sbi_ssl_write_entry(struct pt_regs *ctx) { return ssl_entry(ctx, 1, 0); }
+SEC("uretprobe")
+int sbi_ssl_write_ret(struct pt_regs *ctx) { return ssl_return(ctx, 0); }
+SEC("uprobe")
+int sbi_ssl_read_entry(struct pt_regs *ctx) { return ssl_entry(ctx, 0, 0); }
+SEC("uretprobe")
+int sbi_ssl_read_ret(struct pt_regs *ctx) { return ssl_return(ctx, 0); }
+SEC("uprobe")
+int sbi_ssl_write_ex_entry(struct pt_regs *ctx) { return ssl_entry(ctx, 1, 1); }
+SEC("uretprobe")
+int sbi_ssl_write_ex_ret(struct pt_regs *ctx) { return ssl_return(ctx, 1); }
+SEC("uprobe")
+int sbi_ssl_read_ex_entry(struct pt_regs *ctx) { return ssl_entry(ctx, 0, 1); }
+SEC("uretprobe")
+int sbi_ssl_read_ex_ret(struct pt_regs *ctx) { return ssl_return(ctx, 1); }
 
 /* One frame of a replay batch. Global: verified once, not once per frame
  * of the batch loop. */

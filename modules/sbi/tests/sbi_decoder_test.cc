@@ -382,3 +382,34 @@ TEST(SbiBad, NonUtf8HeaderValuesKeepTheJsonValid) {
 
 }  // namespace
 }  // namespace kagami::sbi
+
+namespace kagami::sbi {
+namespace {
+
+// A TLS server may write its SETTINGS before reading the preface, and
+// libssl reuses a freed SSL object's address for the next connection.
+TEST(SbiTls, ServerSpeaksFirstAndSslObjectsAreReused) {
+  std::vector<Exchange> got;
+  Decoder d({}, [&](const Exchange& e) { got.push_back(e); });
+  for (int conn = 0; conn < 2; conn++) {
+    Deflater req, rsp;  // fresh HPACK state per connection
+    std::string settings = frame(4, 0, 0, "");
+    std::string client = kPreface + frame(4, 0, 0, "") +
+                         frame(1, 0x5, 1, req.block({{":method", "POST"}, {":path", "/nsmf-pdusession/v1/sm-contexts"}}));
+    std::string answer = frame(1, 0x4, 1, rsp.block({{":status", "201"}}));
+    auto sp = [](const std::string& x) { return std::span<const uint8_t>((const uint8_t*)x.data(), x.size()); };
+    d.tls_data(9, 0x77, true, 1, sp(settings));  // the server process writes first
+    d.tls_data(9, 0x77, false, 2, sp(client));
+    d.tls_data(9, 0x77, true, 3, sp(answer));
+  }
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& e : got) {
+    EXPECT_EQ(e.side, "server");
+    EXPECT_EQ(e.status, 201);
+    EXPECT_EQ(e.pid, 9u);
+  }
+  EXPECT_TRUE(d.stats().errors.empty()) << d.stats().to_json().dump();
+}
+
+}  // namespace
+}  // namespace kagami::sbi

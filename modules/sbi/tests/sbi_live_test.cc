@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/probe.h"
 #include "core/program_manager.h"
 #include "modules/sbi/sbi.h"
 #include "support/netns.h"
@@ -94,6 +95,8 @@ class SbiLive : public ::testing::Test {
     kagami::core::ModuleContext ctx;
     ctx.node = "node-a";
     ctx.events = &events_;
+    // The platform's probe on this kernel, as the agent resolves needs.
+    ctx.features = kagami::core::resolve(mod_->needs(), kagami::core::probe_features());
     auto reqs = mod_->plan(cfg, ctx);
     ASSERT_TRUE(reqs) << reqs.error().message;
     auto info = pm_->load(reqs->front());
@@ -239,6 +242,57 @@ TEST_F(SbiLive, Http1RequestsAndUnwatchedPortsIgnored) {
   uint64_t lat = 0;
   for (const auto& l : snap["requests"]["latency"]) lat += l["count"].get<uint64_t>();
   EXPECT_EQ(lat, snap["requests"]["exchanges"].get<uint64_t>());
+}
+
+// TLS: nghttpd with a certificate made here (openssl), nghttp over
+// https with ALPN h2. Nothing on the wire is readable; the libssl uprobes
+// see the plaintext of both processes, and the server's view is counted
+// (tls_side: server).
+TEST_F(SbiLive, TlsHttp2SeenThroughLibsslUprobes) {
+  if (!have("nghttpd") || !have("nghttp") || !have("openssl"))
+    GTEST_SKIP() << "needs nghttpd, nghttp (nghttp2-server, nghttp2-client) and openssl";
+  auto lib = TestNetwork::capture("ldd $(command -v nghttpd) | awk '/libssl/ {print $3}'");
+  ASSERT_TRUE(lib) << lib.error().message;
+  std::string libssl = fs::canonical(lib->substr(0, lib->find('\n'))).string();
+  TestNetwork net;
+  auto h = net.add_host();
+  ASSERT_TRUE(h) << h.error().message;
+  const std::string key = (docroot_ / "key.pem").string(), cert = (docroot_ / "cert.pem").string();
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=udm.test -days 1 -keyout " + key +
+                         " -out " + cert + " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  attach(*h, {{"libssl", libssl}});
+  {
+    auto snap = mod_->snapshot(*pm_);
+    ASSERT_TRUE(snap) << snap.error().message;
+    ASSERT_EQ((*snap)["tls"]["attached"], true) << snap->dump();
+  }
+  Server srv(*h, "exec nghttpd -d " + docroot_.string() + " 8443 " + key + " " + cert, docroot_.string() + ".pid3");
+  ASSERT_GT(srv.pid, 0);
+  const std::string am = "https://" + h->peer_ip + ":8443/nudm-sdm/v2/imsi-001010000000001/am-data";
+  bool up = false;
+  for (int i = 0; i < 50 && !up; i++) {
+    up = std::system(("nghttp -n " + am + "?probe >/dev/null 2>&1").c_str()) == 0;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << "nghttpd (TLS) did not answer";
+  auto before = wait_for([](const json&) { return true; });
+  const uint64_t base200 = count(before, "nudm-sdm", "GET", 200);
+  ASSERT_EQ(std::system(("nghttp -n " + am + "?n=1 " + am + "?n=2 " + am + "?n=3 >/dev/null 2>&1").c_str()), 0);
+  (void)std::system(("nghttp -n https://" + h->peer_ip + ":8443/nausf-auth/v1/ue-authentications >/dev/null 2>&1").c_str());
+  json snap = wait_for([&](const json& s) {
+    return count(s, "nudm-sdm", "GET", 200) >= base200 + 3 && count(s, "nausf-auth", "GET", 404) >= 1;
+  });
+  EXPECT_GE(base200, 1u) << "the readiness probe";
+  EXPECT_EQ(count(snap, "nudm-sdm", "GET", 200), base200 + 3) << snap.dump();
+  EXPECT_EQ(count(snap, "nausf-auth", "GET", 404), 1u) << snap.dump();
+  EXPECT_EQ(snap["decoder"]["errors"].value("hpack_decode_error", 0), 0) << snap.dump();
+  std::lock_guard lk(events_.mu);
+  int tls_server = 0;
+  for (const auto& e : events_.got)
+    if (e["transport"] == "tls" && e["side"] == "server" && e["pid"] == srv.pid) tls_server++;
+  EXPECT_EQ(tls_server, static_cast<int>(base200 + 4)) << events_.got.size();
 }
 
 }  // namespace

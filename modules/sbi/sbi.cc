@@ -299,7 +299,7 @@ Result<std::vector<core::LoadRequest>> SbiModule::plan(const json& config, const
   }
   // TLS: both forms of each call, entry and return (the return probe reads
   // what the entry saved). Without uprobes here, TLS is left out and said so.
-  tls_on_ = false;
+  bool tls_on = false;
   if (!c->libssl.empty()) {
     if (ctx.features.available("uprobe")) {
       static constexpr const char* kCalls[][2] = {{"SSL_write", "write"},
@@ -314,15 +314,18 @@ Result<std::vector<core::LoadRequest>> SbiModule::plan(const json& config, const
           req.attach.push_back(*a);
         }
       }
-      tls_on_ = true;
+      tls_on = true;
     } else if (ctx.log) {
       ctx.log->warn("sbi.libssl: this kernel refuses uprobes; TLS plaintext is not watched");
     }
   }
   // A new ring size is a new ring.
   req.migrations = {{SBI_MAP_RING, core::MapMigration::Rule::Reset}};
+  // The drain thread reads the config (events, tls_side) under mu_.
+  std::lock_guard lk(mu_);
   ctx_ = ctx;
   config_ = *c;
+  tls_on_ = tls_on;
   std::vector<core::LoadRequest> out;
   out.push_back(std::move(req));
   return out;
@@ -414,6 +417,7 @@ Result<std::vector<core::MetricFamily>> SbiModule::collect(const core::ProgramMa
   if (!fd) return fd.error();
   auto c = read_percpu_u64(fd->get(), SBI_CTR_MAX);
   if (!c) return c.error();
+  std::lock_guard lk(mu_);  // ctx_ and config_ change in plan()
   const std::string& node = ctx_.node;
   core::MetricFamily kern{"kagami_sbi_kernel_total",
                           "sbi TC programs: tcp (packets looked at), watched, records and payload_bytes copied up, "
@@ -427,7 +431,6 @@ Result<std::vector<core::MetricFamily>> SbiModule::collect(const core::ProgramMa
                                                    {"payload_cut", SBI_CTR_PAYLOAD_CUT}};
   for (const auto& [n, i] : rows) kern.samples.push_back({{{"node", node}, {"what", n}}, double((*c)[i]), ""});
   std::vector<core::MetricFamily> out{kern};
-  std::lock_guard lk(mu_);
   auto fam = accounting_.metrics(node);
   out.insert(out.end(), fam.begin(), fam.end());
   if (decoder_) {
@@ -458,6 +461,7 @@ Result<json> SbiModule::snapshot(const core::ProgramManager& pm) {
   if (!dfd) return dfd.error();
   auto d = read_percpu_u64(dfd->get(), KG_DROP__MAX);
   if (!d) return d.error();
+  std::lock_guard lk(mu_);
   json ports = json::array();
   for (const auto& [lo, hi] : config_.ports) ports.push_back(lo == hi ? std::to_string(lo) : fmt::format("{}-{}", lo, hi));
   json j = {{"config",
@@ -472,7 +476,6 @@ Result<json> SbiModule::snapshot(const core::ProgramManager& pm) {
               {"payload_bytes", (*c)[SBI_CTR_BYTES]},
               {"payload_cut", (*c)[SBI_CTR_PAYLOAD_CUT]},
               {"ring_full", (*d)[KG_DROP_RING_FULL]}}}};
-  std::lock_guard lk(mu_);
   j["bad_records"] = bad_records_;
   j["requests"] = accounting_.to_json();
   if (decoder_) {

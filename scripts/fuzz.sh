@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (config, identity, pcap reader, report
-# renderer) with clang + ASan/UBSan and runs each for a while. Needs clang-19
+# renderer, sbi decoder) with clang + ASan/UBSan and runs each for a while. Needs clang-19
 # and libclang-rt-19-dev (scripts/install-deps.sh installs both).
 #
 #   scripts/fuzz.sh [SECONDS]          default 60 s per fuzzer
@@ -23,7 +23,7 @@ JOBS=${JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_CXX_COMPILER="$CLANGXX" \
   -DKAGAMI_FUZZ=ON -DKAGAMI_SANITIZE=ON >/dev/null
-FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz security_policy_fuzz n2_decode_fuzz)
+FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz security_policy_fuzz n2_decode_fuzz sbi_fuzz)
 cmake --build "$BUILD_DIR" -j"$JOBS" --target "${FUZZERS[@]}"
 
 for f in "${FUZZERS[@]}"; do mkdir -p "$BUILD_DIR/corpus/$f"; done
@@ -57,6 +57,14 @@ for f in frames:
         b = bytes.fromhex(h)
         open(out + "/cap-" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
 ' "$BUILD_DIR/corpus/n2_decode_fuzz" || true
+
+cp -n tests/fuzz/corpus/sbi/* "$BUILD_DIR/corpus/sbi_fuzz/"
+# sbi_fuzz: the TCP payloads of the shared SBI captures, per connection
+# (tshark; the ports as truth.sh decodes them).
+if [ -d "$PCAPS" ] && command -v tshark >/dev/null; then
+  for c in ndpi_http2_free5gc_namf.pcapng telekom_free5gc.pcap open5gs_5g-roaming-lbo.pcapng \
+           open5gs_testregistration.pcapng 5greplay_oai.pcap; do
+    [ -f "$PCAPS/$c" ] && python3 tests/fuzz/make_sbi_seeds.py "$BUILD_DIR/corpus/sbi_fuzz" "$PCAPS/$c" || true
   done
 fi
 if [ -d "$PCAPS" ]; then

@@ -27,6 +27,11 @@ PKGS=(
   # on the same loops (bench/security_overhead.sh, docs/performance.md)
   bpftrace
   libbpf-tools
+
+  # sbi module live tests and benchmark: real HTTP/2 servers and clients
+  # (nghttpd; nghttp, h2load) for h2c and TLS SBI traffic
+  nghttp2-server
+  nghttp2-client
 )
 missing=()
 for p in "${PKGS[@]}"; do

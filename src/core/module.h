@@ -161,6 +161,10 @@ class ReplayRun {
  public:
   virtual ~ReplayRun() = default;
   virtual int prog_fd() const = 0;
+  // After each batch has run (every module's program): a module that
+  // decodes in userspace drains the ring buffer its replay program filled.
+  // An Error ends the replay.
+  virtual Result<void> after_batch() { return ok(); }
   // After the last batch: the module's counters as top-level report sections
   // (named as in the tshark truth files: "gtpu", "pfcp", "ngap", ...). A
   // module checks its own consistency here (every frame counted).

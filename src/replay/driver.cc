@@ -129,7 +129,8 @@ Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd) {
   return replay_batches(reader, std::span<const int>(fds));
 }
 
-Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_prog_fds) {
+Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_prog_fds,
+                                   const AfterBatch& after_batch) {
   if (xdp_prog_fds.empty()) return make_error("replay: no program to drive");
   DriverStats st;
   auto t0 = std::chrono::steady_clock::now();
@@ -152,12 +153,16 @@ Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_
       auto [buf, count] = batch.take();
       if (auto r = run_batch(xdp_prog_fds, buf, count, st); !r)
         return r.error().with_context("frame " + std::to_string(f.number) + " of " + reader.name());
+      if (after_batch)
+        if (auto r = after_batch(); !r) return r.error().with_context(reader.name());
     }
     batch.add(f, len);
   }
   if (!batch.empty()) {
     auto [buf, count] = batch.take();
     if (auto r = run_batch(xdp_prog_fds, buf, count, st); !r) return r.error().with_context(reader.name());
+    if (after_batch)
+      if (auto r = after_batch(); !r) return r.error().with_context(reader.name());
   }
   st.wall_ns = since(t0);
   finish(st, reader);

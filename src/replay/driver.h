@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -61,7 +62,13 @@ uint32_t xdp_test_run_max_bytes();
 // than a batch can hold are cut; their records keep the full wire length.
 // `verdicts` are the first program's; `kernel_ns` and `runs` add up every
 // program's. An Error means the file is damaged or the kernel refused a run.
-Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_prog_fds);
+// `after_batch`, when set, runs after each batch has gone through every
+// program (a module that decodes in userspace drains the ring buffer its
+// replay program filled before the next batch can overflow it); its Error
+// ends the replay.
+using AfterBatch = std::function<Result<void>()>;
+Result<DriverStats> replay_batches(PcapReader& reader, std::span<const int> xdp_prog_fds,
+                                   const AfterBatch& after_batch = {});
 Result<DriverStats> replay_batches(PcapReader& reader, int xdp_prog_fd);
 
 // Runs every frame through the SCHED_CLS program `tc_prog_fd`.

@@ -59,7 +59,12 @@ Result<json> run(const ReplayOptions& opts) {
     runs.push_back(std::move(*run));
   }
 
-  auto st = replay_batches(**reader, std::span<const int>(fds));
+  // Modules that decode in userspace drain what their program copied up
+  // after every batch (ReplayRun::after_batch).
+  auto st = replay_batches(**reader, std::span<const int>(fds), [&runs]() -> Result<void> {
+    for (auto& r : runs) KAGAMI_TRY(r->after_batch());
+    return ok();
+  });
   if (!st) return st.error().with_context("replay");
 
   json out;

@@ -30,6 +30,7 @@
 #include <linux/types.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "modules/policy/abi.h"
@@ -81,6 +82,11 @@ static __always_inline void pol_event(const struct pol_pkt *p, const struct pol_
 	__u32 zero = 0;
 
 	if (!cfg || !cfg->sample_rate)
+		return;
+	/* Never true (local type ids are never 0); the reference pulls
+	 * struct pol_flow_event into the object's BTF: ring records have no
+	 * map type of their own, and the ABI layout test reads it there. */
+	if (bpf_core_type_id_local(struct pol_flow_event) == 0)
 		return;
 	if (!kg_ratelimit_allow(&pol_rl, &zero, cfg->sample_rate, cfg->sample_burst, &pol_drops))
 		return;

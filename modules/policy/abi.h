@@ -35,6 +35,8 @@
 #define POL_MAP_EVENTS "pol_events"
 #define POL_MAP_DROPS "pol_drops"
 #define POL_MAP_RL "pol_rl"
+#define POL_MAP_EDGE4 "pol_edge4"
+#define POL_MAP_EDGE6 "pol_edge6"
 
 /* Prefixes per slot: 100 000 CIDR rules (the benchmark) plus workload
  * addresses fit; both slots are in one trie, so twice that. */
@@ -45,6 +47,9 @@
 #define POL_LOCAL_MAX_ENTRIES 65536
 #define POL_CT_MAX_ENTRIES 65536     /* LRU: the oldest flows go first */
 #define POL_STATS_MAX_ENTRIES 16384  /* (rule, reason, verdict, dir) tuples */
+/* XDP deny-list prefixes (KagamiEdgePolicy), both slots: a flood's
+ * sources are what the operator lists, so the same scale as rules. */
+#define POL_EDGE_MAX_ENTRIES 262144
 
 /* Identities with a meaning of their own. */
 #define POL_ID_WORLD 0          /* an address in no trie entry */
@@ -76,6 +81,7 @@ enum pol_reason {
 	POL_R_FRAGMENT,         /* IP fragment towards/from a policed workload (drop) */
 	POL_R_MALFORMED,        /* a header length lies (drop) */
 	POL_R_NO_POLICY,        /* no policy loaded yet: pol_cfg.generation 0 (allow) */
+	POL_R_EDGE_DENY,        /* source on the XDP deny-list at the node edge (drop) */
 	POL_R__MAX,
 };
 

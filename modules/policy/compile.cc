@@ -168,6 +168,18 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
   for (uint32_t id = 1; id < ident_peers.size(); ++id)
     for (uint32_t x : ident_peers[id]) peer_idents[x].push_back(id);
 
+  // The XDP deny-list: every KagamiEdgePolicy's prefixes (the first policy
+  // naming a prefix keeps it).
+  {
+    std::set<Cidr> edge_seen;
+    for (const auto& p : policies)
+      for (size_t i = 0; i < p.edge_deny.size(); ++i)
+        if (edge_seen.insert(p.edge_deny[i]).second)
+          out.edge.emplace_back(p.edge_deny[i], ids.id(fmt::format("{}/{}:deny[{}]", p.ns, p.name, i)));
+    if (out.edge.size() > lim.max_rules)
+      return make_error("the edge deny-list has {} prefixes; the datapath holds {}", out.edge.size(), lim.max_rules);
+  }
+
   // 6. Local flags and rule entries.
   struct Key {
     bool deny; uint8_t dir, proto; uint32_t local, peer; uint16_t port; uint8_t bits;

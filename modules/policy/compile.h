@@ -46,6 +46,7 @@ struct Compiled {
   std::vector<std::pair<Cidr, uint32_t>> prefixes;  // prefix -> identity
   std::map<uint32_t, uint32_t> local_flags;         // identity -> POL_LOCAL_*
   std::vector<RuleEntry> rules;
+  std::vector<std::pair<Cidr, uint32_t>> edge;      // XDP deny-list: source prefix -> rule
   std::map<uint32_t, std::string> identity_names;   // for events: "default/server", "10.0.0.0/8"
   size_t identities = 0;
 };

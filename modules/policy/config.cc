@@ -84,12 +84,18 @@ Result<std::vector<Workload>> parse_workloads(const nlohmann::json& list) {
 Result<PolicyConfig> parse_policy_config(const nlohmann::json& section) {
   PolicyConfig cfg;
   core::ConfigSection s("policy", section);
-  KAGAMI_TRY(s.allow({"files", "interfaces", "namespaces", "workloads", "sample_rate", "sample_burst"}));
+  KAGAMI_TRY(s.allow({"files", "interfaces", "edge_interfaces", "namespaces", "workloads", "sample_rate", "sample_burst"}));
   KAGAMI_TRY(s.strings("files", cfg.files));
   KAGAMI_TRY(s.strings("interfaces", cfg.interfaces, core::Need::Optional, 1024));
   for (const auto& n : cfg.interfaces)
     if (n.size() >= IFNAMSIZ || n.find_first_of(":@#/ ") != std::string::npos)
       return s.error("interfaces", fmt::format("'{}' is not a valid interface name", n));
+  KAGAMI_TRY(s.strings("edge_interfaces", cfg.edge_interfaces, core::Need::Optional, 64));
+  for (const auto& n : cfg.edge_interfaces)
+    if (n.size() >= IFNAMSIZ || n.find_first_of(":@#/ ") != std::string::npos)
+      return s.error("edge_interfaces", fmt::format("'{}' is not a valid interface name", n));
+  if (cfg.interfaces.empty() && cfg.edge_interfaces.empty())
+    return s.error("interfaces", "give interfaces (TC policy) or edge_interfaces (XDP deny-list), or both");
   KAGAMI_TRY(s.integer("sample_rate", cfg.sample_rate, 0, 1000000));
   KAGAMI_TRY(s.integer("sample_burst", cfg.sample_burst, 1, 1000000));
   const auto& nss = s.raw("namespaces");

@@ -305,12 +305,38 @@ Result<Policy> document(const Ctx& c, const YAML::Node& doc) {
   if (*kind == "NetworkPolicy") {
     if (*api != "networking.k8s.io/v1")
       return c.err(doc["apiVersion"], "apiVersion", fmt::format("NetworkPolicy needs networking.k8s.io/v1 (got '{}')", *api));
+  } else if (*kind == "KagamiEdgePolicy") {
+    if (*api != "kagami.io/v1alpha1")
+      return c.err(doc["apiVersion"], "apiVersion", fmt::format("KagamiEdgePolicy needs kagami.io/v1alpha1 (got '{}')", *api));
+    p.kind = *kind;
+    const YAML::Node md = doc["metadata"];
+    KAGAMI_TRY(only_keys(c, md, "metadata", {"name", "namespace", "labels", "annotations"}));
+    if (!md["name"]) return c.err(md, "metadata", "missing 'name'");
+    auto nm = scalar(c, md["name"], "metadata.name");
+    if (!nm) return nm.error();
+    p.name = *nm;
+    if (md["namespace"]) {
+      auto ns = scalar(c, md["namespace"], "metadata.namespace");
+      if (!ns) return ns.error();
+      p.ns = *ns;
+    }
+    const YAML::Node spec = doc["spec"];
+    KAGAMI_TRY(only_keys(c, spec, "spec", {"deny"}));
+    const YAML::Node d = spec["deny"];
+    if (!d || !d.IsSequence() || d.size() == 0) return c.err(d ? d : spec, "spec.deny", "must be a non-empty list of CIDRs");
+    if (d.size() > kMaxListItems) return c.err(d, "spec.deny", "too many entries");
+    for (size_t i = 0; i < d.size(); ++i) {
+      auto cd = cidr_at(c, d[i], fmt::format("spec.deny[{}]", i));
+      if (!cd) return cd.error();
+      p.edge_deny.push_back(*cd);
+    }
+    return p;
   } else if (*kind == "KagamiNetworkPolicy") {
     if (*api != "kagami.io/v1alpha1")
       return c.err(doc["apiVersion"], "apiVersion", fmt::format("KagamiNetworkPolicy needs kagami.io/v1alpha1 (got '{}')", *api));
     kagami = true;
   } else {
-    return c.err(doc["kind"], "kind", fmt::format("unknown kind '{}' (NetworkPolicy, KagamiNetworkPolicy)", *kind));
+    return c.err(doc["kind"], "kind", fmt::format("unknown kind '{}' (NetworkPolicy, KagamiNetworkPolicy, KagamiEdgePolicy)", *kind));
   }
   p.kind = *kind;
   const YAML::Node md = doc["metadata"];

@@ -91,11 +91,14 @@ struct Rule {
 };
 
 struct Policy {
-  std::string kind;              // NetworkPolicy | KagamiNetworkPolicy
+  std::string kind;              // NetworkPolicy | KagamiNetworkPolicy | KagamiEdgePolicy
   std::string name, ns = "default";
   Selector pod_selector;
   bool isolates_ingress = false, isolates_egress = false;
   std::vector<Rule> ingress, egress;
+  // KagamiEdgePolicy: sources dropped by XDP at the node's edge interfaces
+  // (spec.deny: [CIDR, ...]); such a policy selects no pods.
+  std::vector<Cidr> edge_deny;
   std::string file;
   int line = 0;
 };
@@ -116,6 +119,7 @@ Result<std::vector<Policy>> load_policy_files(const std::vector<std::string>& pa
 struct PolicyConfig {
   std::vector<std::string> files;
   std::vector<std::string> interfaces;  // host-side interfaces to enforce on
+  std::vector<std::string> edge_interfaces;  // node-edge interfaces for the XDP deny-list
   Namespaces namespaces;
   uint32_t sample_rate = 100, sample_burst = 200;  // flow events per second per CPU
 };

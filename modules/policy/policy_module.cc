@@ -36,6 +36,7 @@ const char* reason_name(uint8_t r) {
     case POL_R_FRAGMENT: return "fragment";
     case POL_R_MALFORMED: return "malformed";
     case POL_R_NO_POLICY: return "no_policy";
+    case POL_R_EDGE_DENY: return "edge_deny";
     default: return "unknown";
   }
 }
@@ -102,9 +103,10 @@ Result<void> clear_slot(int fd, uint32_t key_size, uint32_t value_size, uint8_t 
 
 Result<Applied> write_policy(const std::function<Result<int>(const std::string&)>& fd_of, const Compiled& c,
                              uint32_t sample_rate, uint32_t sample_burst) {
-  int fds[6];
-  const char* names[6] = {POL_MAP_CFG, POL_MAP_IP4, POL_MAP_IP6, POL_MAP_LOCAL, POL_MAP_ALLOW, POL_MAP_DENY};
-  for (int i = 0; i < 6; ++i) {
+  int fds[8];
+  const char* names[8] = {POL_MAP_CFG,   POL_MAP_IP4,  POL_MAP_IP6,   POL_MAP_LOCAL,
+                          POL_MAP_ALLOW, POL_MAP_DENY, POL_MAP_EDGE4, POL_MAP_EDGE6};
+  for (int i = 0; i < 8; ++i) {
     auto fd = fd_of(names[i]);
     if (!fd) return fd.error();
     fds[i] = *fd;
@@ -126,6 +128,11 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
                                       [](const pol_rule_key& k) { return k.slot; }));
   KAGAMI_TRY(clear_slot<pol_rule_key>(fds[5], sizeof(pol_rule_key), sizeof(pol_rule_val), slot,
                                       [](const pol_rule_key& k) { return k.slot; }));
+
+  KAGAMI_TRY(clear_slot<pol_ip4_key>(fds[6], sizeof(pol_ip4_key), sizeof(pol_rule_val), slot,
+                                     [](const pol_ip4_key& k) { return k.slot; }));
+  KAGAMI_TRY(clear_slot<pol_ip6_key>(fds[7], sizeof(pol_ip6_key), sizeof(pol_rule_val), slot,
+                                     [](const pol_ip6_key& k) { return k.slot; }));
 
   // 2. Fill it.
   Applied a;
@@ -164,6 +171,24 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
     (r.deny ? a.deny : a.allow)++;
   }
 
+  for (const auto& [cidr, rule] : c.edge) {
+    const pol_rule_val v{rule, 0};
+    if (cidr.family == 4) {
+      pol_ip4_key k{};
+      k.prefixlen = 32u + cidr.len;
+      k.slot = slot;
+      std::memcpy(k.addr, cidr.addr.data(), 4);
+      KAGAMI_TRY_CTX(bpf::map_update(fds[6], &k, &v), "policy: writing edge " + cidr.str());
+    } else {
+      pol_ip6_key k{};
+      k.prefixlen = 32u + cidr.len;
+      k.slot = slot;
+      std::memcpy(k.addr, cidr.addr.data(), 16);
+      KAGAMI_TRY_CTX(bpf::map_update(fds[7], &k, &v), "policy: writing edge " + cidr.str());
+    }
+  }
+  a.edge = c.edge.size();
+
   // 3. The switch, written last: one map update of the one-entry array
   //    (the kernel copies the value under RCU; a packet reads the old or the
   //    new slot, never half of each).
@@ -178,7 +203,8 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
 }
 
 std::vector<core::FeatureNeed> PolicyModule::needs() const {
-  return {{"tc", true, ""}, {"lpm_trie", true, ""}, {"ringbuf", false, "no flow events"}};
+  return {{"tc", true, ""}, {"lpm_trie", true, ""}, {"ringbuf", false, "no flow events"},
+          {"xdp", false, "no XDP deny-list (edge_interfaces refused)"}};
 }
 
 Result<std::vector<core::LoadRequest>> PolicyModule::plan(const nlohmann::json& config, const core::ModuleContext& ctx) {
@@ -203,16 +229,43 @@ Result<std::vector<core::LoadRequest>> PolicyModule::plan(const nlohmann::json& 
       if (!ap) return ap.error().with_context("policy");
       req.attach.push_back(*ap);
     }
+  bool xdp_resolved = false;
+  for (const auto& it : ctx.features.items) xdp_resolved = xdp_resolved || it.need.feature == "xdp";
+  if (!cfg->edge_interfaces.empty() && xdp_resolved && !ctx.features.available("xdp"))
+    return make_error("policy.edge_interfaces: this kernel has no XDP, so there is no edge deny-list; "
+                      "remove edge_interfaces (the TC policy does not need it)");
+  // pol_xdp is chain-aware (bpf/lib/xdp_chain.h) and a chain's slot is per
+  // interface: the first edge interface rides on this load, every other one
+  // takes a load of its own that shares this one's maps (as obs does).
+  std::vector<core::LoadRequest> extra;
+  for (size_t i = 0; i < cfg->edge_interfaces.size(); ++i) {
+    auto ap = core::AttachPoint::parse(fmt::format("xdp:{}@pol_xdp", cfg->edge_interfaces[i]));
+    if (!ap) return ap.error().with_context("policy");
+    if (i == 0) {
+      req.attach.push_back(*ap);
+      continue;
+    }
+    core::LoadRequest x;
+    x.name = fmt::format("{}-xdp-{}", kProgramName, i + 1);
+    x.source = req.source;
+    x.builtin = true;
+    x.attach = {*ap};
+    x.share_maps_with = kProgramName;
+    extra.push_back(std::move(x));
+  }
   // Conntrack and counters may start over when the layout changes; the
   // policy tables are rewritten by configure() anyway.
   for (const char* m : {POL_MAP_CT, POL_MAP_STATS, POL_MAP_IP4, POL_MAP_IP6, POL_MAP_LOCAL, POL_MAP_ALLOW,
-                        POL_MAP_DENY, POL_MAP_CFG})
+                        POL_MAP_DENY, POL_MAP_CFG, POL_MAP_EDGE4, POL_MAP_EDGE6})
     req.migrations.push_back({m, core::MapMigration::Rule::Reset});
+  for (auto& x : extra) x.migrations = req.migrations;
   ctx_ = ctx;
   cfg_ = std::move(*cfg);
   workloads_ = std::move(*wl);
   policies_ = std::move(*pols);
-  return std::vector<core::LoadRequest>{std::move(req)};
+  std::vector<core::LoadRequest> out{std::move(req)};
+  for (auto& x : extra) out.push_back(std::move(x));
+  return out;
 }
 
 Result<void> PolicyModule::configure(const core::ProgramManager& pm) {
@@ -322,7 +375,7 @@ std::vector<core::MetricFamily> build_metrics(const std::vector<StatRow>& rows, 
   core::MetricFamily sz{"kagami_policy_entries", "Entries of the policy in force, by table.", "gauge", {}};
   for (auto [t, v] : std::initializer_list<std::pair<const char*, size_t>>{
            {"prefixes", a.prefixes}, {"identities", a.identities}, {"allow", a.allow}, {"deny", a.deny},
-           {"locals", a.locals}, {"policies", a.policies}})
+           {"locals", a.locals}, {"policies", a.policies}, {"edge", a.edge}})
     sz.samples.push_back({{{"node", node}, {"table", t}}, double(v), ""});
   return {pk, by, gen, sz};
 }
@@ -352,9 +405,9 @@ Result<nlohmann::json> PolicyModule::snapshot(const core::ProgramManager& pm) {
   for (const auto& p : policies_) pols.push_back({{"kind", p.kind}, {"name", p.name}, {"namespace", p.ns}, {"file", p.file}});
   return nlohmann::json{{"generation", applied_.generation},
                         {"slot", applied_.slot},
-                        {"hooks", {{"tc_order", kTcOrder}, {"interfaces", cfg_.interfaces}}},
+                        {"hooks", {{"tc_order", kTcOrder}, {"interfaces", cfg_.interfaces}, {"xdp_edge_interfaces", cfg_.edge_interfaces}}},
                         {"entries", {{"prefixes", applied_.prefixes}, {"identities", applied_.identities},
-                                     {"allow", applied_.allow}, {"deny", applied_.deny}, {"locals", applied_.locals}}},
+                                     {"allow", applied_.allow}, {"deny", applied_.deny}, {"locals", applied_.locals}, {"edge", applied_.edge}}},
                         {"workloads", wl},
                         {"policies", pols},
                         {"verdicts", verdicts}};

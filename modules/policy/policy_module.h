@@ -23,7 +23,7 @@ inline constexpr int kTcOrder = 50;  // before the observers (obs: 100); see pol
 struct Applied {
   uint32_t generation = 0;
   uint32_t slot = 0;
-  size_t prefixes = 0, identities = 0, allow = 0, deny = 0, locals = 0, policies = 0;
+  size_t prefixes = 0, identities = 0, allow = 0, deny = 0, locals = 0, policies = 0, edge = 0;
 };
 
 // The addresses of every interface in a network namespace (by name under

@@ -37,6 +37,7 @@
 #include "lib/parse.h"
 #include "lib/events.h"
 #include "lib/ratelimit.h"
+#include "lib/xdp_chain.h"
 #include "policy_maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -368,4 +369,48 @@ SEC("tc")
 int pol_tc_egress(struct __sk_buff *skb)
 {
 	return pol_judge(skb, POL_DIR_INGRESS);
+}
+
+/*
+ * The node-edge deny-list (KagamiEdgePolicy) on XDP, before any skb exists:
+ * a source on the list is dropped and counted (reason edge_deny); anything
+ * else goes down the interface's XDP chain (obs_xdp and others), or
+ * XDP_PASS. A frame whose IP header cannot be read is not this program's to
+ * judge (it keys on the source address only): it goes on, and the TC policy
+ * behind it drops it as malformed where a workload is policed.
+ */
+SEC("xdp")
+int pol_xdp(struct xdp_md *ctx)
+{
+	struct cursor c = {};
+	struct l3l4 m = {};
+	struct pol_rule_val *v = NULL;
+	struct pol_cfg *cfg;
+	__u32 zero = 0;
+	__u8 slot;
+
+	c.data = (void *)(long)ctx->data;
+	c.data_end = (void *)(long)ctx->data_end;
+	c.size = ctx->data_end - ctx->data;
+	if (parse_l3_fixed(&c, &m) || !m.family)
+		return kagami_xdp_chain_next(ctx);
+	cfg = bpf_map_lookup_elem(&pol_cfg, &zero);
+	if (!cfg || !cfg->generation)
+		return kagami_xdp_chain_next(ctx);
+	slot = cfg->slot & 1;
+	if (m.family == 4) {
+		struct pol_ip4_key k = {.prefixlen = 64, .slot = slot};
+
+		__builtin_memcpy(k.addr, m.saddr + 12, 4);
+		v = bpf_map_lookup_elem(&pol_edge4, &k);
+	} else {
+		struct pol_ip6_key k = {.prefixlen = 160, .slot = slot};
+
+		__builtin_memcpy(k.addr, m.saddr, 16);
+		v = bpf_map_lookup_elem(&pol_edge6, &k);
+	}
+	if (!v)
+		return kagami_xdp_chain_next(ctx);
+	pol_count(v->rule, POL_R_EDGE_DENY, POL_V_DROP, POL_DIR_INGRESS, ctx->data_end - ctx->data);
+	return XDP_DROP;
 }

@@ -93,4 +93,22 @@ struct {
 	__type(value, struct kg_ratelimit_state);
 } pol_rl SEC(".maps");
 
+/* The node-edge deny-list (XDP): source prefix -> rule. Keys carry the
+ * slot like every policy table, so it switches with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, POL_EDGE_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pol_ip4_key);
+	__type(value, struct pol_rule_val);
+} pol_edge4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, POL_EDGE_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pol_ip6_key);
+	__type(value, struct pol_rule_val);
+} pol_edge6 SEC(".maps");
+
 #endif

@@ -224,5 +224,32 @@ spec:
   EXPECT_EQ(n, 5u);
 }
 
+TEST_F(PolicyKernel, EdgeDenyListDropsListedSourcesOnXdp) {
+  auto ps = parse(R"(apiVersion: kagami.io/v1alpha1
+kind: KagamiEdgePolicy
+metadata: {name: flood}
+spec:
+  deny: [198.51.100.0/24, 2001:db8:bad::/48, 203.0.113.7]
+)");
+  auto np = parse(kServerTcp80);
+  ps.insert(ps.end(), np.begin(), np.end());
+  auto a = rig_.apply(pods(), ps);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->edge, 3u);
+  auto from = [](const char* s, const char* d) { return PacketBuilder().eth().ipv4(s, d).udp(1, 2).build(); };
+  EXPECT_EQ(rig_.judge_xdp(from("198.51.100.77", "10.7.0.1")), 1);  // XDP_DROP
+  EXPECT_EQ(rig_.judge_xdp(from("203.0.113.7", "10.7.0.2")), 1);
+  EXPECT_EQ(rig_.judge_xdp(from("203.0.113.8", "10.7.0.2")), 2);   // next in the chain / XDP_PASS
+  EXPECT_EQ(rig_.judge_xdp(PacketBuilder().eth().ipv6("2001:db8:bad:1::1", "fd07::1").udp(1, 2).build()), 1);
+  EXPECT_EQ(rig_.judge_xdp(PacketBuilder().eth().ipv6("2001:db8:bae::1", "fd07::1").udp(1, 2).build()), 2);
+  EXPECT_EQ(rig_.judge_xdp(PacketBuilder().eth(0x0806).payload(28).build()), 2);
+  EXPECT_EQ(count("default/flood:deny[0]", POL_R_EDGE_DENY, POL_V_DROP), 1u);
+  EXPECT_EQ(count("default/flood:deny[1]", POL_R_EDGE_DENY, POL_V_DROP), 1u);
+  EXPECT_EQ(count("default/flood:deny[2]", POL_R_EDGE_DENY, POL_V_DROP), 1u);
+  // The list switches with the rest of the policy.
+  ASSERT_TRUE(rig_.apply(pods(), np));
+  EXPECT_EQ(rig_.judge_xdp(from("198.51.100.77", "10.7.0.1")), 2);
+}
+
 }  // namespace
 }  // namespace kagami::policy::test

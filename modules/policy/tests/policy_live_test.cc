@@ -165,6 +165,7 @@ class PolicyLive : public ::testing::Test {
     section_ = {{"workloads", wl},
                 {"files", {(dir_ / "policies").string()}},
                 {"interfaces", ifs},
+                {"edge_interfaces", {pods_["other"].host_if}},
                 {"namespaces", {{"myns", {{"project", "myproject"}}}}},
                 {"sample_rate", 1000000},
                 {"sample_burst", 1000000}};
@@ -195,7 +196,10 @@ class PolicyLive : public ::testing::Test {
   using Expect = std::function<bool(const std::string& from, const std::string& to, Proto p, uint16_t port)>;
   // Every ordered pair of pods, every protocol: the probe result must be
   // what `expect` says.
-  void matrix(const std::string& label, const Expect& expect) {
+  // `replies(from, to)`: whether answers come back on a flow the policy
+  // lets through (false only where the answer itself is denied).
+  void matrix(const std::string& label, const Expect& expect,
+              const std::function<bool(const std::string&, const std::string&)>& replies = nullptr) {
     const uint16_t tcp_ports[] = {6379, 5978, 80};
     for (auto& [fn, from] : pods_)
       for (auto& [tn, to] : pods_) {
@@ -208,7 +212,7 @@ class PolicyLive : public ::testing::Test {
         const bool udp = probe_udp(from, to, 53, replied);
         EXPECT_EQ(udp, expect(fn, tn, Proto::Udp, 53)) << label << ": UDP " << fn << " -> " << tn << ":53";
         if (udp) {
-          EXPECT_TRUE(replied) << label << ": the reply of an allowed UDP flow " << fn << " -> " << tn;
+          EXPECT_EQ(replied, replies ? replies(fn, tn) : true) << label << ": the reply of an allowed UDP flow " << fn << " -> " << tn;
         }
         EXPECT_EQ(probe_sctp(from, to, 38412), expect(fn, tn, Proto::Sctp, 38412))
             << label << ": SCTP " << fn << " -> " << tn << ":38412";
@@ -293,6 +297,30 @@ spec:
     if (from == "other") return false;
     return p == Proto::Sctp || p == Proto::Icmp || (p == Proto::Tcp && port == 80);
   });
+}
+
+// The XDP deny-list on `other`'s interface (what it sends arrives there):
+// its address listed, nothing it sends gets through; the others are free.
+TEST_F(PolicyLive, EdgeDenyListOnXdp) {
+  auto info = rig_.pm().get(kProgramName);
+  ASSERT_TRUE(info) << info.error().message;
+  bool xdp = false;
+  for (const auto& a : info->attachments) xdp = xdp || a.point.kind == core::AttachPoint::Kind::Xdp;
+  ASSERT_TRUE(xdp) << "pol_xdp is not attached";
+  ASSERT_TRUE(set_policy("apiVersion: kagami.io/v1alpha1\nkind: KagamiEdgePolicy\nmetadata: {name: flood}\nspec:\n  deny: [" +
+                         pods_["other"].ip + "]\n"));
+  // XDP keeps no state: answers from `other` are dropped too, so what needs
+  // one (a TCP handshake, an echo reply) fails towards it as well, while
+  // one-way UDP and SCTP still reach it.
+  matrix(
+      "edge deny",
+      [](const std::string& from, const std::string& to, Proto p, uint16_t) {
+        if (from == "other") return false;
+        return to != "other" || p == Proto::Udp || p == Proto::Sctp;
+      },
+      [](const std::string&, const std::string& to) { return to != "other"; });
+  ASSERT_TRUE(set_policy(""));
+  EXPECT_TRUE(probe_icmp(pods_["other"], pods_["db"]));
 }
 
 TEST_F(PolicyLive, InvalidPolicyIsRejectedAndTheOldOneStays) {

@@ -145,6 +145,19 @@ spec:
   EXPECT_FALSE((*only_deny)[0].isolates_egress);  // deny rules take nothing else away
 }
 
+TEST(PolicyParse, EdgePolicy) {
+  auto ps = parse_policies("apiVersion: kagami.io/v1alpha1\nkind: KagamiEdgePolicy\nmetadata: {name: flood}\n"
+                           "spec: {deny: [192.0.2.0/24, 2001:db8::/32]}\n", "e.yaml");
+  ASSERT_TRUE(ps) << ps.error().message;
+  EXPECT_EQ((*ps)[0].edge_deny.size(), 2u);
+  EXPECT_FALSE((*ps)[0].isolates_ingress);
+  auto bad = parse_policies("apiVersion: kagami.io/v1alpha1\nkind: KagamiEdgePolicy\nmetadata: {name: flood}\n"
+                            "spec: {deny: [192.0.2.1/24]}\n", "e.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("e.yaml:4:15: spec.deny[0]: '192.0.2.1/24': host bits set"), std::string::npos)
+      << bad.error().message;
+}
+
 // Every error names file:line:column and the field.
 struct BadCase {
   const char* yaml;

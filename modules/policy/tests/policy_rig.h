@@ -62,8 +62,11 @@ class PolicyRig {
     if (!in) return in.error();
     auto eg = bpf::obj_get(pin_root_ + "/policy/progs/pol_tc_egress");
     if (!eg) return eg.error();
+    auto xd = bpf::obj_get(pin_root_ + "/policy/progs/pol_xdp");
+    if (!xd) return xd.error();
     ingress_ = std::move(*in);
     egress_ = std::move(*eg);
+    xdp_ = std::move(*xd);
     return ok();
   }
 
@@ -106,6 +109,15 @@ class PolicyRig {
     return r ? static_cast<int>(r->retval) : -100;
   }
 
+  // XDP_DROP (1) or XDP_PASS (2: the end of a chain it is not part of).
+  int judge_xdp(const std::vector<uint8_t>& pkt) {
+    bpf::TestRunInput in;
+    in.packet = pkt;
+    auto r = bpf::test_run_xdp(xdp_.get(), in);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? static_cast<int>(r->retval) : -100;
+  }
+
   core::ProgramManager& pm() { return *pm_; }
   RuleIds& ids() { return ids_; }
 
@@ -113,7 +125,7 @@ class PolicyRig {
   kagami::test::TestNetwork net_;  // destroyed last: after the programs are gone
   std::string pin_root_;
   std::unique_ptr<core::ProgramManager> pm_;
-  Fd ingress_, egress_;
+  Fd ingress_, egress_, xdp_;
   RuleIds ids_;
 };
 

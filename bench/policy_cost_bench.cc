@@ -11,6 +11,12 @@
 // (conntrack). N = 0 is "no policy loaded" (generation 0).
 //
 // Run as root: build/bench/policy_cost_bench   (KAGAMI_BENCH_REPEAT=N)
+//
+// `policy_cost_bench xdp N`: the XDP deny-list instead: N /32 sources
+// (198.51.x.y, the first 198.51.100.1) in a KagamiEdgePolicy, pol_xdp on a
+// listed source (drop) and an unlisted one (pass), next to the platform's
+// empty XDP program; bench/policy_xdp_vs_xdpfilter.sh puts xdp-filter with
+// the same list beside it.
 #include <linux/pkt_cls.h>
 
 #include <algorithm>
@@ -63,12 +69,70 @@ std::string block(size_t i) {
 
 }  // namespace
 
-int main() {
+double best_xdp_ns(int fd, const std::vector<uint8_t>& pkt, int expect) {
+  double best = 1e18;
+  for (int i = 0; i < 7; ++i) {
+    bpf::TestRunInput in;
+    in.packet = pkt;
+    in.repeat = repeat();
+    auto r = bpf::test_run_xdp(fd, in);
+    if (!r || (expect >= 0 && static_cast<int>(r->retval) != expect)) {
+      std::fprintf(stderr, "policy_cost_bench: xdp run failed or wrong verdict\n");
+      std::exit(1);
+    }
+    best = std::min(best, double(r->duration_ns));
+  }
+  return best;
+}
+
+std::string edge_addr(size_t i) {
+  // i = 0 -> 198.51.100.1; then on through 198.51.x.y
+  const size_t v = 100 * 256 + 1 + i;
+  return "198.51." + std::to_string(v / 256 % 256) + "." + std::to_string(v % 256);
+}
+
+int xdp_main(platform_bpf* plat, size_t n) {
+  policy_bpf* skel = policy_bpf__open_and_load();
+  if (!skel) return 1;
+  policy::Policy p;
+  p.kind = "KagamiEdgePolicy";
+  p.name = "flood";
+  for (size_t i = 0; i < n; ++i) p.edge_deny.push_back(*policy::parse_cidr(edge_addr(i)));
+  policy::RuleIds ids;
+  auto c = policy::compile({}, {p}, {}, ids);
+  if (!c) return 1;
+  auto a = policy::write_policy(
+      [&](const std::string& m) -> Result<int> {
+        auto* map = bpf_object__find_map_by_name(skel->obj, m.c_str());
+        if (!map) return make_error("no map {}", m);
+        return bpf_map__fd(map);
+      },
+      *c, 0, 1);
+  if (!a) return 1;
+  const auto drop = PacketBuilder().eth().ipv4("198.51.100.1", "10.7.0.1").udp(4000, 5000).payload(64).build();
+  const auto pass = PacketBuilder().eth().ipv4("192.0.2.1", "10.7.0.1").udp(4000, 5000).payload(64).build();
+  const int empty = bpf_program__fd(plat->progs.empty_xdp);
+  const int fd = bpf_program__fd(skel->progs.pol_xdp);
+  for (const auto& [name, pkt, verdict] : {std::tuple{"drop", &drop, 1}, std::tuple{"pass", &pass, 2}}) {
+    const double e = best_xdp_ns(empty, *pkt, -1);
+    const double k = best_xdp_ns(fd, *pkt, verdict);
+    std::printf("kagami %zu %s %.1f %.1f\n", n, name, e, k);
+  }
+  policy_bpf__destroy(skel);
+  return 0;
+}
+
+int main(int argc, char** argv) {
   libbpf_set_print(nullptr);
   platform_bpf* plat = platform_bpf__open_and_load();
   if (!plat) {
     std::fprintf(stderr, "policy_cost_bench: needs root\n");
     return 1;
+  }
+  if (argc == 3 && std::string(argv[1]) == "xdp") {
+    const int rc = xdp_main(plat, std::strtoul(argv[2], nullptr, 10));
+    platform_bpf__destroy(plat);
+    return rc;
   }
   const int empty = bpf_program__fd(plat->progs.empty_tc);
   std::printf("| CIDR rules | compile + write | packet | empty TC ns | policy ns | policy / empty |\n");

@@ -497,17 +497,74 @@ Result<void> parse_programs(const YAML::Node& n, const ParseOptions& opts,
   return ok();
 }
 
+// Top-level `workloads:` and `policy:` (docs/config.md, docs/policy.md)
+// belong to the policy module: they become modules.policy.workloads and
+// the rest of modules.policy (enabling the module when it is not listed),
+// with policy.files resolved against the config file's directory. The
+// module checks them in full at apply; here: their shape, with lines.
+Result<void> fold_policy(const YAML::Node* workloads_in, const YAML::Node* policy_in, const ParseOptions& opts,
+                         Config& cfg) {
+  if (!workloads_in && !policy_in) return ok();
+  // A default YAML::Node is a defined null node, so presence travels as a pointer.
+  const YAML::Node workloads = workloads_in ? *workloads_in : YAML::Node(YAML::NodeType::Undefined);
+  const YAML::Node policy = policy_in ? *policy_in : YAML::Node(YAML::NodeType::Undefined);
+  auto& m = cfg.modules["policy"];
+  if (m.name.empty()) {
+    m.name = "policy";
+    m.line = line_of(policy_in ? policy : workloads);
+  }
+  if (opts.known_modules) {
+    const auto& known = *opts.known_modules;
+    if (std::find(known.begin(), known.end(), "policy") == known.end())
+      return field_error(policy_in ? "policy" : "workloads", policy_in ? policy : workloads,
+                         "this agent has no policy module");
+  }
+  if (workloads_in && !workloads.IsNull()) {
+    if (!workloads.IsSequence())
+      return field_error("workloads", workloads, fmt::format("must be a list, got {}", kind_name(workloads)));
+    if (m.section.contains("workloads"))
+      return field_error("workloads", workloads, "also given as modules.policy.workloads; keep one");
+    size_t budget = kMaxSectionNodes;
+    auto j = to_json(workloads, "workloads", budget);
+    if (!j) return j.error();
+    for (size_t i = 0; i < workloads.size(); ++i)
+      if (!workloads[i].IsMap())
+        return field_error(fmt::format("workloads[{}]", i), workloads[i], "must be a mapping (name, namespace, labels, netns or cgroup)");
+    m.section["workloads"] = std::move(*j);
+  }
+  if (policy_in && !policy.IsNull()) {
+    if (!policy.IsMap()) return field_error("policy", policy, fmt::format("must be a mapping, got {}", kind_name(policy)));
+    size_t budget = kMaxSectionNodes;
+    auto j = to_json(policy, "policy", budget);
+    if (!j) return j.error();
+    for (auto& [k, v] : j->items()) {
+      if (m.section.contains(k))
+        return field_error("policy." + k, static_cast<const YAML::Node&>(policy)[k], fmt::format("also given as modules.policy.{}; keep one", k));
+      if (k == "files" && v.is_array())
+        for (auto& f : v)
+          if (f.is_string() && !f.get<std::string>().empty() && f.get<std::string>()[0] != '/')
+            f = (fs::path(opts.base_dir) / f.get<std::string>()).lexically_normal().string();
+      m.section[k] = v;
+    }
+  }
+  return ok();
+}
+
 Result<Config> parse_document(const YAML::Node& root, const ParseOptions& opts) {
   Config cfg = default_config();
   if (root.IsNull()) return cfg;  // an empty file is the default configuration
+  std::optional<YAML::Node> workloads, policy;
   KAGAMI_TRY(for_each_key(
-      root, "", {"agent", "trust", "modules", "programs"},
+      root, "", {"agent", "trust", "modules", "programs", "workloads", "policy"},
       [&](const std::string& k, const YAML::Node& v, const std::string&) -> Result<void> {
         if (k == "agent") return v.IsNull() ? ok() : parse_agent(v, cfg.agent);
         if (k == "trust") return v.IsNull() ? ok() : parse_trust(v, cfg.trust);
         if (k == "modules") return parse_modules(v, opts, cfg.modules);
+        if (k == "workloads") return (workloads.emplace(v), ok());
+        if (k == "policy") return (policy.emplace(v), ok());
         return parse_programs(v, opts, cfg.programs);
       }));
+  KAGAMI_TRY(fold_policy(workloads ? &*workloads : nullptr, policy ? &*policy : nullptr, opts, cfg));
   return cfg;
 }
 

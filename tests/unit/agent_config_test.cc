@@ -141,7 +141,7 @@ TEST_F(ConfigTest, BadAttachSpecNamesFieldAndLine) {
 }
 
 TEST_F(ConfigTest, UnknownKeys) {
-  EXPECT_THAT(error_of("agnet: {}\n"), HasSubstr("unknown key 'agnet' (known: agent, trust, modules, programs) (line 1)"));
+  EXPECT_THAT(error_of("agnet: {}\n"), HasSubstr("unknown key 'agnet' (known: agent, trust, modules, programs, workloads, policy) (line 1)"));
   EXPECT_THAT(error_of("agent:\n  htpp: 1.2.3.4:1\n"), HasSubstr("agent: unknown key 'htpp'"));
   EXPECT_THAT(error_of("agent:\n  log: {lvl: info}\n"), HasSubstr("agent.log: unknown key 'lvl'"));
   EXPECT_THAT(error_of("programs:\n  - name: a\n    object: objs/a.bpf.o\n    atach: []\n"),

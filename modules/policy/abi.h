@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * policy ABI: what the policy datapath (bpf/policy.bpf.c) and the module's
+ * compiler (compile.cc) both read. Plain C (docs/abi.md).
+ *
+ * The model (docs/policy.md):
+ *   - every address maps to a numeric identity through an LPM trie (IPv4
+ *     and IPv6); an identity stands for one set of "peers" the address
+ *     satisfies (workload labels, ipBlocks), computed in userspace;
+ *   - a local identity (the workload behind the interface) has flags saying
+ *     whether it is isolated for ingress/egress (NetworkPolicy default deny)
+ *     and whether deny rules exist for it;
+ *   - rules are LPM tries keyed (slot, direction, local, peer, protocol,
+ *     port): exact identities and protocol, the port as a prefix, so a port
+ *     range (endPort) is a handful of prefixes and any number of rules costs
+ *     the same few lookups per packet;
+ *   - every key starts with a slot (0/1): userspace writes a whole policy
+ *     into the slot not in use, then flips pol_cfg.slot (one 4-byte write,
+ *     written last). A packet reads the slot once and is judged by one whole
+ *     policy, never by a mix.
+ */
+#ifndef KAGAMI_MODULE_POLICY_ABI_H
+#define KAGAMI_MODULE_POLICY_ABI_H
+
+#include "kagami/abi/events.h"
+
+#define POL_MAP_CFG "pol_cfg"
+#define POL_MAP_IP4 "pol_ip4"
+#define POL_MAP_IP6 "pol_ip6"
+#define POL_MAP_LOCAL "pol_local"
+#define POL_MAP_ALLOW "pol_allow"
+#define POL_MAP_DENY "pol_deny"
+#define POL_MAP_CT "pol_ct"
+#define POL_MAP_STATS "pol_stats"
+#define POL_MAP_EVENTS "pol_events"
+#define POL_MAP_DROPS "pol_drops"
+#define POL_MAP_RL "pol_rl"
+#define POL_MAP_EDGE4 "pol_edge4"
+#define POL_MAP_EDGE6 "pol_edge6"
+
+/* Prefixes per slot: 100 000 CIDR rules (the benchmark) plus workload
+ * addresses fit; both slots are in one trie, so twice that. */
+#define POL_IP_MAX_ENTRIES 262144
+/* Rule prefixes: one per (local, peer, proto, port prefix); a port range
+ * is at most 30 prefixes. */
+#define POL_RULES_MAX_ENTRIES 524288
+#define POL_LOCAL_MAX_ENTRIES 65536
+#define POL_CT_MAX_ENTRIES 65536     /* LRU: the oldest flows go first */
+#define POL_STATS_MAX_ENTRIES 16384  /* (rule, reason, verdict, dir) tuples */
+/* XDP deny-list prefixes (KagamiEdgePolicy), both slots: a flood's
+ * sources are what the operator lists, so the same scale as rules. */
+#define POL_EDGE_MAX_ENTRIES 262144
+
+/* Identities with a meaning of their own. */
+#define POL_ID_WORLD 0          /* an address in no trie entry */
+#define POL_ID_ANY 0xffffffffu  /* a rule's peer: every identity */
+#define POL_PROTO_ANY 0         /* a rule's protocol: every protocol */
+
+/* Hook direction, as seen by the workload. TC ingress on the workload's
+ * host-side interface carries what the workload sends (its egress). */
+enum pol_dir {
+	POL_DIR_INGRESS = 0,
+	POL_DIR_EGRESS = 1,
+};
+
+/* pol_local flags */
+#define POL_LOCAL_ISO_INGRESS 1  /* selected by a policy with policyTypes Ingress */
+#define POL_LOCAL_ISO_EGRESS 2
+#define POL_LOCAL_DENY_INGRESS 4 /* deny rules exist: look them up */
+#define POL_LOCAL_DENY_EGRESS 8
+
+/* Why a packet got its verdict. Append-only. */
+enum pol_reason {
+	POL_R_RULE = 0,         /* an allow rule matched (allow) */
+	POL_R_NOT_ISOLATED,     /* no policy selects the workload in this direction (allow) */
+	POL_R_REPLY,            /* reply of a flow allowed earlier (allow, conntrack) */
+	POL_R_NOT_IP,           /* ARP and other non-IP frames (allow) */
+	POL_R_NDP,              /* IPv6 neighbour discovery (allow) */
+	POL_R_DENY_RULE,        /* a deny rule matched (drop) */
+	POL_R_DEFAULT_DENY,     /* isolated and no allow rule matched (drop) */
+	POL_R_FRAGMENT,         /* IP fragment towards/from a policed workload (drop) */
+	POL_R_MALFORMED,        /* a header length lies (drop) */
+	POL_R_NO_POLICY,        /* no policy loaded yet: pol_cfg.generation 0 (allow) */
+	POL_R_EDGE_DENY,        /* source on the XDP deny-list at the node edge (drop) */
+	POL_R__MAX,
+};
+
+enum pol_verdict {
+	POL_V_ALLOW = 0,
+	POL_V_DROP = 1,
+};
+
+struct pol_cfg {
+	__u32 slot;        /* 0 or 1: the slot packets read; written last */
+	__u32 generation;  /* policy generation in that slot; 0 = none loaded */
+	__u32 sample_rate; /* flow events per second per CPU; 0 = no events */
+	__u32 sample_burst;
+};
+
+struct pol_ip4_key {
+	__u32 prefixlen;   /* 32 + CIDR bits */
+	__u8 slot;
+	__u8 pad[3];
+	__u8 addr[4];      /* network order */
+};
+
+struct pol_ip6_key {
+	__u32 prefixlen;   /* 32 + CIDR bits */
+	__u8 slot;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct pol_ident {
+	__u32 id;
+};
+
+struct pol_local_key {
+	__u32 slot;
+	__u32 id;
+};
+
+struct pol_local_val {
+	__u32 flags;       /* POL_LOCAL_* */
+};
+
+/* Multi-byte fields in network order so the port prefix is the key's last
+ * bits (an LPM trie compares bytes from the first). */
+struct pol_rule_key {
+	__u32 prefixlen;   /* 96 + port prefix bits (0..16) */
+	__u8 slot;
+	__u8 dir;          /* enum pol_dir */
+	__u8 proto;        /* IPPROTO_*, or POL_PROTO_ANY */
+	__u8 pad;
+	__u32 local;       /* network order */
+	__u32 peer;        /* network order; POL_ID_ANY for every peer */
+	__u16 port;        /* network order; the ICMP type for ICMP/ICMPv6 */
+	__u16 pad2;
+};
+#define POL_RULE_FIXED_BITS 96
+
+struct pol_rule_val {
+	__u32 rule;        /* rule id (userspace names it), never 0 */
+	__u32 pad;
+};
+
+/* Conntrack: one entry per allowed flow, created where it was judged
+ * (ifindex, hook direction); replies are looked up with the tuple reversed
+ * on the same interface. Addresses IPv4-mapped for IPv4. */
+struct pol_ct_key {
+	__u32 ifindex;
+	__u8 dir;          /* the hook direction that judged the flow */
+	__u8 proto;
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;       /* host order; the ICMP echo id for ICMP echo */
+	__u16 dport;
+};
+
+struct pol_ct_val {
+	__u64 seen_ns;
+	__u32 rule;
+	__u32 pad;
+};
+
+struct pol_stat_key {
+	__u32 rule;        /* 0 when no rule decided */
+	__u8 reason;       /* enum pol_reason */
+	__u8 verdict;      /* enum pol_verdict */
+	__u8 dir;          /* enum pol_dir */
+	__u8 pad;
+};
+
+struct pol_stat_val {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#define POL_EVENT_FLOW 1
+
+/* A sampled flow verdict: every drop and every new allowed flow, through a
+ * token bucket (pol_cfg.sample_rate). */
+struct pol_flow_event {
+	struct kg_event_hdr hdr;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 dir;
+	__u8 verdict;
+	__u32 reason;
+	__u32 rule;
+	__u32 local_id;
+	__u32 peer_id;
+	__u32 ifindex;
+	__u32 generation;
+	__u32 pad;
+};
+
+#endif

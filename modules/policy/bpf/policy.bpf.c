@@ -75,7 +75,21 @@ static __always_inline void pol_count(__u32 rule, __u8 reason, __u8 verdict, __u
 	v->bytes += bytes;
 }
 
-static __always_inline void pol_event(const struct pol_pkt *p, const struct pol_cfg *cfg, __u8 dir,
+/* The slot and the generation in one 64-bit load: userspace rewrites
+ * pol_cfg in place (an array map update is a copy into the live value), so
+ * two separate reads could pair one switch's slot with the next one's
+ * generation, and an event would name a policy the packet was not judged
+ * by. The two are adjacent and 8-byte aligned (abi.h); an aligned 64-bit
+ * load sees either the old pair or the new one. */
+static __always_inline __u32 pol_cfg_read(const struct pol_cfg *cfg, __u8 *slot)
+{
+	const __u64 sg = *(const volatile __u64 *)&cfg->slot;
+
+	*slot = (__u32)sg & 1;
+	return (__u32)(sg >> 32);
+}
+
+static __always_inline void pol_event(const struct pol_pkt *p, const struct pol_cfg *cfg, __u32 gen, __u8 dir,
 				      __u8 verdict, __u8 reason, __u32 rule, __u32 local, __u32 peer,
 				      __u32 ifindex)
 {
@@ -107,7 +121,7 @@ static __always_inline void pol_event(const struct pol_pkt *p, const struct pol_
 	e->local_id = local;
 	e->peer_id = peer;
 	e->ifindex = ifindex;
-	e->generation = cfg->generation;
+	e->generation = gen;
 	e->pad = 0;
 	kg_event_submit(e);
 }
@@ -240,7 +254,8 @@ static __always_inline int pol_judge(struct __sk_buff *skb, __u8 dir)
 	struct pol_ct_key ck;
 	struct pol_ct_val *cv;
 	__u32 zero = 0, local, peer, rule = 0, flags;
-	__u8 slot, reason;
+	__u8 slot = 0, reason;
+	__u32 gen;
 	int err;
 
 	if ((__u32)(skb->data_end - skb->data) < POL_PULL_LEN && skb->len > skb->data_end - skb->data)
@@ -266,7 +281,8 @@ static __always_inline int pol_judge(struct __sk_buff *skb, __u8 dir)
 		return TC_ACT_UNSPEC;
 	}
 	cfg = bpf_map_lookup_elem(&pol_cfg, &zero);
-	if (!cfg || !cfg->generation) {
+	gen = cfg ? pol_cfg_read(cfg, &slot) : 0;
+	if (!gen) {
 		pol_count(0, POL_R_NO_POLICY, POL_V_ALLOW, dir, len);
 		return TC_ACT_UNSPEC;
 	}
@@ -274,7 +290,6 @@ static __always_inline int pol_judge(struct __sk_buff *skb, __u8 dir)
 		pol_count(0, POL_R_NDP, POL_V_ALLOW, dir, len);
 		return TC_ACT_UNSPEC;
 	}
-	slot = cfg->slot & 1;
 
 	/* A reply: the reversed tuple was allowed on this interface in the
 	 * other direction. Fragments carry no ports and are never replies. */
@@ -341,7 +356,7 @@ static __always_inline int pol_judge(struct __sk_buff *skb, __u8 dir)
 			struct pol_ct_val nv = {.seen_ns = now, .rule = rule};
 
 			bpf_map_update_elem(&pol_ct, &ck, &nv, BPF_ANY);
-			pol_event(&p, cfg, dir, POL_V_ALLOW, reason, rule, local, peer, ifindex);
+			pol_event(&p, cfg, gen, dir, POL_V_ALLOW, reason, rule, local, peer, ifindex);
 		}
 	}
 	return TC_ACT_UNSPEC;
@@ -353,7 +368,7 @@ drop:
 		pol_ct_fill(&ck, &p, ifindex, dir, 0);
 		bpf_map_delete_elem(&pol_ct, &ck);
 	}
-	pol_event(&p, cfg, dir, POL_V_DROP, reason, rule, local, peer, ifindex);
+	pol_event(&p, cfg, gen, dir, POL_V_DROP, reason, rule, local, peer, ifindex);
 	return TC_ACT_SHOT;
 }
 
@@ -387,7 +402,7 @@ int pol_xdp(struct xdp_md *ctx)
 	struct pol_rule_val *v = NULL;
 	struct pol_cfg *cfg;
 	__u32 zero = 0;
-	__u8 slot;
+	__u8 slot = 0;
 
 	c.data = (void *)(long)ctx->data;
 	c.data_end = (void *)(long)ctx->data_end;
@@ -395,9 +410,8 @@ int pol_xdp(struct xdp_md *ctx)
 	if (parse_l3_fixed(&c, &m) || !m.family)
 		return kagami_xdp_chain_next(ctx);
 	cfg = bpf_map_lookup_elem(&pol_cfg, &zero);
-	if (!cfg || !cfg->generation)
+	if (!cfg || !pol_cfg_read(cfg, &slot))
 		return kagami_xdp_chain_next(ctx);
-	slot = cfg->slot & 1;
 	if (m.family == 4) {
 		struct pol_ip4_key k = {.prefixlen = 64, .slot = slot};
 

@@ -28,7 +28,9 @@
 #include "identity/identity.h"
 #include "identity/netns.h"
 #include "modules/energy/abi.h"
-#include "modules/obs/abi.h"        // read-only: GTP-U data volume for the UPF KPI
+#include "kagami/abi/ngap.h"
+#include "modules/n2/abi.h"         // read-only: NGAP procedures for the AMF KPI
+#include "modules/obs/abi.h"        // read-only: GTP-U volume (UPF KPI), PFCP requests (SMF KPI)
 #include "modules/transport/abi.h"  // read-only: transport's per-pod packets, size-checked by MapView
 #include "energy.skel.h"
 #include "energy_tp.skel.h"
@@ -72,8 +74,10 @@ Result<EnergyConfig> parse_energy_config(const nlohmann::json& section) {
   EnergyConfig c;
   core::ConfigSection s("energy", section);
   KAGAMI_TRY(s.allow({"hooks", "power_source", "powercap_root", "hwmon_root", "cgroup_root", "idle_policy",
-                      "top_n_processes", "top_n_cgroups", "network_attribution", "upf_cgroups", "model"}));
+                      "top_n_processes", "top_n_cgroups", "network_attribution", "upf_cgroups", "amf_cgroups", "smf_cgroups", "model"}));
   KAGAMI_TRY(s.strings("upf_cgroups", c.upf_cgroups, core::Need::Optional, 100));
+  KAGAMI_TRY(s.strings("amf_cgroups", c.amf_cgroups, core::Need::Optional, 100));
+  KAGAMI_TRY(s.strings("smf_cgroups", c.smf_cgroups, core::Need::Optional, 100));
   KAGAMI_TRY(s.choice("hooks", c.hooks, {"auto", "tp_btf", "tracepoint"}));
   KAGAMI_TRY(s.choice("power_source", c.power_source, {"auto", "rapl", "hwmon", "model"}));
   KAGAMI_TRY(s.path("powercap_root", c.powercap_root));
@@ -554,6 +558,12 @@ double upf_bits_per_joule(uint64_t data_bytes, uint64_t upf_energy_nj) {
   return std::isfinite(v) && v >= 0 ? v : 0;
 }
 
+double per_joule(uint64_t count, uint64_t energy_nj) {
+  if (energy_nj == 0) return 0;
+  const double v = static_cast<double>(count) / (static_cast<double>(energy_nj) / 1e9);
+  return std::isfinite(v) && v >= 0 ? v : 0;
+}
+
 uint64_t energy_of_prefixes(const EnergyAccountant& a, const LabelFn& labels, const std::vector<std::string>& prefixes) {
   uint64_t nj = 0;
   for (const auto& [id, acc] : a.cgroups()) {
@@ -718,6 +728,39 @@ Result<void> EnergyModule::read_obs_packets(const core::ProgramManager& pm, uint
   return ok();
 }
 
+void EnergyModule::read_kpi_inputs(const core::ProgramManager& pm) {
+  upf_.running = smf_.running = amf_.running = false;
+  if (!config_.upf_cgroups.empty() || !config_.smf_cgroups.empty()) {
+    // obs: GTP-U UDP payload bytes (N3 and N9 are both GTP-U) and PFCP
+    // requests (N4), both directions.
+    auto fd = pm.map_fd("obs", OBS_MAP_COUNTERS);
+    if (fd) {
+      auto v = bpf::MapView<uint32_t, obs_counters>::open(fd->get(), OBS_MAP_COUNTERS);
+      uint64_t bytes = 0, pfcp = 0;
+      if (v && v->for_each_index(OBS_DIR_MAX, [&](uint32_t, const obs_counters& c) {
+                 bytes += c.c[OBS_CTR_GTPU_UDP_PAYLOAD_BYTES];
+                 pfcp += c.c[OBS_CTR_PFCP_REQUESTS];
+               })) {
+        upf_.update(bytes);
+        smf_.update(pfcp);
+      }
+    }
+  }
+  if (!config_.amf_cgroups.empty()) {
+    // n2: NGAP procedures started (initiating messages), every interface
+    // and direction.
+    auto fd = pm.map_fd("n2", N2_MAP_PROC);
+    if (fd) {
+      auto v = bpf::MapView<n2_proc_key, uint64_t>::open(fd->get(), N2_MAP_PROC);
+      uint64_t procs = 0;
+      if (v && v->for_each([&](const n2_proc_key& k, const uint64_t& n) {
+                 if (k.pdu_type == NGAP_PDU_INITIATING) procs += n;
+               }))
+        amf_.update(procs);
+    }
+  }
+}
+
 Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
   if (!acc_) return make_error("energy: module not planned by this process (adopted programs have no interval state)");
   Fd fds[5];
@@ -751,23 +794,7 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
     if (auto r = read_obs_packets(pm, now_ns); !r) spdlog::debug("energy: obs packets: {}", r.error().message);
   }
   const auto& packets = net_.commit();
-  if (!config_.upf_cgroups.empty()) {
-    // obs's GTP-U UDP payload bytes, both directions (N3 and N9 are both GTP-U).
-    obs_running_ = false;
-    auto fd = pm.map_fd("obs", OBS_MAP_COUNTERS);
-    if (fd) {
-      auto v = bpf::MapView<uint32_t, obs_counters>::open(fd->get(), OBS_MAP_COUNTERS);
-      uint64_t total = 0;
-      if (v && v->for_each_index(OBS_DIR_MAX, [&](uint32_t, const obs_counters& c) {
-                 total += c.c[OBS_CTR_GTPU_UDP_PAYLOAD_BYTES];
-               })) {
-        obs_running_ = true;
-        if (gtpu_seen_) gtpu_bytes_ += total >= gtpu_last_ ? total - gtpu_last_ : total;  // reload: restart
-        gtpu_last_ = total;
-        gtpu_seen_ = true;
-      }
-    }
-  }
+  read_kpi_inputs(pm);
   auto w = acc_->advance(*k, now_ns, packets);
   if (!w) return w.error();
   if (!w->empty()) spdlog::warn("energy: {}", *w);
@@ -795,21 +822,32 @@ Result<std::vector<core::MetricFamily>> EnergyModule::collect(const core::Progra
   OutputOptions o{ctx_.node.empty() ? "unknown" : ctx_.node, config_.top_n_processes, config_.top_n_cgroups,
                   std::string(to_string(choice_.hooks)), power_tried_};
   auto fams = energy_metrics(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
-  if (!config_.upf_cgroups.empty() && obs_running_) {
-    const uint64_t nj = energy_of_prefixes(*acc_, [this](uint64_t id) { return labels_of(id); }, config_.upf_cgroups);
-    core::MetricFamily dv{"kagami_energy_upf_data_bits_total",
-                          "GTP-U data volume (N3 + N9, obs) since the module started, bits.", "counter", {}};
-    dv.samples.push_back({{{"node", o.node}}, static_cast<double>(gtpu_bytes_) * 8.0, ""});
-    core::MetricFamily ej{"kagami_energy_upf_joules_total", "Energy of the UPF's cgroups (energy.upf_cgroups).",
+  auto labels = [this](uint64_t id) { return labels_of(id); };
+  // One KPI: its input counter, the NF's energy, their ratio.
+  auto kpi = [&](const char* nf, const std::vector<std::string>& prefixes, const KpiCounter& in, const char* what,
+                 const char* unit, const char* help, double scale) {
+    if (prefixes.empty() || !in.running) return;
+    const uint64_t nj = energy_of_prefixes(*acc_, labels, prefixes);
+    const std::string n = std::string("kagami_energy_") + nf;
+    core::MetricFamily dv{n + "_" + what + "_total", help, "counter", {}};
+    dv.samples.push_back({{{"node", o.node}}, static_cast<double>(in.total) * scale, ""});
+    core::MetricFamily ej{n + "_joules_total", "Energy of the " + std::string(nf) + "'s cgroups (energy." + nf + "_cgroups).",
                           "counter", {}};
     ej.samples.push_back({{{"node", o.node}}, static_cast<double>(nj) / 1e9, ""});
-    core::MetricFamily ee{"kagami_energy_upf_bits_per_joule",
-                          "UPF data energy efficiency (3GPP TS 28.554): data volume / energy since start.", "gauge", {}};
-    ee.samples.push_back({{{"node", o.node}}, upf_bits_per_joule(gtpu_bytes_, nj), ""});
+    core::MetricFamily ee{n + "_" + unit + "_per_joule",
+                          std::string("Energy efficiency (3GPP TS 28.554 style): ") + what + " / energy since start.",
+                          "gauge", {}};
+    ee.samples.push_back({{{"node", o.node}}, per_joule(in.total, nj) * scale, ""});
     fams.push_back(std::move(dv));
     fams.push_back(std::move(ej));
     fams.push_back(std::move(ee));
-  }
+  };
+  kpi("upf", config_.upf_cgroups, upf_, "data_bits", "bits",
+      "GTP-U data volume (N3 + N9, obs) since the module started, bits.", 8.0);
+  kpi("amf", config_.amf_cgroups, amf_, "ngap_procedures", "procedures",
+      "NGAP procedures started on N2 (initiating messages, n2) since the module started.", 1.0);
+  kpi("smf", config_.smf_cgroups, smf_, "pfcp_requests", "requests",
+      "PFCP requests on N4 (obs) since the module started.", 1.0);
   return fams;
 }
 
@@ -820,13 +858,30 @@ Result<nlohmann::json> EnergyModule::snapshot(const core::ProgramManager& pm) {
                   std::string(to_string(choice_.hooks)), power_tried_};
   auto j = energy_json(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
   j["hooks_reason"] = choice_.reason;
+  auto labels = [this](uint64_t id) { return labels_of(id); };
   if (!config_.upf_cgroups.empty()) {
-    const uint64_t nj = energy_of_prefixes(*acc_, [this](uint64_t id) { return labels_of(id); }, config_.upf_cgroups);
+    const uint64_t nj = energy_of_prefixes(*acc_, labels, config_.upf_cgroups);
     j["kpi"]["upf"] = {{"cgroups", config_.upf_cgroups},
-                       {"obs_running", obs_running_},
-                       {"data_bytes", gtpu_bytes_},
+                       {"obs_running", upf_.running},
+                       {"data_bytes", upf_.total},
                        {"energy_nj", nj},
-                       {"bits_per_joule", upf_bits_per_joule(gtpu_bytes_, nj)}};
+                       {"bits_per_joule", upf_bits_per_joule(upf_.total, nj)}};
+  }
+  if (!config_.amf_cgroups.empty()) {
+    const uint64_t nj = energy_of_prefixes(*acc_, labels, config_.amf_cgroups);
+    j["kpi"]["amf"] = {{"cgroups", config_.amf_cgroups},
+                       {"n2_running", amf_.running},
+                       {"ngap_procedures", amf_.total},
+                       {"energy_nj", nj},
+                       {"procedures_per_joule", per_joule(amf_.total, nj)}};
+  }
+  if (!config_.smf_cgroups.empty()) {
+    const uint64_t nj = energy_of_prefixes(*acc_, labels, config_.smf_cgroups);
+    j["kpi"]["smf"] = {{"cgroups", config_.smf_cgroups},
+                       {"obs_running", smf_.running},
+                       {"pfcp_requests", smf_.total},
+                       {"energy_nj", nj},
+                       {"requests_per_joule", per_joule(smf_.total, nj)}};
   }
   return j;
 }

@@ -47,7 +47,25 @@ struct EnergyConfig {
   // TS 28.554 UPF energy efficiency: cgroup path prefixes of the UPF's
   // workloads (empty: KPI not computed). Data volume: obs's GTP-U bytes.
   std::vector<std::string> upf_cgroups;
+  // The same for the control plane (docs/energy.md, "KPIs"): the AMF's
+  // procedures are the NGAP procedures started on N2 (n2's initiating
+  // messages), the SMF's the PFCP requests on N4 (obs).
+  std::vector<std::string> amf_cgroups;
+  std::vector<std::string> smf_cgroups;
   PowerModel model;
+};
+
+// A KPI input read as a cumulative kernel counter: accumulated from deltas
+// so that a module reload (the counter restarts) never makes it go back.
+struct KpiCounter {
+  uint64_t last = 0, total = 0;
+  bool seen = false;     // a first reading primes
+  bool running = false;  // the source module ran at the last reading
+  void update(uint64_t cur) {
+    if (seen) total += cur >= last ? cur - last : cur;
+    last = cur;
+    seen = running = true;
+  }
 };
 
 
@@ -178,6 +196,8 @@ struct OutputOptions {
 // UPF data energy efficiency (TS 28.554, EE = data volume / energy), in
 // bit/J; 0 when no energy was attributed yet (never NaN or infinite).
 double upf_bits_per_joule(uint64_t data_bytes, uint64_t upf_energy_nj);
+// Events (procedures, requests) per joule; 0 with no energy yet.
+double per_joule(uint64_t count, uint64_t energy_nj);
 // Sum of the energy of the cgroups whose path starts with one of `prefixes`.
 uint64_t energy_of_prefixes(const EnergyAccountant& a, const LabelFn& labels,
                             const std::vector<std::string>& prefixes);
@@ -240,9 +260,10 @@ class EnergyModule : public core::Module {
   std::unique_ptr<EnergyAccountant> acc_;
   std::unique_ptr<identity::Resolver> resolver_;
   bool planned_ = false;
-  // UPF KPI inputs: obs's GTP-U payload bytes, accumulated from deltas.
-  uint64_t gtpu_last_ = 0, gtpu_bytes_ = 0;
-  bool gtpu_seen_ = false, obs_running_ = false;
+  // KPI inputs: obs's GTP-U payload bytes (UPF), n2's NGAP procedures
+  // (AMF), obs's PFCP requests (SMF).
+  KpiCounter upf_, amf_, smf_;
+  void read_kpi_inputs(const core::ProgramManager& pm);
   // Network weights (docs/energy.md, "Network energy"): per-interval packet
   // deltas from transport (per cgroup) and obs (per interface, given to the
   // cgroup of the interface's owner), merged per cgroup into one cumulative

@@ -19,6 +19,7 @@
 
 #include "core/program_manager.h"
 #include "modules/energy/energy.h"
+#include "modules/n2/n2_module.h"
 #include "modules/obs/obs_module.h"
 #include "modules/transport/transport.h"
 #include "support/netns.h"
@@ -254,6 +255,100 @@ TEST_P(energyModulePm, NetworkEnergyFollowsObsInterfacePacketsAndFeedsTheUpfKpi)
   EXPECT_GE(upf["data_bytes"].get<uint64_t>(), gtp.size() - 8) << upf.dump();
   EXPECT_GT(upf["energy_nj"].get<uint64_t>(), 0u);
   EXPECT_GT(upf["bits_per_joule"].get<double>(), 0.0);
+}
+
+// The control-plane KPIs end to end: obs and n2 on a test pod's veth, the
+// pod's cgroup as the AMF and the SMF; the pod sends NGAP InitialUEMessages
+// over SCTP in IP (raw sockets: no SCTP module here) and PFCP Heartbeat
+// Requests, and burns some CPU. The AMF's procedures are exactly the NGAP
+// messages sent, the SMF's requests exactly the PFCP requests, and both
+// per-joule figures follow from the pod's energy.
+TEST_P(energyModulePm, ControlPlaneKpisCountNgapProceduresAndPfcpRequests) {
+  const bool btf = GetParam() == Hooks::TpBtf;
+  kagami::test::TestNetwork net;
+  auto host = net.add_host();
+  ASSERT_TRUE(host) << "cannot create a test pod namespace: " << host.error().message;
+  kagami::core::ModuleContext octx;
+  octx.node = "node-e";
+  kagami::obs::ObsModule obs;
+  auto oreqs = obs.plan(json{{"interfaces", {host->host_if}}}, octx);
+  ASSERT_TRUE(oreqs) << oreqs.error().message;
+  for (const auto& r : *oreqs) ASSERT_TRUE(pm_->load(r));
+  ASSERT_TRUE(obs.configure(*pm_));
+  kagami::n2::N2Module n2;
+  auto nreqs = n2.plan(json{{"interfaces", {host->host_if}}}, octx);
+  ASSERT_TRUE(nreqs) << nreqs.error().message;
+  for (const auto& r : *nreqs) ASSERT_TRUE(pm_->load(r));
+
+  const std::string rel = cgroup_.substr(root_.size());
+  EnergyModule mod(fixed(btf));
+  kagami::core::ModuleContext ctx;
+  ctx.node = "node-e";
+  auto reqs = mod.plan(json{{"power_source", "model"}, {"amf_cgroups", {rel}}, {"smf_cgroups", {rel}}}, ctx);
+  ASSERT_TRUE(reqs) << reqs.error().message;
+  ASSERT_TRUE(pm_->load(reqs->front()));
+  ASSERT_TRUE(mod.collect(*pm_));  // primes the KPI counters
+
+  // InitialUEMessage (procedure 15): RAN UE NGAP ID 7 and a Registration
+  // request NAS-PDU (APER, as in tests/fuzz/corpus/n2/initial_ue_message).
+  const std::vector<uint8_t> ngap = {0x00, 0x0f, 0x40, 0x18, 0x00, 0x00, 0x02, 0x00, 0x55, 0x40,
+                                     0x02, 0x00, 0x07, 0x00, 0x26, 0x40, 0x0b, 0x0a, 0x7e, 0x00,
+                                     0x41, 0x79, 0x00, 0x04, 0x01, 0x02, 0x03, 0x04};
+  constexpr int kNgap = 12, kPfcp = 7;
+  const std::string ns_path = "/run/netns/" + host->ns, dst = host->host_ip, cg = cgroup_;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::ofstream(cg + "/cgroup.procs") << 0;
+    int nsfd = ::open(ns_path.c_str(), O_RDONLY);
+    if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) _exit(101);
+    int raw = ::socket(AF_INET, SOCK_RAW, 132), udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    if (raw < 0 || udp < 0) _exit(102);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    ::inet_pton(AF_INET, dst.c_str(), &a.sin_addr);
+    for (int i = 0; i < kNgap; i++) {
+      auto p = kagami::test::PacketBuilder()
+                   .sctp(38412, 38412, 7, {kagami::test::sctp_data(static_cast<uint32_t>(i + 1), 60, ngap)})
+                   .build();
+      if (::sendto(raw, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) _exit(103);
+    }
+    a.sin_port = htons(8805);
+    for (int i = 0; i < kPfcp; i++) {
+      auto p = kagami::test::PacketBuilder().pfcp(1, static_cast<uint32_t>(100 + i), {.ies = {kagami::test::pfcp_recovery_ts(7)}}).build();
+      if (::sendto(udp, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) _exit(104);
+    }
+    timespec t0{}, t{};  // some CPU, so the NF has energy to divide by
+    ::clock_gettime(CLOCK_MONOTONIC, &t0);
+    do ::clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < 300000000LL);
+    _exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_TRUE(mod.collect(*pm_));
+  auto snap = mod.snapshot(*pm_);
+  ASSERT_TRUE(snap) << snap.error().message;
+  const auto& amf = (*snap)["kpi"]["amf"];
+  const auto& smf = (*snap)["kpi"]["smf"];
+  EXPECT_TRUE(amf["n2_running"].get<bool>()) << amf.dump();
+  EXPECT_EQ(amf["ngap_procedures"], kNgap) << amf.dump();
+  EXPECT_EQ(smf["pfcp_requests"], kPfcp) << smf.dump();
+  const double nj = amf["energy_nj"].get<double>();
+  ASSERT_GT(nj, 0);
+  EXPECT_NEAR(amf["procedures_per_joule"].get<double>(), kNgap / (nj / 1e9), 1e-6 * kNgap / (nj / 1e9));
+  EXPECT_EQ(smf["energy_nj"], amf["energy_nj"]) << "one cgroup is both";
+  auto fams = mod.collect(*pm_);
+  ASSERT_TRUE(fams);
+  int found = 0;
+  for (const auto& f : *fams) {
+    if (f.name == "kagami_energy_amf_ngap_procedures_total") found += f.samples.at(0).value == kNgap;
+    if (f.name == "kagami_energy_smf_pfcp_requests_total") found += f.samples.at(0).value == kPfcp;
+    if (f.name == "kagami_energy_amf_procedures_per_joule" || f.name == "kagami_energy_smf_requests_per_joule")
+      found += f.samples.at(0).value > 0;
+  }
+  EXPECT_EQ(found, 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(energy, energyModulePm, ::testing::Values(Hooks::TpBtf, Hooks::Tracepoint),

@@ -58,8 +58,8 @@ Result<std::string> read_regular_file(const std::string& path, const char* what)
   return kagami::read_regular_file(path, kMaxBytes, what);
 }
 
-Result<uint64_t> cgroup_v2_id_of_pid(int pid, const std::string& v2_root) {
-  const std::string proc = "/proc/" + std::to_string(pid) + "/cgroup";
+Result<std::string> cgroup_v2_path_of_pid(int pid) {
+  const std::string proc = "/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/cgroup";
   auto text = read_regular_file(proc, "cgroup list");
   if (!text) return text.error();
   size_t pos = 0;
@@ -67,15 +67,20 @@ Result<uint64_t> cgroup_v2_id_of_pid(int pid, const std::string& v2_root) {
     size_t end = text->find('\n', pos);
     if (end == std::string::npos) end = text->size();
     std::string_view line(text->data() + pos, end - pos);
-    if (line.substr(0, 3) == "0::") {
-      const std::string dir = v2_root + std::string(line.substr(3));
-      struct stat st {};
-      if (::stat(dir.c_str(), &st) != 0) return make_error("{}: {}: {}", proc, dir, std::strerror(errno));
-      return static_cast<uint64_t>(st.st_ino);
-    }
+    if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
     pos = end + 1;
   }
   return make_error("{}: no cgroup v2 (\"0::\") line", proc);
+}
+
+Result<uint64_t> cgroup_v2_id_of_pid(int pid, const std::string& v2_root) {
+  auto rel = cgroup_v2_path_of_pid(pid);
+  if (!rel) return rel.error();
+  const std::string dir = v2_root + *rel;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    return make_error("/proc/{}/cgroup: {}: {}", pid, dir, std::strerror(errno));
+  return static_cast<uint64_t>(st.st_ino);
 }
 
 }  // namespace kagami::fs

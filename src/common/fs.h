@@ -30,6 +30,10 @@ int cgroup_alive(int root_fd, uint64_t cgroup_id);
 // v2 line gives the id BPF sees.
 Result<uint64_t> cgroup_v2_id_of_pid(int pid, const std::string& v2_root);
 
+// The path of that "0::" line, relative to the v2 root ("/" for the root);
+// `pid` 0 means this process (/proc/self).
+Result<std::string> cgroup_v2_path_of_pid(int pid);
+
 // Checks that `path` can be read as a regular file without blocking, and
 // says precisely why not: "too many levels of symbolic links", "is a
 // directory", "is not a regular file (character device)", "no such file".

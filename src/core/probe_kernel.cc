@@ -21,6 +21,7 @@
 #include <set>
 
 #include "common/fd.h"
+#include "common/fs.h"
 #include "core/probe.h"
 #include "identity/identity.h"
 #include "probe.skel.h"
@@ -582,12 +583,9 @@ Result<uint64_t> bpf_current_cgroup_id() {
 
 Feature cgroup_id_inode() {
   const std::string name = "cgroup_id_inode";
-  // Our own cgroup v2 path: the "0::" line of /proc/self/cgroup.
-  std::ifstream f("/proc/self/cgroup");
-  std::string line, rel;
-  while (std::getline(f, line))
-    if (line.rfind("0::", 0) == 0) rel = line.substr(3);
-  if (rel.empty()) return make(name, "kernel", false, "no cgroup v2 line in /proc/self/cgroup");
+  auto self = fs::cgroup_v2_path_of_pid(0);
+  if (!self) return make(name, "kernel", false, self.error().message);
+  const std::string& rel = *self;
   identity::Resolver resolver;
   if (!resolver.root_is_cgroup2()) return make(name, "kernel", false, "cgroup v2 not mounted");
   auto ino = resolver.id_of(rel);

@@ -249,6 +249,39 @@ TEST(energyActivity, HardwareCounterOnThisMachineOpensOrSaysWhy) {
       << why;
 }
 
+// Hotplug bookkeeping with real (software) events: a CPU that appears gets
+// an event, a CPU that was offline at the last look gets a fresh one when
+// it returns, a CPU that cannot count is missing with the errno's reason
+// and is no longer required once offline. (Offlining a real CPU of the
+// shared test machine is not done; the online lists are given.)
+TEST(energyActivity, CountersFollowCpusGoingOfflineAndOnline) {
+  ActivityCounters c;
+  c.open(kagami::PerfEventKind::SwCpuClock, {0});
+  if (!c.complete()) GTEST_SKIP() << "cannot open a per-CPU software event here: " << c.why_not();
+  const int fd0 = c.counters().at(0).fd();
+  auto cpus = kagami::online_cpus();
+  ASSERT_TRUE(cpus);
+  if (cpus->size() < 2) GTEST_SKIP() << "one online CPU";
+  const int other = (*cpus)[1];
+  EXPECT_EQ(c.refresh({0, other}, -1), std::vector<int>{other}) << "a CPU that came online";
+  EXPECT_TRUE(c.complete());
+  EXPECT_TRUE(c.refresh({0, other}, -1).empty()) << "nothing changed";
+  EXPECT_EQ(c.counters().at(0).fd(), fd0);
+  EXPECT_TRUE(c.refresh({0}, -1).empty()) << "a CPU that went offline: nothing to open";
+  EXPECT_TRUE(c.complete());
+  EXPECT_EQ(c.refresh({0, other}, -1), std::vector<int>{other}) << "back online: a fresh event";
+  // A CPU that does not exist cannot count: missing, named, with the errno.
+  c.refresh({0, other, 4095}, -1);
+  EXPECT_FALSE(c.complete());
+  EXPECT_NE(c.why_not().find("cpu 4095"), std::string::npos) << c.why_not();
+  // Once it is not online any more it is not required.
+  c.refresh({0, other}, -1);
+  EXPECT_TRUE(c.complete()) << c.why_not();
+  auto v = c.counters().at(0).read();
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_GT(*v, 0u) << "cpu-clock counts nanoseconds";
+}
+
 TEST(energyActivity, CpuListParser) {
   auto l = kagami::parse_cpu_list("0-3,6\n");
   ASSERT_TRUE(l);

@@ -282,6 +282,38 @@ TEST(energyActivity, CountersFollowCpusGoingOfflineAndOnline) {
   EXPECT_GT(*v, 0u) << "cpu-clock counts nanoseconds";
 }
 
+// CPU time across a CPU going offline and online (the "bad input"):
+// utilisation is computed against the CPUs online at the read and clamped,
+// so a CPU that left (fewer online CPUs than the slices it closed) or came
+// back (closing one long idle slice) never pushes utilisation outside
+// [0, 1], power above the model's maximum, or energy out of balance.
+TEST(energyActivity, CpuOfflineOnlineKeepsUtilisationAndEnergySane) {
+  PowerModel m;
+  m.units = 2;  // per vCPU: 2 x 0.74 W idle, 2 x 3.5 W max
+  EnergyAccountant a(make_model_source(m), m, IdlePolicy::Node, 2);
+  KernelReading k;
+  k.cpus = k.online = 2;
+  ASSERT_TRUE(a.advance(k, 1'000'000'000));
+  // CPU 1 goes offline: one CPU online, but the closed slices of the
+  // interval still hold both CPUs' busy time (1.6 s in 1 s).
+  k.online = 1;
+  k.busy_ns += 1'600'000'000;
+  k.cgroup_ns[5] += 1'600'000'000;
+  ASSERT_TRUE(a.advance(k, 2'000'000'000));
+  EXPECT_LE(a.last_utilisation(), 1.0);
+  EXPECT_GE(a.last_utilisation(), 0.0);
+  EXPECT_LE(a.last_watts(), 7.0 + 1e-9);
+  // CPU 1 comes back: its first switch closes a 1 s idle slice.
+  k.online = 2;
+  k.idle_ns += 2'000'000'000;
+  k.busy_ns += 100'000'000;
+  k.cgroup_ns[5] += 100'000'000;
+  ASSERT_TRUE(a.advance(k, 3'000'000'000));
+  EXPECT_NEAR(a.last_utilisation(), 0.05, 1e-9);
+  EXPECT_EQ(a.workloads_nj() + a.idle_nj() + a.system_nj() + a.network_nj(), a.node_nj());
+  EXPECT_EQ(a.cgroups().at(5).cpu_ns, 1'700'000'000u);
+}
+
 TEST(energyActivity, CpuListParser) {
   auto l = kagami::parse_cpu_list("0-3,6\n");
   ASSERT_TRUE(l);

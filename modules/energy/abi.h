@@ -61,10 +61,9 @@ struct energy_cpu_time {
 	__u64 ctr_idle;           /* idle slices */
 	__u64 ctr_ksoftirqd;      /* part of ctr_busy run by ksoftirqd/N */
 	__u64 ctr_softirq[ENERGY_SOFTIRQ_MAX];
-	__u64 ctr_lost;           /* slices or softirqs whose count is unknown: failed read, restart, gap */
+	__u64 ctr_lost;           /* slices or softirqs whose count is unknown: failed read, restart */
 	/* counter bookkeeping */
 	__u64 ctr_at_start;       /* counter at the last switch (valid if ctr_valid) */
-	__u64 ctr_gap_at_start;   /* enabled - running time at that read */
 	__u64 ctr_softirq_at_start; /* ctr_softirq_total at that switch */
 	__u64 ctr_softirq_total;  /* all softirq counts on this CPU since load */
 	__u64 ctr_softirq_entry;  /* counter at the running softirq's entry */

@@ -101,17 +101,21 @@ static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns, __u64 c
 }
 
 #if ENERGY_PMU
-/* Reads this CPU's counter into *v; 0 on success. The gap (enabled -
- * running time) grows when the event did not count for part of the time
- * (a pinned event that lost its counter, a CPU hotplug): *gap returns it. */
-static __always_inline int read_ctr(__u64 *v, __u64 *gap)
+/* Reads this CPU's counter into *v; 0 on success.
+ * bpf_perf_event_read, not bpf_perf_event_read_value: without the enabled/
+ * running times the kernel skips a second clock read (calc_timer_values),
+ * about 80 ns a switch here. Those times would only say that the event did
+ * not count for part of the slice; for a pinned event that cannot happen
+ * unnoticed: perf_event_read_local() refuses a pinned event that is not
+ * on this CPU (-EBUSY), which is a failed read, counted as lost. Errors
+ * come back as a negative value (a counter never reaches 2^63). */
+static __always_inline int read_ctr(__u64 *v)
 {
-	struct bpf_perf_event_value pv = {};
+	__u64 c = bpf_perf_event_read(&energy_pmu, BPF_F_CURRENT_CPU);
 
-	if (bpf_perf_event_read_value(&energy_pmu, BPF_F_CURRENT_CPU, &pv, sizeof(pv)))
+	if ((__s64)c < 0)
 		return -1;
-	*v = pv.counter;
-	*gap = pv.enabled - pv.running;
+	*v = c;
 	return 0;
 }
 
@@ -120,22 +124,21 @@ static __always_inline int read_ctr(__u64 *v, __u64 *gap)
  * slice ends (first switch since load), only arm. */
 static __always_inline __u64 ctr_slice(struct energy_cpu_time *t, int first)
 {
-	__u64 v = 0, gap = 0, d = 0, s;
-	int ok = read_ctr(&v, &gap) == 0;
+	__u64 v = 0, d = 0, s;
+	int ok = read_ctr(&v) == 0;
 
 	s = t->ctr_softirq_total - t->ctr_softirq_at_start;
 	t->ctr_softirq_at_start = t->ctr_softirq_total;
-	if (ok && t->ctr_valid && v >= t->ctr_at_start && gap == t->ctr_gap_at_start) {
+	if (ok && t->ctr_valid && v >= t->ctr_at_start) {
 		d = v - t->ctr_at_start;
 		d = d > s ? d - s : 0;
 	} else if (!first) {
-		/* failed read now or at the start, a restarted event (reopened
-		 * after hotplug) or a gap: this slice's count is unknown */
+		/* failed read now or at the start, or a restarted event
+		 * (reopened after hotplug): this slice's count is unknown */
 		t->ctr_lost++;
 	}
 	t->ctr_valid = ok;
 	t->ctr_at_start = v;
-	t->ctr_gap_at_start = gap;
 	return d;
 }
 #endif
@@ -208,11 +211,7 @@ static __always_inline void on_softirq_entry(__u32 vec)
 	t->softirq_entry_ns = bpf_ktime_get_ns();
 	t->softirq_vec = vec;
 #if ENERGY_PMU
-	{
-		__u64 gap;
-
-		t->ctr_softirq_valid = read_ctr(&t->ctr_softirq_entry, &gap) == 0;
-	}
+	t->ctr_softirq_valid = read_ctr(&t->ctr_softirq_entry) == 0;
 #endif
 }
 
@@ -234,9 +233,9 @@ static __always_inline void on_softirq_exit(void)
 	t->softirq_ns[vec] += d;
 #if ENERGY_PMU
 	{
-		__u64 v = 0, gap;
+		__u64 v = 0;
 
-		if (t->ctr_softirq_valid && read_ctr(&v, &gap) == 0 && v >= t->ctr_softirq_entry) {
+		if (t->ctr_softirq_valid && read_ctr(&v) == 0 && v >= t->ctr_softirq_entry) {
 			v -= t->ctr_softirq_entry;
 			t->ctr_softirq_total += v;
 			t->ctr_softirq[vec] += v;

@@ -855,9 +855,9 @@ Result<std::vector<core::LoadRequest>> EnergyModule::plan(const nlohmann::json& 
       if (!cpus) counters->note_error(cpus.error().message);
     }
   }
+  std::lock_guard<std::mutex> g(mu_);  // counters_ is refreshed by collect() under mu_
   auto act = choose_activity(*cfg, reuse ? counters_.get() : counters.get());
   if (!act) return act.error();
-  std::lock_guard<std::mutex> g(mu_);
   if (!act->counter) {
     counters_.reset();
   } else if (!reuse) {

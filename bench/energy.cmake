@@ -5,4 +5,4 @@
 # accounting + metrics) at 1,000 and 10,000 processes. Root.
 bpf_object(energy_floor ${CMAKE_CURRENT_LIST_DIR}/bpf/energy_floor.bpf.c)
 add_executable(energy_bench ${CMAKE_CURRENT_LIST_DIR}/energy_bench.cc)
-target_link_libraries(energy_bench PRIVATE kagami_mod_energy energy_skel energy_tp_skel energy_floor_skel)
+target_link_libraries(energy_bench PRIVATE kagami_mod_energy energy_skel energy_tp_skel energy_pmu_skel energy_tp_pmu_skel energy_floor_skel)

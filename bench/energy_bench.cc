@@ -5,7 +5,11 @@
 //       ping-ponging on one CPU: two context switches per round trip) with no programs, with empty
 //       programs on the same hooks (the floor), with the tp_btf variant and with the tracepoint variant attached, interleaved
 //       round by round so the other load of the machine hits all three
-//       alike; prints the median ops/s of each and the ratios.
+//       alike; prints the median ops/s of each and the ratios. Also the two
+//       counter variants (energy_pmu / energy_tp_pmu) with a counter per
+//       CPU in energy_pmu: hardware instructions where the machine has
+//       them, else the software cpu-clock event (this VM; the BPF side is
+//       the same helper call, the kernel's read of the event differs).
 //   energy_bench scale [n...]
 //       n sleeping processes (default 1000 and 10000), each scheduled at
 //       least once, so energy_proc holds n entries; then the CPU time and
@@ -35,6 +39,8 @@
 #include "modules/energy/energy.h"
 #include "energy.skel.h"
 #include "energy_tp.skel.h"
+#include "energy_pmu.skel.h"
+#include "energy_tp_pmu.skel.h"
 #include "energy_floor.skel.h"
 
 using namespace kagami::modules::energy;
@@ -63,7 +69,11 @@ bool attach_all(Attached& a) {
   return true;
 }
 
-enum class Variant { Floor, TpBtf, Tracepoint };
+enum class Variant { Floor, TpBtf, Tracepoint, TpBtfPmu, TracepointPmu };
+
+// The counters the counter variants read (opened once, written into each
+// loaded object's energy_pmu).
+ActivityCounters* g_counters = nullptr;
 
 std::unique_ptr<Attached> load(Variant v) {
   auto a = std::make_unique<Attached>();
@@ -79,13 +89,28 @@ std::unique_ptr<Attached> load(Variant v) {
     a->skel = s;
     a->obj = s->obj;
     a->destroy = [](void* p) { energy_bpf__destroy(static_cast<energy_bpf*>(p)); };
-  } else {
+  } else if (v == Variant::Tracepoint) {
     auto* s = energy_tp_bpf__open_and_load();
     if (!s) return nullptr;
     a->skel = s;
     a->obj = s->obj;
     a->destroy = [](void* p) { energy_tp_bpf__destroy(static_cast<energy_tp_bpf*>(p)); };
+  } else if (v == Variant::TpBtfPmu) {
+    auto* s = energy_pmu_bpf__open_and_load();
+    if (!s) return nullptr;
+    a->skel = s;
+    a->obj = s->obj;
+    a->destroy = [](void* p) { energy_pmu_bpf__destroy(static_cast<energy_pmu_bpf*>(p)); };
+  } else {
+    auto* s = energy_tp_pmu_bpf__open_and_load();
+    if (!s) return nullptr;
+    a->skel = s;
+    a->obj = s->obj;
+    a->destroy = [](void* p) { energy_tp_pmu_bpf__destroy(static_cast<energy_tp_pmu_bpf*>(p)); };
   }
+  if ((v == Variant::TpBtfPmu || v == Variant::TracepointPmu) &&
+      (!g_counters || !g_counters->fill(a->fd(ENERGY_MAP_PMU))))
+    return nullptr;
   if (!attach_all(*a)) return nullptr;
   return a;
 }
@@ -109,7 +134,16 @@ double median(std::vector<double> v) {
 }
 
 int overhead(int rounds, long loops) {
-  std::vector<double> none, flo, btf, tp;
+  std::vector<double> none, flo, btf, tp, pbtf, ptp;
+  auto cpus = kagami::online_cpus();
+  ActivityCounters counters;
+  if (cpus) counters.open(kagami::PerfEventKind::HwInstructions, *cpus);
+  if (!counters.complete()) {
+    std::printf("hw_instructions: %s; the counter variants use sw_cpu_clock\n", counters.why_not().c_str());
+    if (cpus) counters.open(kagami::PerfEventKind::SwCpuClock, *cpus);
+  }
+  if (!counters.complete()) return std::fprintf(stderr, "no counter: %s\n", counters.why_not().c_str()), 1;
+  g_counters = &counters;
   for (int r = 0; r < rounds; r++) {
     none.push_back(pipe_ops(loops));
     {
@@ -127,13 +161,28 @@ int overhead(int rounds, long loops) {
       if (!a) return std::fprintf(stderr, "load/attach tracepoint variant failed\n"), 1;
       tp.push_back(pipe_ops(loops));
     }
-    std::printf("round %d: none %.0f  floor %.0f  tp_btf %.0f  tracepoint %.0f ops/s\n", r, none.back(), flo.back(),
-                btf.back(), tp.back());
+    {
+      auto a = load(Variant::TpBtfPmu);
+      if (!a) return std::fprintf(stderr, "load/attach tp_btf counter variant failed\n"), 1;
+      pbtf.push_back(pipe_ops(loops));
+    }
+    {
+      auto a = load(Variant::TracepointPmu);
+      if (!a) return std::fprintf(stderr, "load/attach tracepoint counter variant failed\n"), 1;
+      ptp.push_back(pipe_ops(loops));
+    }
+    std::printf("round %d: none %.0f  floor %.0f  tp_btf %.0f  tracepoint %.0f  tp_btf+counter %.0f  "
+                "tracepoint+counter %.0f ops/s\n",
+                r, none.back(), flo.back(), btf.back(), tp.back(), pbtf.back(), ptp.back());
   }
   // Direct cost: the kernel's own run-time statistics of each program
   // (BPF_ENABLE_STATS) over one more run with the tp_btf variant.
-  for (Variant var : {Variant::Floor, Variant::TpBtf, Variant::Tracepoint}) {
-    const char* vname = var == Variant::Floor ? "floor" : var == Variant::TpBtf ? "tp_btf" : "tracepoint";
+  for (Variant var : {Variant::Floor, Variant::TpBtf, Variant::Tracepoint, Variant::TpBtfPmu, Variant::TracepointPmu}) {
+    const char* vname = var == Variant::Floor        ? "floor"
+                        : var == Variant::TpBtf      ? "tp_btf"
+                        : var == Variant::Tracepoint ? "tracepoint"
+                        : var == Variant::TpBtfPmu   ? "tp_btf+counter"
+                                                     : "tracepoint+counter";
     int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
     auto a = load(var);
     if (stats >= 0 && a) {
@@ -152,18 +201,27 @@ int overhead(int rounds, long loops) {
   }
   // Paired: each round's ratio against the baseline run next to it, then
   // the median over rounds (robust to the machine's other load).
-  std::vector<double> rf, rb, rt, rbf;
+  std::vector<double> rf, rb, rt, rbf, rpb, rpt, rpbf, rptf;
   for (size_t i = 0; i < none.size(); i++)
     if (none[i] > 0 && flo[i] > 0) {
       rf.push_back(flo[i] / none[i]);
       rb.push_back(btf[i] / none[i]);
       rt.push_back(tp[i] / none[i]);
       rbf.push_back(btf[i] / flo[i]);
+      rpb.push_back(pbtf[i] / none[i]);
+      rpt.push_back(ptp[i] / none[i]);
+      rpbf.push_back(pbtf[i] / flo[i]);
+      rptf.push_back(ptp[i] / flo[i]);
     }
   const double n = median(none), f = median(rf), b = median(rb), t = median(rt), bf = median(rbf);
   std::printf("median ops/s none %.0f; median paired ratio to none: floor %.3f (cost %.1f%%), tp_btf %.3f (cost %.1f%%), "
               "tracepoint %.3f (cost %.1f%%); tp_btf to floor %.3f (cost above the floor %.1f%%)\n",
               n, f, 100 * (1 - f), b, 100 * (1 - b), t, 100 * (1 - t), bf, 100 * (1 - bf));
+  const double pb = median(rpb), pt = median(rpt), pbf = median(rpbf), ptf = median(rptf);
+  std::printf("counter variants (%s): tp_btf+counter %.3f (cost %.1f%%), tracepoint+counter %.3f (cost %.1f%%) "
+              "against none; against the floor %.3f (%.1f%%) and %.3f (%.1f%%)\n",
+              std::string(kagami::to_string(counters.kind())).c_str(), pb, 100 * (1 - pb), pt, 100 * (1 - pt), pbf,
+              100 * (1 - pbf), ptf, 100 * (1 - ptf));
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #define ENERGY_MAP_PROC "energy_proc"          /* tgid -> on-CPU time (LRU) */
 #define ENERGY_MAP_OTHER "energy_other"        /* time of cgroups that found energy_cgroup full */
 #define ENERGY_MAP_OVERFLOW "energy_overflow"  /* how many slices went to energy_other */
+#define ENERGY_MAP_PMU "energy_pmu"            /* PERF_EVENT_ARRAY: the activity counter of each CPU */
 
 /* Softirq vectors as the kernel numbers them (include/linux/interrupt.h:
  * HI, TIMER, NET_TX, NET_RX, BLOCK, IRQ_POLL, TASKLET, SCHED, HRTIMER, RCU);
@@ -52,6 +53,22 @@ struct energy_cpu_time {
 	__u64 softirq_entry_ns;   /* entry time of the running softirq; 0 = none */
 	__u32 softirq_vec;        /* vector of the running softirq */
 	__u32 pad;
+	/* Activity counter (energy_pmu: instructions, or a software clock in
+	 * tests), only in the counter variants (ENERGY_PMU=1); zero otherwise.
+	 * Split like the time above: ctr_busy + ctr_idle + sum(ctr_softirq)
+	 * = counts over the slices whose both ends were read. */
+	__u64 ctr_busy;           /* task slices, ksoftirqd included */
+	__u64 ctr_idle;           /* idle slices */
+	__u64 ctr_ksoftirqd;      /* part of ctr_busy run by ksoftirqd/N */
+	__u64 ctr_softirq[ENERGY_SOFTIRQ_MAX];
+	__u64 ctr_lost;           /* slices or softirqs whose count is unknown: failed read, restart */
+	/* counter bookkeeping */
+	__u64 ctr_at_start;       /* counter at the last switch (valid if ctr_valid) */
+	__u64 ctr_softirq_at_start; /* ctr_softirq_total at that switch */
+	__u64 ctr_softirq_total;  /* all softirq counts on this CPU since load */
+	__u64 ctr_softirq_entry;  /* counter at the running softirq's entry */
+	__u32 ctr_valid;          /* ctr_at_start is a good reading */
+	__u32 ctr_softirq_valid;  /* ctr_softirq_entry is a good reading */
 };
 
 struct energy_cg_key {
@@ -62,6 +79,7 @@ struct energy_cg_key {
 struct energy_cg_time {
 	__u64 cpu_ns;
 	__u64 slices;
+	__u64 ctr;     /* activity counter (instructions) of its slices; 0 without a counter */
 };
 
 struct energy_proc_key {
@@ -73,6 +91,7 @@ struct energy_proc_time {
 	__u64 cpu_ns;
 	__u64 cgroup_id;  /* cgroup of the last slice */
 	char comm[16];    /* comm of the thread of the first slice */
+	__u64 ctr;        /* activity counter of its slices; 0 without a counter */
 };
 
 #endif /* KAGAMI_MODULE_ENERGY_ABI_H */

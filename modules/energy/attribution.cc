@@ -17,18 +17,27 @@ IntervalResult attribute(const IntervalInput& in) {
 
   uint64_t work_ns = 0;
   for (const auto& [id, ns] : in.workload_ns) work_ns += ns;
-  const uint64_t activity = work_ns + in.softirq_net_ns + in.softirq_other_ns + in.ksoftirqd_ns + in.other_busy_ns;
-  r.activity_ns = activity;
+  r.activity_ns = work_ns + in.softirq_net_ns + in.softirq_other_ns + in.ksoftirqd_ns + in.other_busy_ns;
+  // The weights of dynamic energy: nanoseconds, or counter counts.
+  const auto& weights = in.by_counter ? in.workload_ctr : in.workload_ns;
+  uint64_t activity = r.activity_ns, net_w = in.softirq_net_ns;
+  if (in.by_counter) {
+    activity = in.softirq_net_ctr + in.softirq_other_ctr + in.ksoftirqd_ctr + in.other_busy_ctr;
+    for (const auto& [id, c] : in.workload_ctr) activity += c;
+    net_w = in.softirq_net_ctr;
+  }
+  r.activity = activity;
+  r.by_counter = in.by_counter;
 
   uint64_t given = 0;  // to workloads (cpu + net + idle share)
   if (activity > 0) {
-    for (const auto& [id, ns] : in.workload_ns) {
-      if (!ns) continue;
-      const uint64_t e = mul_div(dynamic, ns, activity);
+    for (const auto& [id, w] : weights) {
+      if (!w) continue;
+      const uint64_t e = mul_div(dynamic, w, activity);
       r.workload_nj[id] += e;
       given += e;
     }
-    const uint64_t net = mul_div(dynamic, in.softirq_net_ns, activity);
+    const uint64_t net = mul_div(dynamic, net_w, activity);
     uint64_t packets = 0;
     for (const auto& [id, p] : in.net_packets) packets += p;
     uint64_t net_given = 0;

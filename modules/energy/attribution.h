@@ -16,6 +16,12 @@
 //
 // activity ns = workloads + softirq (all vectors) + ksoftirqd + unaccounted
 // busy time; when it is 0, dynamic energy goes to system.
+//
+// With `by_counter`, the same pools are weighted by the activity counter
+// (instructions) instead of nanoseconds: workload i gets
+// floor(dynamic x ctr_i / activity ctr), network floor(dynamic x net ctr /
+// activity ctr), and so on. Idle (policy share) is still split by CPU time:
+// idle power is what the node draws doing nothing, not a function of work.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +45,11 @@ struct IntervalInput {
   // Per cgroup id: packets in the interval (transport), weights for network energy.
   std::unordered_map<uint64_t, uint64_t> net_packets;
   IdlePolicy idle_policy = IdlePolicy::Node;
+  // Activity counter weights (instructions), used for dynamic energy when
+  // by_counter; same pools as the ns fields above.
+  bool by_counter = false;
+  std::unordered_map<uint64_t, uint64_t> workload_ctr;
+  uint64_t softirq_net_ctr = 0, softirq_other_ctr = 0, ksoftirqd_ctr = 0, other_busy_ctr = 0;
 };
 
 struct IntervalResult {
@@ -49,6 +60,8 @@ struct IntervalResult {
   uint64_t system_nj = 0;
   uint64_t node_nj = 0;
   uint64_t activity_ns = 0;
+  uint64_t activity = 0;    // the divisor of dynamic energy: activity_ns, or counts when by_counter
+  bool by_counter = false;
 };
 
 // floor(a * b / c) without overflow; c > 0.

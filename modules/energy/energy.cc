@@ -34,6 +34,8 @@
 #include "modules/transport/abi.h"  // read-only: transport's per-pod packets, size-checked by MapView
 #include "energy.skel.h"
 #include "energy_tp.skel.h"
+#include "energy_pmu.skel.h"
+#include "energy_tp_pmu.skel.h"
 
 namespace kagami::modules::energy {
 namespace {
@@ -74,7 +76,10 @@ Result<EnergyConfig> parse_energy_config(const nlohmann::json& section) {
   EnergyConfig c;
   core::ConfigSection s("energy", section);
   KAGAMI_TRY(s.allow({"hooks", "power_source", "powercap_root", "hwmon_root", "cgroup_root", "idle_policy",
-                      "top_n_processes", "top_n_cgroups", "network_attribution", "upf_cgroups", "amf_cgroups", "smf_cgroups", "model"}));
+                      "top_n_processes", "top_n_cgroups", "network_attribution", "upf_cgroups", "amf_cgroups", "smf_cgroups", "model",
+                      "activity", "activity_counter"}));
+  KAGAMI_TRY(s.choice("activity", c.activity, {"auto", "cpu_time", "instructions"}));
+  KAGAMI_TRY(s.choice("activity_counter", c.activity_counter, {"hw_instructions", "sw_cpu_clock", "sw_task_clock"}));
   KAGAMI_TRY(s.strings("upf_cgroups", c.upf_cgroups, core::Need::Optional, 100));
   KAGAMI_TRY(s.strings("amf_cgroups", c.amf_cgroups, core::Need::Optional, 100));
   KAGAMI_TRY(s.strings("smf_cgroups", c.smf_cgroups, core::Need::Optional, 100));
@@ -123,24 +128,125 @@ Result<HookChoice> choose_hooks(const std::string& wanted, const FeatureCheck& h
   return HookChoice{Hooks::Tracepoint, "auto: tp_btf unavailable, classic tracepoints"};
 }
 
-std::vector<uint8_t> energy_object_bytes(Hooks h) {
+Result<PerfEventKind> parse_counter_kind(const std::string& name) {
+  if (name == "hw_instructions") return PerfEventKind::HwInstructions;
+  if (name == "sw_cpu_clock") return PerfEventKind::SwCpuClock;
+  if (name == "sw_task_clock") return PerfEventKind::SwTaskClock;
+  return make_error("energy.activity_counter: must be one of hw_instructions, sw_cpu_clock, sw_task_clock (got {})",
+                    name);
+}
+
+void ActivityCounters::open(PerfEventKind kind, const std::vector<int>& cpus) {
+  kind_ = kind;
+  counters_.clear();
+  missing_.clear();
+  online_ = cpus;
+  for (int cpu : cpus) {
+    auto c = PerfCounter::open_on_cpu(kind, cpu);
+    if (c)
+      counters_.emplace(cpu, std::move(*c));
+    else
+      missing_[cpu] = c.error().message;
+  }
+}
+
+std::string ActivityCounters::why_not() const {
+  if (missing_.empty()) return counters_.empty() ? "no online CPU" : "";
+  std::string s = missing_.begin()->second;
+  if (missing_.size() > 1) s += fmt::format(" (and {} more CPUs)", missing_.size() - 1);
+  return s;
+}
+
+Result<void> ActivityCounters::fill(int map_fd) const {
+  for (const auto& [cpu, c] : counters_) {
+    const uint32_t key = static_cast<uint32_t>(cpu);
+    const uint32_t fd = static_cast<uint32_t>(c.fd());
+    if (bpf_map_update_elem(map_fd, &key, &fd, BPF_ANY) != 0)
+      return errno_error(errno, "energy: writing the {} counter of CPU {} into {}", to_string(kind_), cpu,
+                         ENERGY_MAP_PMU);
+  }
+  return ok();
+}
+
+std::vector<int> ActivityCounters::refresh(const std::vector<int>& online, int map_fd) {
+  std::vector<int> reopened;
+  const std::set<int> before(online_.begin(), online_.end());
+  for (int cpu : online) {
+    // A CPU that was offline at the last look gets a fresh event even if it
+    // had one: what happens to a per-CPU event across hotplug varies by
+    // kernel version, a new one is certain. (BPF sees its count restart and
+    // counts the slice as lost.)
+    if (counters_.count(cpu) && before.count(cpu)) continue;
+    auto c = PerfCounter::open_on_cpu(kind_, cpu);
+    reopened.push_back(cpu);
+    if (!c) {
+      counters_.erase(cpu);
+      missing_[cpu] = c.error().message;
+      continue;
+    }
+    missing_.erase(cpu);
+    if (map_fd >= 0) {
+      const uint32_t key = static_cast<uint32_t>(cpu), fd = static_cast<uint32_t>(c->fd());
+      if (bpf_map_update_elem(map_fd, &key, &fd, BPF_ANY) != 0) {
+        missing_[cpu] = fmt::format("writing the counter of CPU {} into {}: {}", cpu, ENERGY_MAP_PMU,
+                                    std::strerror(errno));
+        continue;
+      }
+    }
+    counters_.insert_or_assign(cpu, std::move(*c));
+  }
+  // CPUs offline now are not required (they do not switch).
+  const std::set<int> now(online.begin(), online.end());
+  for (auto it = missing_.begin(); it != missing_.end();) it = now.count(it->first) ? std::next(it) : missing_.erase(it);
+  online_ = online;
+  return reopened;
+}
+
+Result<ActivityChoice> choose_activity(const EnergyConfig& c, const ActivityCounters* counters) {
+  ActivityChoice a;
+  a.counter_name = c.activity_counter;
+  if (c.activity == "cpu_time") {
+    a.reason = "configured: activity=cpu_time";
+    return a;
+  }
+  const std::string why = counters ? counters->why_not() : "counters not opened";
+  if (why.empty()) {
+    a.counter = true;
+    a.reason = (c.activity == "auto" ? "auto: " : "configured: ") + c.activity_counter + " counted on every online CPU";
+    return a;
+  }
+  if (c.activity == "instructions")
+    return make_error("energy.activity: instructions needs the {} counter on every online CPU: {} (use activity: auto "
+                      "to fall back to CPU time)",
+                      c.activity_counter, why);
+  a.reason = "auto: " + c.activity_counter + " unavailable, CPU time used: " + why;
+  return a;
+}
+
+std::string counter_metric_name(const std::string& counter) {
+  return counter == "hw_instructions" ? "kagami_energy_instructions_total" : "kagami_energy_activity_counter_total";
+}
+
+std::vector<uint8_t> energy_object_bytes(Hooks h, bool pmu) {
   size_t n = 0;
-  const void* p = h == Hooks::TpBtf ? energy_bpf__elf_bytes(&n) : energy_tp_bpf__elf_bytes(&n);
+  const void* p = h == Hooks::TpBtf ? (pmu ? energy_pmu_bpf__elf_bytes(&n) : energy_bpf__elf_bytes(&n))
+                                    : (pmu ? energy_tp_pmu_bpf__elf_bytes(&n) : energy_tp_bpf__elf_bytes(&n));
   const auto* b = static_cast<const uint8_t*>(p);
   return std::vector<uint8_t>(b, b + n);
 }
 
-core::LoadRequest energy_load_request(const HookChoice& c) {
+core::LoadRequest energy_load_request(const HookChoice& c, bool pmu) {
   core::LoadRequest req;
   req.name = "energy";
   req.builtin = true;
-  req.source.bytes = energy_object_bytes(c.hooks);
-  req.source.label = c.hooks == Hooks::TpBtf ? "builtin:energy.bpf.o" : "builtin:energy_tp.bpf.o";
+  req.source.bytes = energy_object_bytes(c.hooks, pmu);
+  req.source.label = std::string("builtin:") + (c.hooks == Hooks::TpBtf ? "energy" : "energy_tp") +
+                     (pmu ? "_pmu" : "") + ".bpf.o";
   const bool btf = c.hooks == Hooks::TpBtf;
   // Counters restart when an upgrade changes these maps' layouts (the
   // accountant takes a counter that went backwards as a restart); the
   // names of maps that a later version no longer has are not listed.
-  for (const char* m : {ENERGY_MAP_CPU_TIME, ENERGY_MAP_CGROUP})
+  for (const char* m : {ENERGY_MAP_CPU_TIME, ENERGY_MAP_CGROUP, ENERGY_MAP_PROC, ENERGY_MAP_OTHER})
     req.migrations.push_back({m, core::MapMigration::Rule::Reset});
   struct Tp {
     const char *cat, *ev, *prog;
@@ -166,6 +272,11 @@ Result<KernelReading> read_kernel(const EnergyMapFds& fds) {
   if (!ct) return ct.error();
   KAGAMI_TRY(ct->for_each_index(1, [&](uint32_t, const energy_cpu_time& v) {
     k.cpus++;
+    k.ctr_busy += v.ctr_busy;
+    k.ctr_idle += v.ctr_idle;
+    k.ctr_ksoftirqd += v.ctr_ksoftirqd;
+    for (int i = 0; i < ENERGY_SOFTIRQ_MAX; i++) k.ctr_softirq[i] += v.ctr_softirq[i];
+    k.ctr_lost.push_back(v.ctr_lost);  // one copy per possible CPU, in CPU order
     k.busy_ns += v.busy_ns;
     k.idle_ns += v.idle_ns;
     k.ksoftirqd_ns += v.ksoftirqd_ns;
@@ -175,20 +286,27 @@ Result<KernelReading> read_kernel(const EnergyMapFds& fds) {
   auto cg = bpf::MapView<energy_cg_key, energy_cg_time>::open(fds.cgroup, ENERGY_MAP_CGROUP);
   if (!cg) return cg.error();
   auto n = cg->for_each_summed(
-      [&](const energy_cg_key& key, const energy_cg_time& v) { k.cgroup_ns[key.cgroup_id] += v.cpu_ns; });
+      [&](const energy_cg_key& key, const energy_cg_time& v) {
+        k.cgroup_ns[key.cgroup_id] += v.cpu_ns;
+        if (v.ctr) k.cgroup_ctr[key.cgroup_id] += v.ctr;
+      });
   if (!n) return n.error();
   auto pr = bpf::MapView<energy_proc_key, energy_proc_time>::open(fds.proc, ENERGY_MAP_PROC);
   if (!pr) return pr.error();
   auto m = pr->for_each([&](const energy_proc_key& key, const energy_proc_time& v) {
     auto& p = k.procs[key.tgid];
     p.cpu_ns = v.cpu_ns;
+    p.ctr = v.ctr;
     p.cgroup_id = v.cgroup_id;
     p.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
   });
   if (!m) return m.error();
   auto ot = bpf::MapView<uint32_t, energy_cg_time>::open(fds.other, ENERGY_MAP_OTHER);
   if (!ot) return ot.error();
-  KAGAMI_TRY(ot->for_each_index(1, [&](uint32_t, const energy_cg_time& v) { k.other_ns += v.cpu_ns; }));
+  KAGAMI_TRY(ot->for_each_index(1, [&](uint32_t, const energy_cg_time& v) {
+    k.other_ns += v.cpu_ns;
+    k.ctr_other += v.ctr;
+  }));
   auto ov = bpf::MapView<uint32_t, uint64_t>::open(fds.overflow, ENERGY_MAP_OVERFLOW);
   if (!ov) return ov.error();
   KAGAMI_TRY(ov->for_each_index(1, [&](uint32_t, const uint64_t& v) { k.overflow += v; }));
@@ -244,6 +362,61 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
     const uint64_t d = it == last_.cgroup_ns.end() ? ns : delta(ns, it->second, resets);
     if (d) in.workload_ns[id] = d;
   }
+  // Activity counter: used for this interval only when the counter variant
+  // was loaded at both readings, every online CPU had an event, and no CPU
+  // lost a count in between; otherwise CPU time, counted and explained.
+  uint64_t ctr_busy = 0;
+  std::unordered_map<uint64_t, uint64_t> cg_ctr;
+  if (!k.counter.empty()) {
+    uint64_t r2 = 0;  // counter restarts are not kernel counter restarts of the time view
+    ctr_busy = delta(k.ctr_busy, last_.ctr_busy, r2);
+    in.ksoftirqd_ctr = delta(k.ctr_ksoftirqd, last_.ctr_ksoftirqd, r2);
+    uint64_t sc[10], sc_all = 0;
+    for (int i = 0; i < 10; i++) {
+      sc[i] = delta(k.ctr_softirq[i], last_.ctr_softirq[i], r2);
+      sc_all += sc[i];
+    }
+    in.softirq_net_ctr = sc[ENERGY_SOFTIRQ_NET_RX] + sc[ENERGY_SOFTIRQ_NET_TX];
+    in.softirq_other_ctr = sc_all - in.softirq_net_ctr;
+    in.other_busy_ctr = delta(k.ctr_other, last_.ctr_other, r2);
+    for (const auto& [id, c] : k.cgroup_ctr) {
+      auto it = last_.cgroup_ctr.find(id);
+      const uint64_t d = it == last_.cgroup_ctr.end() ? c : delta(c, it->second, r2);
+      if (d) cg_ctr[id] = d;
+    }
+    std::string why;
+    if (last_.counter != k.counter) {
+      why = "the counter was loaded during the interval";
+    } else if (!k.counter_missing.empty()) {
+      why = "not every online CPU has a counter: " + k.counter_missing;
+    } else {
+      for (size_t c = 0; c < k.ctr_lost.size() && why.empty(); c++) {
+        const uint64_t prev = c < last_.ctr_lost.size() ? last_.ctr_lost[c] : 0;
+        if (k.ctr_lost[c] != prev)
+          why = fmt::format("CPU {}: {} slices or softirqs without a counter reading (failed read, restarted or "
+                            "stopped event)",
+                            c, k.ctr_lost[c] > prev ? k.ctr_lost[c] - prev : k.ctr_lost[c]);
+      }
+    }
+    if (why.empty() && r2) why = "counter values went backwards (reload)";
+    uint64_t ctr_act = in.softirq_net_ctr + in.softirq_other_ctr + in.ksoftirqd_ctr + in.other_busy_ctr;
+    for (const auto& [id, c] : cg_ctr) ctr_act += c;
+    if (why.empty() && ctr_act == 0 && busy + sirq_all > 0) why = "the counter counted nothing while CPUs were busy";
+    if (why.empty()) {
+      in.by_counter = true;
+      in.workload_ctr = cg_ctr;
+      counter_intervals_++;
+      last_activity_ = k.counter;
+    } else {
+      counter_fallbacks_++;
+      last_fallback_ = why;
+      last_activity_ = "cpu_time";
+      warn = k.counter + " not used for this interval, CPU time instead: " + why;
+    }
+    node_ctr_ += ctr_busy;
+  } else {
+    last_activity_ = "cpu_time";
+  }
   for (const auto& [id, p] : packets) {
     auto it = last_packets_.find(id);
     const uint64_t d = it == last_packets_.end() ? p : delta(p, it->second, resets);
@@ -262,7 +435,8 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
   uint64_t node = 0;
   if (!s) {
     power_errors_++;
-    warn = "power source " + power_->kind() + ": " + s.error().message + "; model used for this interval";
+    warn = (warn.empty() ? "" : warn + "; ") + "power source " + power_->kind() + ": " + s.error().message +
+           "; model used for this interval";
     auto m = make_model_source(idle_model_);
     node = m->sample(dt, u)->energy_nj;
   } else {
@@ -290,6 +464,7 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
   // Per cgroup: full totals and folded series.
   std::set<uint64_t> touched;
   for (const auto& [id, ns] : in.workload_ns) touched.insert(id);
+  for (const auto& [id, c] : cg_ctr) touched.insert(id);
   for (const auto& [id, e] : r.workload_nj) touched.insert(id);
   std::vector<std::pair<uint64_t, Acc>> fresh;
   for (uint64_t id : touched) {
@@ -300,15 +475,19 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
     d.energy_nj = e == r.workload_nj.end() ? 0 : e->second;
     auto n = r.workload_net_nj.find(id);
     d.net_nj = n == r.workload_net_nj.end() ? 0 : n->second;
+    auto c = cg_ctr.find(id);
+    d.ctr = c == cg_ctr.end() ? 0 : c->second;
     auto& t = cg_[id];
     t.cpu_ns += d.cpu_ns;
     t.energy_nj += d.energy_nj;
     t.net_nj += d.net_nj;
+    t.ctr += d.ctr;
     auto sh = cg_shown_.find(id);
     if (sh != cg_shown_.end()) {
       sh->second.cpu_ns += d.cpu_ns;
       sh->second.energy_nj += d.energy_nj;
       sh->second.net_nj += d.net_nj;
+      sh->second.ctr += d.ctr;
     } else {
       fresh.push_back({id, d});
     }
@@ -324,6 +503,7 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
     dst.cpu_ns += d.cpu_ns;
     dst.energy_nj += d.energy_nj;
     dst.net_nj += d.net_nj;
+    dst.ctr += d.ctr;
   }
 
   // Per process: a second view of the same dynamic energy (not added to
@@ -336,17 +516,23 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
   for (const auto& [tgid, p] : k.procs) {
     auto it = last_.procs.find(tgid);
     const uint64_t d = it == last_.procs.end() ? p.cpu_ns : delta(p.cpu_ns, it->second.cpu_ns, resets);
+    uint64_t r3 = 0;
+    const uint64_t dc = it == last_.procs.end() ? p.ctr : delta(p.ctr, it->second.ctr, r3);
     Acc a;
     a.cpu_ns = d;
-    a.energy_nj = mul_div(dynamic, d, r.activity_ns);
+    a.ctr = dc;
+    // The same measure as the cgroups of this interval.
+    a.energy_nj = mul_div(dynamic, r.by_counter ? dc : d, r.activity);
     if (policy_ == IdlePolicy::Share) a.energy_nj += mul_div(idle_total, d, work_ns);
     auto& t = proc_acc_[tgid];
     t.cpu_ns += a.cpu_ns;
     t.energy_nj += a.energy_nj;
+    t.ctr += a.ctr;
     auto sh = proc_shown_.find(tgid);
     if (sh != proc_shown_.end()) {
       sh->second.cpu_ns += a.cpu_ns;
       sh->second.energy_nj += a.energy_nj;
+      sh->second.ctr += a.ctr;
     } else if (a.cpu_ns) {
       pfresh.push_back({tgid, a});
     }
@@ -356,6 +542,7 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
     if (!k.procs.count(it->first)) {
       proc_other_.cpu_ns += it->second.cpu_ns;
       proc_other_.energy_nj += it->second.energy_nj;
+      proc_other_.ctr += it->second.ctr;
       it = proc_shown_.erase(it);
     } else {
       ++it;
@@ -369,6 +556,7 @@ Result<std::string> EnergyAccountant::advance(const KernelReading& k, uint64_t n
     Acc& dst = proc_shown_.size() < top_proc_ ? proc_shown_[tgid] : proc_other_;
     dst.cpu_ns += a.cpu_ns;
     dst.energy_nj += a.energy_nj;
+    dst.ctr += a.ctr;
   }
 
   resets_ += resets;
@@ -402,6 +590,17 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
                         "Energy attributed by level (node, pod, container/cgroup, process); "
                         "node = sum of kagami_energy_node_joules_total parts.",
                         "counter", {}};
+  // Per-workload counter counts, only when a counter is read.
+  const bool has_ctr = !o.counter.empty();
+  core::MetricFamily ctr{counter_metric_name(o.counter),
+                         o.counter == "hw_instructions"
+                             ? "Instructions retired by level (node = task slices), from the per-CPU hardware counter "
+                               "read at every sched_switch; softirq counts excluded."
+                             : "Activity counter (" + o.counter + ", a software test counter: nanoseconds) by level.",
+                         "counter", {}};
+  auto add_ctr = [&](const std::map<std::string, std::string>& l, uint64_t v) {
+    if (has_ctr) ctr.samples.push_back({l, static_cast<double>(v), ""});
+  };
   auto cg_labels = [&](uint64_t id, const std::string& level) {
     auto l = labels ? labels(id) : WorkloadLabels{};
     std::map<std::string, std::string> m{{"node", o.node}, {"level", level}, {"container_id", l.container_id},
@@ -412,6 +611,7 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
   std::map<std::string, std::string> nl{{"node", o.node}, {"level", "node"}};
   cpu.samples.push_back({nl, seconds(a.node_cpu_ns()), ""});
   en.samples.push_back({nl, joules(a.node_nj()), ""});
+  add_ctr(nl, a.node_ctr());
   // Pods: sums of their cgroups' full totals (monotonic: cgroups are never forgotten).
   std::map<std::string, Acc> pods;
   for (const auto& [id, acc] : a.cgroups()) {
@@ -420,11 +620,13 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
     auto& p = pods[l.pod_uid];
     p.cpu_ns += acc.cpu_ns;
     p.energy_nj += acc.energy_nj;
+    p.ctr += acc.ctr;
   }
   for (const auto& [uid, acc] : pods) {
     std::map<std::string, std::string> pl{{"node", o.node}, {"level", "pod"}, {"pod_uid", uid}};
     cpu.samples.push_back({pl, seconds(acc.cpu_ns), ""});
     en.samples.push_back({pl, joules(acc.energy_nj), ""});
+    add_ctr(pl, acc.ctr);
   }
   // Cgroups (containers and other cgroups), folded.
   for (const auto& [id, acc] : a.cgroup_series()) {
@@ -432,12 +634,14 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
     l["level"] = l["container_id"].empty() ? "cgroup" : "container";
     cpu.samples.push_back({l, seconds(acc.cpu_ns), ""});
     en.samples.push_back({l, joules(acc.energy_nj), ""});
+    add_ctr(l, acc.ctr);
   }
   {
     std::map<std::string, std::string> ol{{"node", o.node}, {"level", "cgroup"}, {"cgroup_path", "other"},
                                           {"container_id", ""}, {"pod_uid", ""}};
     cpu.samples.push_back({ol, seconds(a.cgroup_other().cpu_ns), ""});
     en.samples.push_back({ol, joules(a.cgroup_other().energy_nj), ""});
+    add_ctr(ol, a.cgroup_other().ctr);
   }
   // Processes, folded.
   for (const auto& [tgid, acc] : a.process_series()) {
@@ -448,11 +652,13 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
     l["comm"] = pi == a.proc_info().end() ? "" : pi->second.comm;
     cpu.samples.push_back({l, seconds(acc.cpu_ns), ""});
     en.samples.push_back({l, joules(acc.energy_nj), ""});
+    add_ctr(l, acc.ctr);
   }
   {
     std::map<std::string, std::string> ol{{"node", o.node}, {"level", "process"}, {"pid", "other"}};
     cpu.samples.push_back({ol, seconds(a.process_other().cpu_ns), ""});
     en.samples.push_back({ol, joules(a.process_other().energy_nj), ""});
+    add_ctr(ol, a.process_other().ctr);
   }
 
   core::MetricFamily parts{"kagami_energy_node_joules_total",
@@ -479,8 +685,11 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
   std::map<std::string, std::string> il{{"node", o.node},
                                         {"source", a.power().kind()},
                                         {"hooks", o.hooks},
-                                        {"activity", "cpu_time"},
-                                        {"perf_counters", "unavailable"}};
+                                        {"activity", a.last_activity()},
+                                        {"activity_config", o.activity_config},
+                                        {"activity_counter", o.counter},
+                                        {"perf_counters", o.counter.empty() ? "unavailable" : "in_use"},
+                                        {"perf_counters_reason", o.counter_reason}};
   if (a.power().kind() == "model") {
     il["model_per"] = d.value("per", "");
     il["model_idle_watts"] = fmt::format("{}", d.value("idle_watts", 0.0));
@@ -495,7 +704,22 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
   core::MetricFamily perr{"kagami_energy_power_errors_total",
                           "Intervals where the power source failed and the model was used.", "counter", {}};
   perr.samples.push_back({{{"node", o.node}}, static_cast<double>(a.power_errors()), ""});
-  return {cpu, en, parts, ncpu, info, err, watts, perr};
+  core::MetricFamily act{"kagami_energy_activity_intervals_total",
+                         "Intervals by the activity measure that split dynamic energy (cpu_time, or the counter).",
+                         "counter", {}};
+  act.samples.push_back({{{"node", o.node}, {"activity", "cpu_time"}},
+                         static_cast<double>(a.intervals() - a.counter_intervals()), ""});
+  if (has_ctr)
+    act.samples.push_back({{{"node", o.node}, {"activity", o.counter == "hw_instructions" ? "instructions" : o.counter}},
+                           static_cast<double>(a.counter_intervals()), ""});
+  core::MetricFamily fb{"kagami_energy_activity_fallbacks_total",
+                        "Intervals split by CPU time although a counter was loaded (a CPU without a reading; "
+                        "see the JSON's inputs.last_fallback).",
+                        "counter", {}};
+  fb.samples.push_back({{{"node", o.node}}, static_cast<double>(a.counter_fallbacks()), ""});
+  std::vector<core::MetricFamily> out{cpu, en, parts, ncpu, info, err, watts, perr, act, fb};
+  if (has_ctr) out.push_back(std::move(ctr));
+  return out;
 }
 
 nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, const OutputOptions& o) {
@@ -508,8 +732,14 @@ nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, con
   j["power"]["tried"] = o.power_tried;
   j["power"]["errors"] = a.power_errors();
   j["power"]["last_watts"] = a.last_watts();
-  j["inputs"] = {{"activity", "cpu_time"},
-                 {"perf_counters", "unavailable: hardware counters are not read by this version"},
+  j["inputs"] = {{"activity", a.last_activity()},
+                 {"activity_config", o.activity_config},
+                 {"activity_counter", o.counter},
+                 {"perf_counters", o.counter.empty() ? "unavailable" : "in_use"},
+                 {"perf_counters_reason", o.counter_reason},
+                 {"counter_intervals", a.counter_intervals()},
+                 {"counter_fallbacks", a.counter_fallbacks()},
+                 {"last_fallback", a.last_fallback()},
                  {"utilisation", a.last_utilisation()}};
   j["intervals"] = a.intervals();
   j["counter_restarts"] = a.counter_resets();
@@ -531,6 +761,7 @@ nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, con
     wl.push_back({{"cgroup_id", cgs[i].first}, {"cgroup_path", l.cgroup_path}, {"container_id", l.container_id},
                   {"pod_uid", l.pod_uid}, {"cpu_ns", cgs[i].second.cpu_ns},
                   {"energy_nj", cgs[i].second.energy_nj}, {"network_nj", cgs[i].second.net_nj}});
+    if (!o.counter.empty()) wl.back()["counter"] = cgs[i].second.ctr;
   }
   j["cgroups"] = wl;
   j["cgroups_total"] = cgs.size();
@@ -544,6 +775,7 @@ nlohmann::json energy_json(const EnergyAccountant& a, const LabelFn& labels, con
                   {"cgroup_id", pi == a.proc_info().end() ? 0 : pi->second.cgroup_id},
                   {"cpu_ns", ps[i].second.cpu_ns},
                   {"energy_nj", ps[i].second.energy_nj}});
+    if (!o.counter.empty()) pj.back()["counter"] = ps[i].second.ctr;
   }
   j["processes"] = pj;
   j["processes_tracked"] = ps.size();
@@ -603,7 +835,34 @@ Result<std::vector<core::LoadRequest>> EnergyModule::plan(const nlohmann::json& 
                                                     : 1;
   auto power = choose_power_source(cfg->power_source, cfg->powercap_root, cfg->hwmon_root, cfg->model);
   if (!power) return power.error();
-  std::lock_guard<std::mutex> g(mu_);
+  // The activity counters are opened here, not in configure(): which
+  // object to load (with or without the counter reads) depends on whether
+  // every online CPU can count. perf_event_open only; no BPF object is
+  // touched. Counters of the same kind that all opened are kept.
+  std::unique_ptr<ActivityCounters> counters;
+  bool reuse = false;
+  if (cfg->activity != "cpu_time") {
+    auto kind = parse_counter_kind(cfg->activity_counter);
+    if (!kind) return kind.error();
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      reuse = counters_ && counters_->kind() == *kind && counters_->complete();
+    }
+    if (!reuse) {
+      counters = std::make_unique<ActivityCounters>();
+      auto cpus = online_cpus();
+      counters->open(*kind, cpus ? *cpus : std::vector<int>{});
+      if (!cpus) counters->note_error(cpus.error().message);
+    }
+  }
+  std::lock_guard<std::mutex> g(mu_);  // counters_ is refreshed by collect() under mu_
+  auto act = choose_activity(*cfg, reuse ? counters_.get() : counters.get());
+  if (!act) return act.error();
+  if (!act->counter) {
+    counters_.reset();
+  } else if (!reuse) {
+    counters_ = std::move(counters);
+  }
   ctx_ = ctx;
   if (ctx.identity && ctx.identity->root().rfind(cfg->cgroup_root, 0) == 0) {
     resolver_.reset();
@@ -624,10 +883,36 @@ Result<std::vector<core::LoadRequest>> EnergyModule::plan(const nlohmann::json& 
   }
   config_ = *cfg;
   choice_ = *choice;
+  activity_ = *act;
   planned_ = true;
-  spdlog::info("energy: hooks {} ({}), power source {}", to_string(choice_.hooks), choice_.reason,
-               acc_->power().kind());
-  return std::vector<core::LoadRequest>{energy_load_request(choice_)};
+  spdlog::info("energy: hooks {} ({}), power source {}, activity {} ({})", to_string(choice_.hooks), choice_.reason,
+               acc_->power().kind(), activity_.counter ? activity_.counter_name : "cpu_time", activity_.reason);
+  return std::vector<core::LoadRequest>{energy_load_request(choice_, activity_.counter)};
+}
+
+Result<void> EnergyModule::configure(const core::ProgramManager& pm) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!activity_.counter || !counters_) {
+    pmu_map_.reset();
+    return ok();
+  }
+  auto fd = pm.map_fd("energy", ENERGY_MAP_PMU);
+  if (!fd) return fd.error().with_context("energy: the activity counter map");
+  // Kept open for the module's life (see energy.h); a dup of the manager's
+  // fd shares its map file, so the entries live as long as either holds it.
+  pmu_map_ = std::move(*fd);
+  return counters_->fill(pmu_map_.get());
+}
+
+OutputOptions EnergyModule::output_options() const {
+  OutputOptions o{ctx_.node.empty() ? "unknown" : ctx_.node, config_.top_n_processes, config_.top_n_cgroups,
+                  std::string(to_string(choice_.hooks)), power_tried_};
+  o.activity_config = config_.activity;
+  o.counter = activity_.counter ? activity_.counter_name : "";
+  o.counter_reason = activity_.reason;
+  if (activity_.counter && counters_ && !counters_->why_not().empty())
+    o.counter_reason += "; now: " + counters_->why_not();
+  return o;
 }
 
 WorkloadLabels EnergyModule::labels_of(uint64_t cgroup_id) {
@@ -773,6 +1058,19 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
   }
   auto k = read_kernel({fds[0].get(), fds[1].get(), fds[2].get(), fds[3].get(), fds[4].get()});
   if (!k) return k.error();
+  if (activity_.counter && counters_) {
+    // Hotplug: CPUs that came (back) online get a counter; the interval in
+    // which that happens is split by CPU time (BPF counts the lost slices).
+    auto cpus = online_cpus();
+    if (cpus) {
+      auto re = counters_->refresh(*cpus, pmu_map_.valid() ? pmu_map_.get() : -1);
+      if (!re.empty()) spdlog::info("energy: {} counters (re)opened on {} CPUs", activity_.counter_name, re.size());
+    }
+    k->counter = activity_.counter_name;
+    k->counter_missing = !pmu_map_.valid() ? std::string(ENERGY_MAP_PMU) + " not filled (configure() did not run)"
+                         : !cpus          ? cpus.error().message
+                                          : counters_->why_not();
+  }
   const uint64_t now_ns = ctx_.clock ? ctx_.clock->monotonic_ns() : core::Clock::system().monotonic_ns();
   if (config_.network_attribution) {
     // transport's per-pod packets (ingress + egress, all L4 classes), when it runs.
@@ -819,8 +1117,7 @@ Result<void> EnergyModule::advance_locked(const core::ProgramManager& pm) {
 Result<std::vector<core::MetricFamily>> EnergyModule::collect(const core::ProgramManager& pm) {
   std::lock_guard<std::mutex> g(mu_);
   KAGAMI_TRY(advance_locked(pm));
-  OutputOptions o{ctx_.node.empty() ? "unknown" : ctx_.node, config_.top_n_processes, config_.top_n_cgroups,
-                  std::string(to_string(choice_.hooks)), power_tried_};
+  const OutputOptions o = output_options();
   auto fams = energy_metrics(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
   auto labels = [this](uint64_t id) { return labels_of(id); };
   // One KPI: its input counter, the NF's energy, their ratio.
@@ -854,10 +1151,10 @@ Result<std::vector<core::MetricFamily>> EnergyModule::collect(const core::Progra
 Result<nlohmann::json> EnergyModule::snapshot(const core::ProgramManager& pm) {
   std::lock_guard<std::mutex> g(mu_);
   KAGAMI_TRY(advance_locked(pm));
-  OutputOptions o{ctx_.node.empty() ? "unknown" : ctx_.node, config_.top_n_processes, config_.top_n_cgroups,
-                  std::string(to_string(choice_.hooks)), power_tried_};
+  const OutputOptions o = output_options();
   auto j = energy_json(*acc_, [this](uint64_t id) { return labels_of(id); }, o);
   j["hooks_reason"] = choice_.reason;
+  j["inputs"]["activity_reason"] = activity_.reason;
   auto labels = [this](uint64_t id) { return labels_of(id); };
   if (!config_.upf_cgroups.empty()) {
     const uint64_t nj = energy_of_prefixes(*acc_, labels, config_.upf_cgroups);

@@ -20,6 +20,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/fd.h"
+#include "common/perf_event.h"
 #include "common/result.h"
 #include "core/module.h"
 #include "modules/energy/attribution.h"
@@ -41,6 +43,14 @@ struct EnergyConfig {
   std::string hwmon_root = "/sys/class/hwmon";
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string idle_policy = "node";         // node | share
+  // The activity measure that splits dynamic energy (docs/energy.md, "Activity
+  // measure"): auto = the counter where every online CPU can count it, else
+  // cpu_time; instructions = the counter or a plan error; cpu_time = never.
+  std::string activity = "auto";            // auto | cpu_time | instructions
+  // The counter behind "instructions": hw_instructions in production;
+  // sw_cpu_clock / sw_task_clock are for tests on machines without a PMU
+  // (they exercise the same perf-array path, but count time, not work).
+  std::string activity_counter = "hw_instructions";  // hw_instructions | sw_cpu_clock | sw_task_clock
   size_t top_n_processes = 20;
   size_t top_n_cgroups = 100;
   bool network_attribution = true;          // use transport's per-pod and obs's per-interface packets when they run
@@ -79,14 +89,55 @@ struct HookChoice {
   std::string reason;
 };
 Result<HookChoice> choose_hooks(const std::string& wanted, const FeatureCheck& has);
-core::LoadRequest energy_load_request(const HookChoice& c);
-std::vector<uint8_t> energy_object_bytes(Hooks h);
+// `pmu`: the counter variant (reads energy_pmu at every switch and softirq).
+core::LoadRequest energy_load_request(const HookChoice& c, bool pmu = false);
+std::vector<uint8_t> energy_object_bytes(Hooks h, bool pmu = false);
+Result<PerfEventKind> parse_counter_kind(const std::string& name);
+
+// The activity counters, one per online CPU (perf_event_open, pinned,
+// counting), and the decision whether to use them.
+class ActivityCounters {
+ public:
+  // Opens `kind` on every online CPU. Never fails: what did not open is in
+  // missing() (CPU -> reason).
+  void open(PerfEventKind kind, const std::vector<int>& cpus);
+  PerfEventKind kind() const { return kind_; }
+  bool complete() const { return !counters_.empty() && missing_.empty(); }
+  // One line: "" when complete, else the first CPU's reason and the count.
+  std::string why_not() const;
+  const std::map<int, PerfCounter>& counters() const { return counters_; }
+  const std::map<int, std::string>& missing() const { return missing_; }
+  // Writes every counter's fd into the perf array `map_fd` at its CPU.
+  Result<void> fill(int map_fd) const;
+  // Hotplug: CPUs online now that had no counter, or were offline at the
+  // last call, get a fresh event (written to `map_fd` if >= 0); CPUs gone
+  // offline are no longer required. Returns the CPUs reopened.
+  std::vector<int> refresh(const std::vector<int>& online, int map_fd);
+  // Records a failure that is not one CPU's (the online list unreadable).
+  void note_error(std::string why) { missing_[-1] = std::move(why); }
+
+ private:
+  PerfEventKind kind_ = PerfEventKind::HwInstructions;
+  std::map<int, PerfCounter> counters_;
+  std::map<int, std::string> missing_;
+  std::vector<int> online_;
+};
+
+// What plan() decided about the activity measure.
+struct ActivityChoice {
+  bool counter = false;        // the counter variant is loaded
+  std::string counter_name;    // "hw_instructions", ... (the configured counter)
+  std::string reason;          // why (the counter's error when it is not used)
+};
+// auto | cpu_time | instructions against the counters that opened.
+Result<ActivityChoice> choose_activity(const EnergyConfig& c, const ActivityCounters* counters);
 
 // One read of the kernel maps (cumulative since load).
 struct ProcReading {
   uint64_t cpu_ns = 0;
   uint64_t cgroup_id = 0;
   std::string comm;
+  uint64_t ctr = 0;  // activity counter (0 without one)
 };
 struct KernelReading {
   uint32_t cpus = 0;             // CPUs with a copy (possible CPUs)
@@ -96,6 +147,13 @@ struct KernelReading {
   std::unordered_map<uint64_t, uint64_t> cgroup_ns;  // cgroup id -> cpu ns
   std::unordered_map<uint32_t, ProcReading> procs;   // tgid -> ...
   uint64_t other_ns = 0, overflow = 0;
+  // Activity counter (the counter variants; zeros otherwise).
+  std::string counter;          // "" = no counter variant loaded, else its name
+  std::string counter_missing;  // not "" = some online CPU has no counter (why)
+  uint64_t ctr_busy = 0, ctr_idle = 0, ctr_ksoftirqd = 0, ctr_other = 0;
+  uint64_t ctr_softirq[10] = {};
+  std::unordered_map<uint64_t, uint64_t> cgroup_ctr;  // cgroup id -> counts
+  std::vector<uint64_t> ctr_lost;                     // per CPU: slices/softirqs without a count
 };
 
 struct EnergyMapFds {
@@ -108,6 +166,7 @@ struct Acc {
   uint64_t cpu_ns = 0;
   uint64_t energy_nj = 0;
   uint64_t net_nj = 0;
+  uint64_t ctr = 0;  // activity counter (instructions)
 };
 
 // The interval state: last readings and the monotonic counters built from
@@ -137,6 +196,14 @@ class EnergyAccountant {
   uint64_t intervals() const { return intervals_; }
   uint64_t counter_resets() const { return resets_; }
   double last_utilisation() const { return last_util_; }
+  // Activity measure: what split the last interval ("cpu_time" or the
+  // counter's name), intervals split by the counter, intervals that fell
+  // back to CPU time although a counter was loaded, and why the last did.
+  const std::string& last_activity() const { return last_activity_; }
+  uint64_t counter_intervals() const { return counter_intervals_; }
+  uint64_t counter_fallbacks() const { return counter_fallbacks_; }
+  const std::string& last_fallback() const { return last_fallback_; }
+  uint64_t node_ctr() const { return node_ctr_; }  // counts of task slices (busy)
   double last_watts() const { return last_watts_; }
   // Every cgroup seen since start, full totals (JSON, pod sums).
   const std::unordered_map<uint64_t, Acc>& cgroups() const { return cg_; }
@@ -176,6 +243,8 @@ class EnergyAccountant {
   uint64_t node_cpu_ns_ = 0, idle_ns_ = 0, ksoftirqd_ns_ = 0, softirq_ns_[10] = {};
   uint64_t intervals_ = 0, resets_ = 0, power_errors_ = 0;
   double last_util_ = 0, last_watts_ = 0;
+  std::string last_activity_ = "cpu_time", last_fallback_;
+  uint64_t counter_intervals_ = 0, counter_fallbacks_ = 0, node_ctr_ = 0;
 };
 
 // Labels of one cgroup (container_id, pod_uid, cgroup_path).
@@ -191,7 +260,15 @@ struct OutputOptions {
   size_t top_n_cgroups = 100;
   std::string hooks = "unknown";
   std::vector<std::string> power_tried;
+  // Activity: configured value, the counter (if loaded), why not (if not).
+  std::string activity_config = "auto";
+  std::string counter;         // "" = none loaded
+  std::string counter_reason;  // why the counter is or is not used
 };
+// Name of the per-workload counter family: kagami_energy_instructions_total
+// for hw_instructions, kagami_energy_activity_counter_total otherwise (a
+// software test counter counts nanoseconds, not instructions).
+std::string counter_metric_name(const std::string& counter);
 
 // UPF data energy efficiency (TS 28.554, EE = data volume / energy), in
 // bit/J; 0 when no energy was attributed yet (never NaN or infinite).
@@ -246,8 +323,10 @@ class EnergyModule : public core::Module {
   Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
+  Result<void> configure(const core::ProgramManager& pm) override;
 
  private:
+  OutputOptions output_options() const;
   Result<void> advance_locked(const core::ProgramManager& pm);
   WorkloadLabels labels_of(uint64_t cgroup_id);
 
@@ -256,6 +335,13 @@ class EnergyModule : public core::Module {
   core::ModuleContext ctx_;
   EnergyConfig config_;
   HookChoice choice_;
+  ActivityChoice activity_;
+  // The counters (kept across plans while the counter kind is unchanged)
+  // and our own fd of energy_pmu: entries written through a map file are
+  // cleared when that file is released, so it stays open as long as the
+  // counters are in the array.
+  std::unique_ptr<ActivityCounters> counters_;
+  Fd pmu_map_;
   std::vector<std::string> power_tried_;
   std::unique_ptr<EnergyAccountant> acc_;
   std::unique_ptr<identity::Resolver> resolver_;

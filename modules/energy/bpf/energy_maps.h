@@ -21,7 +21,7 @@ struct {
 /* On-CPU time per cgroup id: per-CPU hash, never evicts (abi.h). Each CPU
  * adds to its own copy with plain stores (irqs are off in sched_switch), so
  * two CPUs switching out tasks of one cgroup never contend; userspace sums
- * the copies. Kernel memory: entries x CPUs x 16 B. */
+ * the copies. Kernel memory: entries x CPUs x 24 B. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, ENERGY_CGROUP_MAX_ENTRIES);
@@ -52,5 +52,17 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } energy_overflow SEC(".maps");
+
+/* The activity counter of each CPU (perf_event_open, pid -1, cpu N,
+ * pinned, counting), indexed by CPU. Filled by userspace (the module keeps
+ * the map's fd open: the kernel empties the entries written through a map
+ * file when that file is released). Read with BPF_F_CURRENT_CPU only by
+ * the counter variants; max_entries 0 = libbpf sizes it to the possible
+ * CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} energy_pmu SEC(".maps");
 
 #endif /* KAGAMI_BPF_ENERGY_MAPS_H */

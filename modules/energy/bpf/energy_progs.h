@@ -23,6 +23,10 @@
 
 #include "energy_maps.h"
 
+#ifndef ENERGY_PMU
+#define ENERGY_PMU 0
+#endif
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline int is_ksoftirqd(const char *c)
@@ -31,7 +35,7 @@ static __always_inline int is_ksoftirqd(const char *c)
 	       c[6] == 'r' && c[7] == 'q' && c[8] == 'd' && c[9] == '/';
 }
 
-static __always_inline void account_cgroup(__u64 cg, __u64 ns)
+static __always_inline void account_cgroup(__u64 cg, __u64 ns, __u64 ctr)
 {
 	struct energy_cg_key key = { .cgroup_id = cg };
 	struct energy_cg_time *v, zero = {};
@@ -55,15 +59,21 @@ static __always_inline void account_cgroup(__u64 cg, __u64 ns)
 		/* energy_other is shared by all CPUs: atomic. */
 		__sync_fetch_and_add(&v->cpu_ns, ns);
 		__sync_fetch_and_add(&v->slices, 1);
+#if ENERGY_PMU
+		__sync_fetch_and_add(&v->ctr, ctr);
+#endif
 		return;
 	}
 	v->cpu_ns += ns;
 	v->slices++;
+#if ENERGY_PMU
+	v->ctr += ctr;
+#endif
 }
 
 #define ENERGY_ROOT_CGROUP_ID 1 /* kernfs id of the cgroup v2 root */
 
-static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns)
+static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns, __u64 ctr)
 {
 	struct energy_proc_key key = { .tgid = tgid };
 	struct energy_proc_time *v, init = {};
@@ -73,12 +83,16 @@ static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns)
 		init.cgroup_id = cg;
 		bpf_get_current_comm(init.comm, sizeof(init.comm));
 		init.cpu_ns = ns;
+		init.ctr = ctr;
 		/* If a racing CPU inserted first, this slice is lost for the
 		 * per-process view only (the cgroup view has it). */
 		bpf_map_update_elem(&energy_proc, &key, &init, BPF_NOEXIST);
 		return;
 	}
 	__sync_fetch_and_add(&v->cpu_ns, ns);
+#if ENERGY_PMU
+	__sync_fetch_and_add(&v->ctr, ctr);
+#endif
 	/* Only when it changed (a process moved to another cgroup): a store on
 	 * every switch would dirty the line for nothing. comm is the one of the
 	 * first slice (exec renames are rare and cosmetic here). */
@@ -86,10 +100,53 @@ static __always_inline void account_proc(__u32 tgid, __u64 cg, __u64 ns)
 		v->cgroup_id = cg;
 }
 
+#if ENERGY_PMU
+/* Reads this CPU's counter into *v; 0 on success.
+ * bpf_perf_event_read, not bpf_perf_event_read_value: without the enabled/
+ * running times the kernel skips a second clock read (calc_timer_values),
+ * about 80 ns a switch here. Those times would only say that the event did
+ * not count for part of the slice; for a pinned event that cannot happen
+ * unnoticed: perf_event_read_local() refuses a pinned event that is not
+ * on this CPU (-EBUSY), which is a failed read, counted as lost. Errors
+ * come back as a negative value (a counter never reaches 2^63). */
+static __always_inline int read_ctr(__u64 *v)
+{
+	__u64 c = bpf_perf_event_read(&energy_pmu, BPF_F_CURRENT_CPU);
+
+	if ((__s64)c < 0)
+		return -1;
+	*v = c;
+	return 0;
+}
+
+/* The counter delta of the slice that ends now, softirq counts removed; 0
+ * if unknown (counted in ctr_lost). Re-arms the slice start. `first`: no
+ * slice ends (first switch since load), only arm. */
+static __always_inline __u64 ctr_slice(struct energy_cpu_time *t, int first)
+{
+	__u64 v = 0, d = 0, s;
+	int ok = read_ctr(&v) == 0;
+
+	s = t->ctr_softirq_total - t->ctr_softirq_at_start;
+	t->ctr_softirq_at_start = t->ctr_softirq_total;
+	if (ok && t->ctr_valid && v >= t->ctr_at_start) {
+		d = v - t->ctr_at_start;
+		d = d > s ? d - s : 0;
+	} else if (!first) {
+		/* failed read now or at the start, or a restarted event
+		 * (reopened after hotplug): this slice's count is unknown */
+		t->ctr_lost++;
+	}
+	t->ctr_valid = ok;
+	t->ctr_at_start = v;
+	return d;
+}
+#endif
+
 static __always_inline void on_switch(void)
 {
 	struct energy_cpu_time *t;
-	__u64 now, delta, sirq, slice, pid_tgid, cg;
+	__u64 now, delta, sirq, slice, pid_tgid, cg, ctr = 0;
 	char comm[16] = {};
 	__u32 k0 = 0;
 
@@ -98,9 +155,12 @@ static __always_inline void on_switch(void)
 		return;
 	now = bpf_ktime_get_ns();
 	t->switches++;
-	if (!t->slice_start_ns || now < t->slice_start_ns) { /* first switch on this CPU since load */
+	if (!t->slice_start_ns) { /* first switch on this CPU since load */
 		t->slice_start_ns = now;
 		t->softirq_at_start = t->softirq_total_ns;
+#if ENERGY_PMU
+		ctr_slice(t, 1);
+#endif
 		return;
 	}
 	delta = now - t->slice_start_ns;
@@ -108,13 +168,22 @@ static __always_inline void on_switch(void)
 	slice = delta > sirq ? delta - sirq : 0;
 	t->slice_start_ns = now;
 	t->softirq_at_start = t->softirq_total_ns;
+#if ENERGY_PMU
+	ctr = ctr_slice(t, 0);
+#endif
 
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((__u32)pid_tgid == 0) {
 		t->idle_ns += slice;
+#if ENERGY_PMU
+		t->ctr_idle += ctr;
+#endif
 		return;
 	}
 	t->busy_ns += slice;
+#if ENERGY_PMU
+	t->ctr_busy += ctr;
+#endif
 	cg = bpf_get_current_cgroup_id();
 	/* ksoftirqd threads live in the root cgroup (id 1 on cgroup v2): the
 	 * comm is read only there, not on every switch. */
@@ -122,11 +191,14 @@ static __always_inline void on_switch(void)
 		bpf_get_current_comm(comm, sizeof(comm));
 		if (is_ksoftirqd(comm)) {
 			t->ksoftirqd_ns += slice;
+#if ENERGY_PMU
+			t->ctr_ksoftirqd += ctr;
+#endif
 			return;
 		}
 	}
-	account_cgroup(cg, slice);
-	account_proc(pid_tgid >> 32, cg, slice);
+	account_cgroup(cg, slice, ctr);
+	account_proc(pid_tgid >> 32, cg, slice, ctr);
 }
 
 static __always_inline void on_softirq_entry(__u32 vec)
@@ -138,6 +210,9 @@ static __always_inline void on_softirq_entry(__u32 vec)
 		return;
 	t->softirq_entry_ns = bpf_ktime_get_ns();
 	t->softirq_vec = vec;
+#if ENERGY_PMU
+	t->ctr_softirq_valid = read_ctr(&t->ctr_softirq_entry) == 0;
+#endif
 }
 
 static __always_inline void on_softirq_exit(void)
@@ -156,6 +231,20 @@ static __always_inline void on_softirq_exit(void)
 	if (vec >= ENERGY_SOFTIRQ_MAX)
 		vec = ENERGY_SOFTIRQ_MAX - 1;
 	t->softirq_ns[vec] += d;
+#if ENERGY_PMU
+	{
+		__u64 v = 0;
+
+		if (t->ctr_softirq_valid && read_ctr(&v) == 0 && v >= t->ctr_softirq_entry) {
+			v -= t->ctr_softirq_entry;
+			t->ctr_softirq_total += v;
+			t->ctr_softirq[vec] += v;
+		} else {
+			t->ctr_lost++;
+		}
+		t->ctr_softirq_valid = 0;
+	}
+#endif
 }
 
 #if ENERGY_TP_BTF

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -47,6 +48,21 @@ uint64_t usage_usec(const std::string& cg) {
   while (f >> k >> v)
     if (k == "usage_usec") return v;
   return 0;
+}
+
+// Forks a test pod: a process that joins the test cgroup `cg` and the
+// network namespace at `ns_path`, then runs `body`, whose return value is
+// its exit status (101: it could not join the namespace).
+pid_t spawn_pod(const std::string& cg, const std::string& ns_path, const std::function<int()>& body) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::ofstream(cg + "/cgroup.procs") << 0;
+    int nsfd = ::open(ns_path.c_str(), O_RDONLY);
+    if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) _exit(101);
+    ::close(nsfd);
+    _exit(body());
+  }
+  return pid;
 }
 
 class energyModulePm : public ::testing::TestWithParam<Hooks> {
@@ -87,7 +103,12 @@ TEST_P(energyModulePm, CollectsConservedMonotonicEnergyWithLabels) {
   auto reqs = mod.plan(json{{"power_source", "model"}, {"top_n_processes", 5}}, ctx);
   ASSERT_TRUE(reqs) << reqs.error().message;
   ASSERT_EQ(reqs->size(), 1u);
-  EXPECT_EQ(reqs->front().source.label, btf ? "builtin:energy.bpf.o" : "builtin:energy_tp.bpf.o");
+  // activity auto: the counter variant only where every CPU counts
+  // instructions (not on this VM).
+  const std::string label = reqs->front().source.label;
+  EXPECT_TRUE(label == (btf ? "builtin:energy.bpf.o" : "builtin:energy_tp.bpf.o") ||
+              label == (btf ? "builtin:energy_pmu.bpf.o" : "builtin:energy_tp_pmu.bpf.o"))
+      << label;
   auto info = pm_->load(reqs->front());
   ASSERT_TRUE(info) << info.error().message;
   EXPECT_EQ(info->attachments.size(), 3u);
@@ -202,14 +223,10 @@ TEST_P(energyModulePm, NetworkEnergyFollowsObsInterfacePacketsAndFeedsTheUpfKpi)
                        .udp(4000, 53)
                        .payload(400)
                        .build();
-  const std::string ns_path = "/run/netns/" + host->ns, dst = host->host_ip, cg = cgroup_;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::ofstream(cg + "/cgroup.procs") << 0;
-    int nsfd = ::open(ns_path.c_str(), O_RDONLY);
-    if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) _exit(101);
+  const std::string dst = host->host_ip;
+  pid_t pid = spawn_pod(cgroup_, "/run/netns/" + host->ns, [&] {
     char c = 1;
-    if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) _exit(102);
+    if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) return 102;
     int s = ::socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -224,8 +241,8 @@ TEST_P(energyModulePm, NetworkEnergyFollowsObsInterfacePacketsAndFeedsTheUpfKpi)
       ::sendto(s, gtp.data(), gtp.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a));
       ::clock_gettime(CLOCK_MONOTONIC, &t);
     } while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < 1500000000LL);
-    _exit(0);
-  }
+    return 0;
+  });
   ASSERT_GT(pid, 0);
   char c;
   ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the pod could not join its cgroup or namespace";
@@ -295,14 +312,10 @@ TEST_P(energyModulePm, ControlPlaneKpisCountNgapProceduresAndPfcpRequests) {
                                      0x02, 0x00, 0x07, 0x00, 0x26, 0x40, 0x0b, 0x0a, 0x7e, 0x00,
                                      0x41, 0x79, 0x00, 0x04, 0x01, 0x02, 0x03, 0x04};
   constexpr int kNgap = 12, kPfcp = 7;
-  const std::string ns_path = "/run/netns/" + host->ns, dst = host->host_ip, cg = cgroup_;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::ofstream(cg + "/cgroup.procs") << 0;
-    int nsfd = ::open(ns_path.c_str(), O_RDONLY);
-    if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) _exit(101);
+  const std::string dst = host->host_ip;
+  pid_t pid = spawn_pod(cgroup_, "/run/netns/" + host->ns, [&] {
     int raw = ::socket(AF_INET, SOCK_RAW, 132), udp = ::socket(AF_INET, SOCK_DGRAM, 0);
-    if (raw < 0 || udp < 0) _exit(102);
+    if (raw < 0 || udp < 0) return 102;
     sockaddr_in a{};
     a.sin_family = AF_INET;
     ::inet_pton(AF_INET, dst.c_str(), &a.sin_addr);
@@ -310,19 +323,19 @@ TEST_P(energyModulePm, ControlPlaneKpisCountNgapProceduresAndPfcpRequests) {
       auto p = kagami::test::PacketBuilder()
                    .sctp(38412, 38412, 7, {kagami::test::sctp_data(static_cast<uint32_t>(i + 1), 60, ngap)})
                    .build();
-      if (::sendto(raw, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) _exit(103);
+      if (::sendto(raw, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return 103;
     }
     a.sin_port = htons(8805);
     for (int i = 0; i < kPfcp; i++) {
       auto p = kagami::test::PacketBuilder().pfcp(1, static_cast<uint32_t>(100 + i), {.ies = {kagami::test::pfcp_recovery_ts(7)}}).build();
-      if (::sendto(udp, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) _exit(104);
+      if (::sendto(udp, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return 104;
     }
     timespec t0{}, t{};  // some CPU, so the NF has energy to divide by
     ::clock_gettime(CLOCK_MONOTONIC, &t0);
     do ::clock_gettime(CLOCK_MONOTONIC, &t);
     while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < 300000000LL);
-    _exit(0);
-  }
+    return 0;
+  });
   ASSERT_GT(pid, 0);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -349,6 +362,118 @@ TEST_P(energyModulePm, ControlPlaneKpisCountNgapProceduresAndPfcpRequests) {
       found += f.samples.at(0).value > 0;
   }
   EXPECT_EQ(found, 4);
+}
+
+// The activity counter through the module and the program manager: with
+// the software cpu-clock counter (this VM has no hardware counters),
+// plan() picks the counter variant, configure() fills energy_pmu through
+// the fd the module keeps, and every interval is split by the counter:
+// the busy cgroup's counter follows its cpu.stat, the counter family and
+// the inputs say so, energy stays conserved.
+TEST_P(energyModulePm, SoftwareCounterThroughThePerfArray) {
+  const bool btf = GetParam() == Hooks::TpBtf;
+  EnergyModule mod(fixed(btf));
+  kagami::core::ModuleContext ctx;
+  ctx.node = "node-e";
+  auto reqs = mod.plan(
+      json{{"power_source", "model"}, {"activity", "instructions"}, {"activity_counter", "sw_cpu_clock"}}, ctx);
+  ASSERT_TRUE(reqs) << reqs.error().message;
+  EXPECT_EQ(reqs->front().source.label, btf ? "builtin:energy_pmu.bpf.o" : "builtin:energy_tp_pmu.bpf.o");
+  ASSERT_TRUE(pm_->load(reqs->front()));
+  ASSERT_TRUE(mod.configure(*pm_));
+  ::usleep(100000);
+  ASSERT_TRUE(mod.collect(*pm_));  // primes
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::ofstream(cgroup_ + "/cgroup.procs") << 0;
+    ::usleep(1000);
+    timespec a{}, b{};
+    ::clock_gettime(CLOCK_MONOTONIC, &a);
+    do ::clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) < 1000000000LL);
+    _exit(0);
+  }
+  ::waitpid(pid, nullptr, 0);
+  ::usleep(100000);
+  auto fams = mod.collect(*pm_);
+  ASSERT_TRUE(fams) << fams.error().message;
+  const std::string rel = cgroup_.substr(root_.size());
+  double cg_ctr = -1;
+  std::string activity;
+  for (const auto& f : *fams)
+    for (const auto& s : f.samples) {
+      if (f.name == "kagami_energy_activity_counter_total" && s.labels.count("cgroup_path") &&
+          s.labels.at("cgroup_path") == rel)
+        cg_ctr = s.value;
+      if (f.name == "kagami_energy_power_source_info") {
+        activity = s.labels.at("activity");
+        EXPECT_EQ(s.labels.at("perf_counters"), "in_use");
+        EXPECT_EQ(s.labels.at("activity_counter"), "sw_cpu_clock");
+      }
+    }
+  EXPECT_EQ(activity, "sw_cpu_clock");
+  const double truth = usage_usec(cgroup_) * 1000.0;
+  std::printf("[%s] module, sw_cpu_clock counter: cgroup %.1f ms counted, cpu.stat %.1f ms\n",
+              std::string(to_string(GetParam())).c_str(), cg_ctr / 1e6, truth / 1e6);
+  ASSERT_GT(truth, 0);
+  EXPECT_LT(std::fabs(cg_ctr - truth) / truth, 0.05);
+  auto snap = mod.snapshot(*pm_);
+  ASSERT_TRUE(snap) << snap.error().message;
+  const auto& in = (*snap)["inputs"];
+  EXPECT_EQ(in["activity"], "sw_cpu_clock") << in.dump();
+  EXPECT_EQ(in["counter_fallbacks"], 0) << in.dump();
+  EXPECT_GE(in["counter_intervals"].get<int>(), 2) << in.dump();
+  EXPECT_TRUE((*snap)["conserved"].get<bool>());
+}
+
+// This VM has no hardware counters: activity auto falls back to CPU time
+// (the plain variant, no counter read in the hot path) and says why;
+// activity instructions is a plan error naming the field and the cause.
+TEST_P(energyModulePm, AutoFallsBackToCpuTimeWithoutHardwareCountersAndSaysWhy) {
+  const bool btf = GetParam() == Hooks::TpBtf;
+  auto cpus = kagami::online_cpus();
+  ASSERT_TRUE(cpus);
+  ActivityCounters probe;
+  probe.open(kagami::PerfEventKind::HwInstructions, *cpus);
+  if (probe.complete()) GTEST_SKIP() << "this machine counts instructions on every CPU: no fallback to see";
+  EnergyModule mod(fixed(btf));
+  kagami::core::ModuleContext ctx;
+  ctx.node = "node-e";
+  auto forced = mod.plan(json{{"power_source", "model"}, {"activity", "instructions"}}, ctx);
+  ASSERT_FALSE(forced);
+  std::printf("[%s] activity: instructions here: %s\n", std::string(to_string(GetParam())).c_str(),
+              forced.error().message.c_str());
+  EXPECT_NE(forced.error().message.find("energy.activity: instructions needs the hw_instructions counter"),
+            std::string::npos)
+      << forced.error().message;
+  auto reqs = mod.plan(json{{"power_source", "model"}}, ctx);
+  ASSERT_TRUE(reqs) << reqs.error().message;
+  EXPECT_EQ(reqs->front().source.label, btf ? "builtin:energy.bpf.o" : "builtin:energy_tp.bpf.o");
+  ASSERT_TRUE(pm_->load(reqs->front()));
+  ASSERT_TRUE(mod.configure(*pm_));
+  ASSERT_TRUE(mod.collect(*pm_));
+  auto fams = mod.collect(*pm_);
+  ASSERT_TRUE(fams);
+  bool info = false;
+  for (const auto& f : *fams) {
+    EXPECT_NE(f.name, "kagami_energy_instructions_total") << "no counter family without a counter";
+    if (f.name == "kagami_energy_power_source_info") {
+      info = true;
+      EXPECT_EQ(f.samples.at(0).labels.at("activity"), "cpu_time");
+      EXPECT_EQ(f.samples.at(0).labels.at("perf_counters"), "unavailable");
+      EXPECT_NE(f.samples.at(0).labels.at("perf_counters_reason").find("auto: hw_instructions unavailable"),
+                std::string::npos)
+          << f.samples.at(0).labels.at("perf_counters_reason");
+    }
+  }
+  EXPECT_TRUE(info);
+  auto snap = mod.snapshot(*pm_);
+  ASSERT_TRUE(snap);
+  EXPECT_EQ((*snap)["inputs"]["activity"], "cpu_time");
+  EXPECT_NE((*snap)["inputs"]["activity_reason"].get<std::string>().find("perf_event_open(hw_instructions, cpu "),
+            std::string::npos)
+      << (*snap)["inputs"].dump();
+  EXPECT_EQ((*snap)["inputs"]["counter_fallbacks"], 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(energy, energyModulePm, ::testing::Values(Hooks::TpBtf, Hooks::Tracepoint),

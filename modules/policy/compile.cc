@@ -187,6 +187,17 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
   };
   std::set<Key> seen;
   size_t n_allow = 0, n_deny = 0;
+  // One Modify entry per rule that has one, whatever the identities it
+  // selects; UINT32_MAX: over the limit.
+  std::map<const Rule*, uint32_t> mod_index;
+  auto mod_of = [&](const Rule& r) -> uint32_t {
+    if (!r.modify) return 0;
+    auto it = mod_index.find(&r);
+    if (it != mod_index.end()) return it->second;
+    if (out.mods.size() >= lim.max_mods) return UINT32_MAX;
+    out.mods.push_back({ids.id(r.name), r.name, *r.modify});
+    return mod_index[&r] = static_cast<uint32_t>(out.mods.size());
+  };
   for (uint32_t id = 1; id < ident_policies.size(); ++id) {
     uint32_t flags = 0;
     for (uint32_t pi : ident_policies[id]) {
@@ -196,8 +207,41 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
       for (const uint8_t dir : {uint8_t(POL_DIR_INGRESS), uint8_t(POL_DIR_EGRESS)}) {
         const auto& rules = dir == POL_DIR_INGRESS ? p.ingress : p.egress;
         for (const auto& r : rules) {
+          if (r.gtpu) {
+            const bool in = dir == POL_DIR_INGRESS;
+            flags |= in ? POL_LOCAL_GTP_INGRESS : POL_LOCAL_GTP_EGRESS;
+            if (!r.deny) flags |= in ? POL_LOCAL_GTP_ISO_INGRESS : POL_LOCAL_GTP_ISO_EGRESS;
+            GtpEntry e{dir, r.deny, id, ids.id(r.name), r.gtpu->teid, r.gtpu->qfi, r.gtpu->src, r.gtpu->dst};
+            e.mod = mod_of(r);
+            if (e.mod == UINT32_MAX)
+              return make_error("policy has more than {} rules with modify (rule {}); the datapath holds {}",
+                                lim.max_mods, r.name, lim.max_mods);
+            std::vector<GtpEntry> es;
+            if (r.gtpu->any_port) {
+              es.push_back(e);
+            } else {
+              for (const auto& pr : r.gtpu->ports) {
+                GtpEntry x = e;
+                x.any_proto = false;
+                x.proto = pr.proto;
+                if (!pr.any_port) x.port_lo = pr.first, x.port_hi = pr.last;
+                es.push_back(x);
+              }
+            }
+            for (auto& x : es) {
+              if (out.gtp.size() >= lim.max_gtp)
+                return make_error("policy needs more than {} GTP-U rule entries (one per selected identity, rule and "
+                                  "inner port; rule {}); the datapath holds {}", lim.max_gtp, r.name, lim.max_gtp);
+              out.gtp.push_back(std::move(x));
+            }
+            continue;
+          }
           if (r.deny) flags |= dir == POL_DIR_INGRESS ? POL_LOCAL_DENY_INGRESS : POL_LOCAL_DENY_EGRESS;
           const uint32_t rid = ids.id(r.name);
+          const uint32_t mod = mod_of(r);
+          if (mod == UINT32_MAX)
+            return make_error("policy has more than {} rules with modify (rule {}); the datapath holds {}",
+                              lim.max_mods, r.name, lim.max_mods);
           std::vector<uint32_t> rpeers;
           if (r.any_peer) {
             rpeers.push_back(POL_ID_ANY);
@@ -224,7 +268,7 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
               if (n_allow > lim.max_rules || n_deny > lim.max_rules)
                 return make_error("policy needs more than {} rule entries in one table (rule {}); the datapath holds {}",
                                   lim.max_rules, r.name, lim.max_rules);
-              out.rules.push_back({r.deny, dir, proto, id, peer, port, bits, rid});
+              out.rules.push_back({r.deny, dir, proto, id, peer, port, bits, rid, mod});
             }
         }
       }

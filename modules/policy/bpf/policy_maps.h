@@ -111,4 +111,29 @@ struct {
 	__type(value, struct pol_rule_val);
 } pol_edge6 SEC(".maps");
 
+/* GTP-U rules, both slots (abi.h): an array walked in order, so an entry
+ * is read without a hash or a trie walk. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * POL_GTP_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pol_gtp_rule);
+} pol_gtp SEC(".maps");
+
+/* Modify actions, both slots (abi.h): indexed by the rule's mod - 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * POL_MOD_MAX);
+	__type(key, __u32);
+	__type(value, struct pol_mod);
+} pol_mod SEC(".maps");
+
+/* Modified packets by (rule, action); per CPU, no atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4 * POL_MOD_MAX * 2);
+	__type(key, struct pol_mod_stat_key);
+	__type(value, __u64);
+} pol_mod_stats SEC(".maps");
+
 #endif

@@ -4,9 +4,12 @@
  * compiler (compile.cc) both read. Plain C (docs/abi.md).
  *
  * The model (docs/policy.md):
- *   - every address maps to a numeric identity through an LPM trie (IPv4
- *     and IPv6); an identity stands for one set of "peers" the address
- *     satisfies (workload labels, ipBlocks), computed in userspace;
+ *   - every address maps to a numeric identity by longest prefix match:
+ *     one exact-match hash lookup per prefix length present in the policy
+ *     (pol_lens lists them, longest first), so the cost follows the number
+ *     of distinct lengths, not the number of prefixes; an identity stands
+ *     for one set of "peers" the address satisfies (workload labels,
+ *     ipBlocks), computed in userspace;
  *   - a local identity (the workload behind the interface) has flags saying
  *     whether it is isolated for ingress/egress (NetworkPolicy default deny)
  *     and whether deny rules exist for it;
@@ -25,8 +28,8 @@
 #include "kagami/abi/events.h"
 
 #define POL_MAP_CFG "pol_cfg"
-#define POL_MAP_IP4 "pol_ip4"
-#define POL_MAP_IP6 "pol_ip6"
+#define POL_MAP_IDH "pol_idh"
+#define POL_MAP_LENS "pol_lens"
 #define POL_MAP_LOCAL "pol_local"
 #define POL_MAP_ALLOW "pol_allow"
 #define POL_MAP_DENY "pol_deny"
@@ -41,9 +44,11 @@
 #define POL_MAP_MOD "pol_mod"
 #define POL_MAP_MOD_STATS "pol_mod_stats"
 
-/* Prefixes per slot: 100 000 CIDR rules (the benchmark) plus workload
- * addresses fit; both slots are in one trie, so twice that. */
+/* Prefixes per slot and family: 100 000 CIDR rules (the benchmark) plus
+ * workload addresses fit; both slots and both families are in one hash,
+ * so four times that. */
 #define POL_IP_MAX_ENTRIES 262144
+#define POL_IDH_MAX_ENTRIES (2 * POL_IP_MAX_ENTRIES)
 /* Rule prefixes: one per (local, peer, proto, port prefix); a port range
  * is at most 30 prefixes. */
 #define POL_RULES_MAX_ENTRIES 524288
@@ -133,6 +138,24 @@ struct pol_ip6_key {
 
 struct pol_ident {
 	__u32 id;
+};
+
+/* Address prefix -> identity (pol_idh): exact match on (slot, family,
+ * length, address masked to the length). IPv4 in addr[0]. */
+struct pol_idh_key {
+	__u8 slot;
+	__u8 family;       /* 4 or 6 */
+	__u8 len;          /* prefix length: 0..32 or 0..128 */
+	__u8 pad;
+	__u32 addr[4];     /* network order, masked to len */
+};
+
+/* The prefix lengths present in pol_idh for one (slot, family), longest
+ * first (pol_lens, an array indexed slot * 2 + (family == 6)). */
+#define POL_LENS_MAX 132   /* 129 lengths (0..128), rounded up */
+struct pol_lens {
+	__u32 n;
+	__u8 len[POL_LENS_MAX];
 };
 
 struct pol_local_key {

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <set>
 #include <cstring>
 #include <thread>
 
@@ -109,7 +111,7 @@ Result<void> clear_slot(int fd, uint32_t key_size, uint32_t value_size, uint8_t 
 Result<Applied> write_policy(const std::function<Result<int>(const std::string&)>& fd_of, const Compiled& c,
                              uint32_t sample_rate, uint32_t sample_burst) {
   int fds[10];
-  const char* names[10] = {POL_MAP_CFG,  POL_MAP_IP4,   POL_MAP_IP6,   POL_MAP_LOCAL, POL_MAP_ALLOW,
+  const char* names[10] = {POL_MAP_CFG,  POL_MAP_IDH,   POL_MAP_LENS,  POL_MAP_LOCAL, POL_MAP_ALLOW,
                            POL_MAP_DENY, POL_MAP_EDGE4, POL_MAP_EDGE6, POL_MAP_GTP,   POL_MAP_MOD};
   // Redirect targets are resolved first: an interface that is not there
   // fails the apply, and the policy in force stays.
@@ -144,10 +146,8 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
 
   // 1. Empty the slot packets do not read (what the policy before the one
   //    in force left there).
-  KAGAMI_TRY(clear_slot<pol_ip4_key>(fds[1], sizeof(pol_ip4_key), sizeof(pol_ident), slot,
-                                     [](const pol_ip4_key& k) { return k.slot; }));
-  KAGAMI_TRY(clear_slot<pol_ip6_key>(fds[2], sizeof(pol_ip6_key), sizeof(pol_ident), slot,
-                                     [](const pol_ip6_key& k) { return k.slot; }));
+  KAGAMI_TRY(clear_slot<pol_idh_key>(fds[1], sizeof(pol_idh_key), sizeof(pol_ident), slot,
+                                     [](const pol_idh_key& k) { return k.slot; }));
   KAGAMI_TRY(clear_slot<pol_local_key>(fds[3], sizeof(pol_local_key), sizeof(pol_local_val), slot,
                                        [](const pol_local_key& k) { return static_cast<uint8_t>(k.slot); }));
   KAGAMI_TRY(clear_slot<pol_rule_key>(fds[4], sizeof(pol_rule_key), sizeof(pol_rule_val), slot,
@@ -162,21 +162,25 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
 
   // 2. Fill it.
   Applied a;
+  // Prefixes: one exact entry each, keyed by its length; the lengths
+  // present per family go to pol_lens, longest first (written before the
+  // switch like everything else in the slot).
+  std::set<uint8_t, std::greater<>> lens4, lens6;
   for (const auto& [cidr, id] : c.prefixes) {
     const pol_ident v{id};
-    if (cidr.family == 4) {
-      pol_ip4_key k{};
-      k.prefixlen = 32u + cidr.len;
-      k.slot = slot;
-      std::memcpy(k.addr, cidr.addr.data(), 4);
-      KAGAMI_TRY_CTX(bpf::map_update(fds[1], &k, &v), "policy: writing " + cidr.str());
-    } else {
-      pol_ip6_key k{};
-      k.prefixlen = 32u + cidr.len;
-      k.slot = slot;
-      std::memcpy(k.addr, cidr.addr.data(), 16);
-      KAGAMI_TRY_CTX(bpf::map_update(fds[2], &k, &v), "policy: writing " + cidr.str());
-    }
+    pol_idh_key k{};
+    k.slot = slot;
+    k.family = cidr.family;
+    k.len = cidr.len;
+    std::memcpy(k.addr, cidr.addr.data(), cidr.family == 4 ? 4 : 16);  // compile() masks its prefixes
+    (cidr.family == 4 ? lens4 : lens6).insert(cidr.len);
+    KAGAMI_TRY_CTX(bpf::map_update(fds[1], &k, &v), "policy: writing " + cidr.str());
+  }
+  for (const int fam : {4, 6}) {
+    pol_lens l{};
+    for (uint8_t len : fam == 4 ? lens4 : lens6) l.len[l.n++] = len;
+    const uint32_t idx = slot * 2u + (fam == 6);
+    KAGAMI_TRY_CTX(bpf::map_update(fds[2], &idx, &l), "policy: writing pol_lens");
   }
   for (const auto& [id, flags] : c.local_flags) {
     const pol_local_key k{slot, id};
@@ -329,7 +333,7 @@ Result<std::vector<core::LoadRequest>> PolicyModule::plan(const nlohmann::json& 
   }
   // Conntrack and counters may start over when the layout changes; the
   // policy tables are rewritten by configure() anyway.
-  for (const char* m : {POL_MAP_CT, POL_MAP_STATS, POL_MAP_IP4, POL_MAP_IP6, POL_MAP_LOCAL, POL_MAP_ALLOW,
+  for (const char* m : {POL_MAP_CT, POL_MAP_STATS, POL_MAP_IDH, POL_MAP_LENS, POL_MAP_LOCAL, POL_MAP_ALLOW,
                         POL_MAP_DENY, POL_MAP_CFG, POL_MAP_EDGE4, POL_MAP_EDGE6, POL_MAP_GTP, POL_MAP_MOD,
                         POL_MAP_MOD_STATS})
     req.migrations.push_back({m, core::MapMigration::Rule::Reset});

@@ -127,22 +127,65 @@ static __always_inline void pol_event(const struct pol_pkt *p, const struct pol_
 	kg_event_submit(e);
 }
 
+/* What pol_ident_lookup() reads: one address of the packet. */
+struct pol_id_arg {
+	__u32 addr[4];     /* IPv4 in addr[0] */
+	__u8 family;
+	__u8 slot;
+	__u8 pad[2];
+};
+
+/*
+ * Longest prefix match by exact lookups, longest length first: one hash
+ * lookup per prefix length present in the policy (pol_lens), whatever the
+ * number of prefixes, so the cost stays flat as CIDR rules grow (an LPM
+ * trie's walk deepens with its entries). A global function: verified once.
+ */
+__noinline __u32 pol_ident_lookup(const struct pol_id_arg *a)
+{
+	struct pol_idh_key k = {};
+	struct pol_lens *ls;
+	struct pol_ident *v;
+	__u32 idx, i, w;
+
+	if (!a)
+		return POL_ID_WORLD;
+	idx = (__u32)(a->slot & 1) * 2 + (a->family == 6);
+	ls = bpf_map_lookup_elem(&pol_lens, &idx);
+	if (!ls)
+		return POL_ID_WORLD;
+	k.slot = a->slot;
+	k.family = a->family;
+	/* At most 129 lengths (0..128); pol_lens.n says how many are present. */
+	for (i = 0; i < 129; i++) {
+		__u32 len;
+
+		if (i >= ls->n)
+			break;
+		len = ls->len[i];
+		k.len = len;
+		for (w = 0; w < 4; w++) {
+			const int bits = (int)len - 32 * (int)w;
+			const __u32 m = bits <= 0 ? 0 : bits >= 32 ? 0xffffffffu : bpf_htonl(~0u << (32 - bits));
+
+			k.addr[w] = a->addr[w] & m;
+		}
+		v = bpf_map_lookup_elem(&pol_idh, &k);
+		if (v)
+			return v->id;
+	}
+	return POL_ID_WORLD;
+}
+
 static __always_inline __u32 pol_ident_of(const struct l3l4 *m, const __u8 *addr, __u8 slot)
 {
-	struct pol_ident *id;
+	struct pol_id_arg a = {.family = m->family, .slot = slot};
 
-	if (m->family == 4) {
-		struct pol_ip4_key k = {.prefixlen = 64, .slot = slot};
-
-		__builtin_memcpy(k.addr, addr + 12, 4);
-		id = bpf_map_lookup_elem(&pol_ip4, &k);
-	} else {
-		struct pol_ip6_key k = {.prefixlen = 160, .slot = slot};
-
-		__builtin_memcpy(k.addr, addr, 16);
-		id = bpf_map_lookup_elem(&pol_ip6, &k);
-	}
-	return id ? id->id : POL_ID_WORLD;
+	if (m->family == 4)
+		__builtin_memcpy(a.addr, addr + 12, 4);
+	else
+		__builtin_memcpy(a.addr, addr, 16);
+	return pol_ident_lookup(&a);
 }
 
 /* The four lookups of one rule table: (peer, ANY) x (protocol, ANY). A

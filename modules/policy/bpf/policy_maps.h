@@ -12,23 +12,22 @@ struct {
 	__type(value, struct pol_cfg);
 } pol_cfg SEC(".maps");
 
-/* Address -> identity. LPM tries allocate per entry (NO_PREALLOC is
- * mandatory for them), so the size is a ceiling, not a cost. */
+/* Address prefix -> identity, exact match per prefix length (abi.h). A
+ * hash with NO_PREALLOC: the size is a ceiling, not a cost. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, POL_IP_MAX_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, POL_IDH_MAX_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct pol_ip4_key);
+	__type(key, struct pol_idh_key);
 	__type(value, struct pol_ident);
-} pol_ip4 SEC(".maps");
+} pol_idh SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, POL_IP_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct pol_ip6_key);
-	__type(value, struct pol_ident);
-} pol_ip6 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct pol_lens);
+} pol_lens SEC(".maps");
 
 /* Local identity -> isolation flags; exact keys, so a hash. */
 struct {

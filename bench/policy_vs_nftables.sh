@@ -64,7 +64,7 @@ n, client = int(sys.argv[1]), sys.argv[2]
 addrs = ["11.%d.%d.%d" % (i // 65536 % 256, i // 256 % 256, i % 256) for i in range(n - 1)] + [client]
 print("table bridge kgtnf$id {")
 print("  set allowed { type ipv4_addr; elements = { %s } }" % ", ".join(addrs))
-print("  chain fwd { type filter hook forward priority 0; policy accept;")
+print("  chain c_forward { type filter hook forward priority 0; policy accept;")
 print('    oifname "$HS" ip saddr @allowed accept')
 print('    oifname "$HS" ip protocol tcp drop')
 print("  }")
@@ -72,6 +72,22 @@ print("}")
 PY
 t0=$(date +%s.%N); nft -f "$W/set.nft"; t1=$(date +%s.%N); nft delete table bridge kgtnf$id
 nft_load=$(python3 -c "print('%.1f' % ($t1 - $t0))")
+
+# Both rulesets must really filter: with the client left out of the N
+# addresses, its TCP connection fails through either of them.
+blocked() { ! ip netns exec "$C" timeout 2 bash -c "exec 3<>/dev/tcp/$SERVER/5201" 2>/dev/null; }
+sed "s/ $CLIENT }/ 12.0.0.1 }/" "$W/set.nft" > "$W/other.nft"
+nft -f "$W/other.nft"
+blocked || { echo "policy_vs_nftables.sh: nftables did not block a client outside the set" >&2; exit 1; }
+nft delete table bridge kgtnf$id
+mkfifo "$W/ctl"
+"$B" attach "$HS" "$N" 12.0.0.1 "$SERVER" < "$W/ctl" > "$W/k.out" &
+kpid=$!
+exec 9>"$W/ctl"
+for _ in $(seq 600); do grep -q ready "$W/k.out" 2>/dev/null && break; sleep 0.1; done
+blocked || { echo "policy_vs_nftables.sh: Kagami did not block a client outside the set" >&2; exit 1; }
+exec 9>&-; wait "$kpid"; kpid=
+blocked && { echo "policy_vs_nftables.sh: the path is blocked with no policy" >&2; exit 1; }
 
 declare -A res
 for i in 1 2 3; do

@@ -17,12 +17,21 @@
 // listed source (drop) and an unlisted one (pass), next to the platform's
 // empty XDP program; bench/policy_xdp_vs_xdpfilter.sh puts xdp-filter with
 // the same list beside it.
+//
+// `policy_cost_bench attach IFNAME N CLIENT SERVER`: for
+// bench/policy_vs_nftables.sh: loads the policy, writes "SERVER accepts TCP
+// from N /32 addresses, CLIENT the last of them" and attaches pol_tc_egress
+// (what SERVER receives) to IFNAME at TC order 50; prints "ready" and keeps
+// it there until stdin closes, then detaches.
 #include <linux/pkt_cls.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+
+#include <net/if.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
@@ -122,8 +131,74 @@ int xdp_main(platform_bpf* plat, size_t n) {
   return 0;
 }
 
+// 11.x.y.z, the i-th /32 of the nftables comparison's set.
+std::string host(size_t i) {
+  return "11." + std::to_string(i / 65536 % 256) + "." + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256);
+}
+
+int attach_main(const char* ifname, size_t n, const std::string& client, const std::string& server) {
+  const int ifindex = static_cast<int>(if_nametoindex(ifname));
+  policy_bpf* skel = policy_bpf__open_and_load();
+  if (!ifindex || !skel) {
+    std::fprintf(stderr, "policy_cost_bench: no interface %s, or the policy did not load\n", ifname);
+    return 1;
+  }
+  std::vector<policy::Workload> wl(1);
+  wl[0].name = "server";
+  wl[0].labels = {{"app", "server"}};
+  wl[0].addresses = {*policy::parse_cidr(server)};
+  policy::Policy p;
+  p.name = "set";
+  p.pod_selector.match_labels = {{"app", "server"}};
+  p.isolates_ingress = true;
+  policy::Rule r;
+  r.any_peer = false;
+  r.any_port = false;
+  r.ports = {policy::PortRange{6, true, 0, 0}};
+  r.name = "default/set:ingress[0]";
+  for (size_t i = 0; i < n; ++i) {
+    policy::Peer pe;
+    pe.ip_block = policy::IpBlock{*policy::parse_cidr(i + 1 == n ? client : host(i)), {}};
+    r.peers.push_back(pe);
+  }
+  p.ingress = {r};
+  policy::RuleIds ids;
+  auto c = policy::compile(wl, {p}, {}, ids);
+  if (!c) return 1;
+  auto a = policy::write_policy(
+      [&](const std::string& m) -> Result<int> {
+        auto* map = bpf_object__find_map_by_name(skel->obj, m.c_str());
+        if (!map) return make_error("no map {}", m);
+        return bpf_map__fd(map);
+      },
+      *c, 0, 1);
+  if (!a) {
+    std::fprintf(stderr, "policy_cost_bench: %s\n", a.error().message.c_str());
+    return 1;
+  }
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+  bpf_tc_hook_create(&hook);  // EEXIST: clsact is there already
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(skel->progs.pol_tc_egress), .handle = 1,
+                      .priority = 50);
+  if (bpf_tc_attach(&hook, &opts)) {
+    std::fprintf(stderr, "policy_cost_bench: TC attach on %s failed\n", ifname);
+    return 1;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  char b;
+  while (read(0, &b, 1) > 0) {
+  }
+  opts.flags = opts.prog_fd = opts.prog_id = 0;
+  bpf_tc_detach(&hook, &opts);
+  policy_bpf__destroy(skel);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   libbpf_set_print(nullptr);
+  if (argc == 6 && std::string(argv[1]) == "attach")
+    return attach_main(argv[2], std::strtoul(argv[3], nullptr, 10), argv[4], argv[5]);
   platform_bpf* plat = platform_bpf__open_and_load();
   if (!plat) {
     std::fprintf(stderr, "policy_cost_bench: needs root\n");

@@ -32,6 +32,10 @@ PKGS=(
   # (nghttpd; nghttp, h2load) for h2c and TLS SBI traffic
   nghttp2-server
   nghttp2-client
+
+  # policy benchmark: nftables with a 100,000-address set on the same veth
+  # path as Kagami's policy (bench/policy_vs_nftables.sh; iperf3 above)
+  nftables
 )
 missing=()
 for p in "${PKGS[@]}"; do

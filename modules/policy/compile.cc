@@ -66,6 +66,7 @@ struct PrefixInfo {
 struct PeerRef {
   const Policy* policy;
   const Peer* peer;
+  uint32_t rule;  // index of the rule the peer belongs to (every peer is in exactly one)
 };
 
 }  // namespace
@@ -75,14 +76,14 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
   Compiled out;
   // 1. Peers: every from/to entry of every rule, numbered.
   std::vector<PeerRef> peers;
-  std::map<const Peer*, uint32_t> peer_index;
+  std::map<const Rule*, uint32_t> rule_index;
   for (const auto& p : policies)
     for (const auto* rules : {&p.ingress, &p.egress})
-      for (const auto& r : *rules)
-        for (const auto& pe : r.peers) {
-          peer_index[&pe] = static_cast<uint32_t>(peers.size());
-          peers.push_back({&p, &pe});
-        }
+      for (const auto& r : *rules) {
+        const uint32_t ri = static_cast<uint32_t>(rule_index.size());
+        rule_index[&r] = ri;
+        for (const auto& pe : r.peers) peers.push_back({&p, &pe, ri});
+      }
 
   // 2. Per workload: the policies that select it and the selector peers it satisfies.
   std::vector<std::vector<uint32_t>> selected_by(workloads.size()), wl_peers(workloads.size());
@@ -125,6 +126,7 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
   std::map<std::pair<std::vector<uint32_t>, std::vector<uint32_t>>, uint32_t> ident_of;
   std::vector<std::vector<uint32_t>> ident_peers{{}}, ident_policies{{}};  // index = id; 0 = world
   std::vector<std::string> ident_name{"world"};
+  std::map<uint32_t, size_t> extra_cidrs;  // identity -> prefixes of no workload
   std::vector<const Cidr*> order;
   order.reserve(prefixes.size());
   for (const auto& [c, _] : prefixes) order.push_back(&c);
@@ -139,12 +141,17 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
       cidr_peers.insert(it->second.cidr_of.begin(), it->second.cidr_of.end());
       except_peers.insert(it->second.except_of.begin(), it->second.except_of.end());
     }
+    // What tells identities apart is the set of *rules* whose peers the
+    // prefix satisfies, not the peers themselves: two ipBlocks of one rule
+    // allow the same things, so 100,000 blocks of one rule are one identity
+    // and one rule entry, not 100,000 (the rule tables stay as small as the
+    // rules, whatever the number of CIDRs).
     std::vector<uint32_t> pset;
     for (uint32_t x : cidr_peers)
-      if (!except_peers.count(x)) pset.push_back(x);
+      if (!except_peers.count(x)) pset.push_back(peers[x].rule);
     std::vector<uint32_t> pols;
     if (pi.workload >= 0) {
-      pset.insert(pset.end(), wl_peers[pi.workload].begin(), wl_peers[pi.workload].end());
+      for (uint32_t x : wl_peers[pi.workload]) pset.push_back(peers[x].rule);
       pols = selected_by[pi.workload];
     }
     std::sort(pset.begin(), pset.end());
@@ -159,14 +166,20 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
       // Several workloads share the identity: keep the first name.
     }
     out.prefixes.emplace_back(*c, it->second);
+    if (pi.workload < 0) ++extra_cidrs[it->second];
   }
   out.identities = ident_peers.size() - 1;
-  for (uint32_t id = 1; id < ident_name.size(); ++id) out.identity_names[id] = ident_name[id];
+  for (uint32_t id = 1; id < ident_name.size(); ++id) {
+    // CIDRs that share an identity (ipBlocks of the same rules): the events
+    // name the first and say there are more.
+    const size_t n = extra_cidrs.count(id) ? extra_cidrs[id] : 0;
+    out.identity_names[id] = n > 1 ? fmt::format("{} (+{} prefixes)", ident_name[id], n - 1) : ident_name[id];
+  }
 
-  // 5. peer -> identities.
-  std::vector<std::vector<uint32_t>> peer_idents(peers.size());
+  // 5. rule -> the identities satisfying one of its peers.
+  std::vector<std::vector<uint32_t>> rule_idents(rule_index.size());
   for (uint32_t id = 1; id < ident_peers.size(); ++id)
-    for (uint32_t x : ident_peers[id]) peer_idents[x].push_back(id);
+    for (uint32_t ri : ident_peers[id]) rule_idents[ri].push_back(id);
 
   // The XDP deny-list: every KagamiEdgePolicy's prefixes (the first policy
   // naming a prefix keeps it).
@@ -187,6 +200,17 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
   };
   std::set<Key> seen;
   size_t n_allow = 0, n_deny = 0;
+  // One Modify entry per rule that has one, whatever the identities it
+  // selects; UINT32_MAX: over the limit.
+  std::map<const Rule*, uint32_t> mod_index;
+  auto mod_of = [&](const Rule& r) -> uint32_t {
+    if (!r.modify) return 0;
+    auto it = mod_index.find(&r);
+    if (it != mod_index.end()) return it->second;
+    if (out.mods.size() >= lim.max_mods) return UINT32_MAX;
+    out.mods.push_back({ids.id(r.name), r.name, *r.modify});
+    return mod_index[&r] = static_cast<uint32_t>(out.mods.size());
+  };
   for (uint32_t id = 1; id < ident_policies.size(); ++id) {
     uint32_t flags = 0;
     for (uint32_t pi : ident_policies[id]) {
@@ -196,16 +220,46 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
       for (const uint8_t dir : {uint8_t(POL_DIR_INGRESS), uint8_t(POL_DIR_EGRESS)}) {
         const auto& rules = dir == POL_DIR_INGRESS ? p.ingress : p.egress;
         for (const auto& r : rules) {
+          if (r.gtpu) {
+            const bool in = dir == POL_DIR_INGRESS;
+            flags |= in ? POL_LOCAL_GTP_INGRESS : POL_LOCAL_GTP_EGRESS;
+            if (!r.deny) flags |= in ? POL_LOCAL_GTP_ISO_INGRESS : POL_LOCAL_GTP_ISO_EGRESS;
+            GtpEntry e{dir, r.deny, id, ids.id(r.name), r.gtpu->teid, r.gtpu->qfi, r.gtpu->src, r.gtpu->dst};
+            e.mod = mod_of(r);
+            if (e.mod == UINT32_MAX)
+              return make_error("policy has more than {} rules with modify (rule {}); the datapath holds {}",
+                                lim.max_mods, r.name, lim.max_mods);
+            std::vector<GtpEntry> es;
+            if (r.gtpu->any_port) {
+              es.push_back(e);
+            } else {
+              for (const auto& pr : r.gtpu->ports) {
+                GtpEntry x = e;
+                x.any_proto = false;
+                x.proto = pr.proto;
+                if (!pr.any_port) x.port_lo = pr.first, x.port_hi = pr.last;
+                es.push_back(x);
+              }
+            }
+            for (auto& x : es) {
+              if (out.gtp.size() >= lim.max_gtp)
+                return make_error("policy needs more than {} GTP-U rule entries (one per selected identity, rule and "
+                                  "inner port; rule {}); the datapath holds {}", lim.max_gtp, r.name, lim.max_gtp);
+              out.gtp.push_back(std::move(x));
+            }
+            continue;
+          }
           if (r.deny) flags |= dir == POL_DIR_INGRESS ? POL_LOCAL_DENY_INGRESS : POL_LOCAL_DENY_EGRESS;
           const uint32_t rid = ids.id(r.name);
+          const uint32_t mod = mod_of(r);
+          if (mod == UINT32_MAX)
+            return make_error("policy has more than {} rules with modify (rule {}); the datapath holds {}",
+                              lim.max_mods, r.name, lim.max_mods);
           std::vector<uint32_t> rpeers;
           if (r.any_peer) {
             rpeers.push_back(POL_ID_ANY);
           } else {
-            for (const auto& pe : r.peers) {
-              const auto& v = peer_idents[peer_index.at(&pe)];
-              rpeers.insert(rpeers.end(), v.begin(), v.end());
-            }
+            rpeers = rule_idents[rule_index.at(&r)];
           }
           std::vector<std::tuple<uint8_t, uint16_t, uint8_t>> rports;  // proto, port, bits
           if (r.any_port) {
@@ -224,7 +278,7 @@ Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vect
               if (n_allow > lim.max_rules || n_deny > lim.max_rules)
                 return make_error("policy needs more than {} rule entries in one table (rule {}); the datapath holds {}",
                                   lim.max_rules, r.name, lim.max_rules);
-              out.rules.push_back({r.deny, dir, proto, id, peer, port, bits, rid});
+              out.rules.push_back({r.deny, dir, proto, id, peer, port, bits, rid, mod});
             }
         }
       }

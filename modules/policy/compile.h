@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,32 @@ struct RuleEntry {
   uint16_t port = 0;
   uint8_t port_bits = 0;  // 0..16 leading bits of port that must match
   uint32_t rule = 0;
+  uint32_t mod = 0;       // 1 + index into Compiled::mods; 0: none
+};
+
+// One GTP-U rule entry (abi.h struct pol_gtp_rule) for one local identity
+// and one inner port range.
+struct GtpEntry {
+  uint8_t dir = 0;
+  bool deny = false;
+  uint32_t local = 0, rule = 0;
+  std::optional<uint32_t> teid;
+  std::optional<uint8_t> qfi;
+  std::optional<Cidr> src, dst;
+  bool any_proto = true;
+  uint8_t proto = 0;
+  uint16_t port_lo = 0, port_hi = 65535;
+  uint32_t mod = 0;       // 1 + index into Compiled::mods; 0: none
 };
 
 struct Compiled {
+  std::vector<GtpEntry> gtp;                        // in policy order, written in that order
+  struct ModEntry {
+    uint32_t rule = 0;
+    std::string name;
+    Modify modify;
+  };
+  std::vector<ModEntry> mods;                       // rules with Modify actions
   std::vector<std::pair<Cidr, uint32_t>> prefixes;  // prefix -> identity
   std::map<uint32_t, uint32_t> local_flags;         // identity -> POL_LOCAL_*
   std::vector<RuleEntry> rules;
@@ -54,6 +78,8 @@ struct Compiled {
 struct CompileLimits {
   size_t max_prefixes = 131072;   // per slot: half of POL_IP_MAX_ENTRIES (v4 and v6 each)
   size_t max_rules = 262144;      // per slot and table: half of POL_RULES_MAX_ENTRIES
+  size_t max_gtp = 128;           // per slot: POL_GTP_MAX_RULES
+  size_t max_mods = 64;           // per slot: POL_MOD_MAX (rules with modify:)
 };
 
 Result<Compiled> compile(const std::vector<Workload>& workloads, const std::vector<Policy>& policies,

@@ -255,11 +255,96 @@ Result<PortRange> port(const Ctx& c, const YAML::Node& n, const std::string& pat
   return r;
 }
 
+// modify: {dscp, dscpFromQfi, ttl, redirect}; at least one.
+Result<Modify> modify(const Ctx& c, const YAML::Node& n, const std::string& path, bool gtpu) {
+  Modify m;
+  KAGAMI_TRY(only_keys(c, n, path, {"dscp", "dscpFromQfi", "ttl", "redirect"}));
+  if (n.size() == 0) return c.err(n, path, "needs at least one of dscp, dscpFromQfi, ttl, redirect");
+  if (n["dscp"] && n["dscpFromQfi"]) return c.err(n["dscpFromQfi"], path + ".dscpFromQfi", "give dscp or dscpFromQfi, not both");
+  if (n["dscp"]) {
+    auto v = integer(c, n["dscp"], path + ".dscp", 0, 63);
+    if (!v) return v.error();
+    m.dscp = static_cast<uint8_t>(*v);
+  }
+  if (const auto& q = n["dscpFromQfi"]) {
+    if (!gtpu) return c.err(q, path + ".dscpFromQfi", "needs a gtpu rule (only GTP-U packets carry a QFI)");
+    if (!q.IsMap() || q.size() == 0) return c.err(q, path + ".dscpFromQfi", "must be a non-empty mapping of QFI (0..63) to DSCP (0..63)");
+    for (const auto& kv : q) {
+      auto qfi = integer(c, kv.first, path + ".dscpFromQfi", 0, 63);
+      if (!qfi) return qfi.error();
+      auto d = integer(c, kv.second, fmt::format("{}.dscpFromQfi.{}", path, *qfi), 0, 63);
+      if (!d) return d.error();
+      if (!m.qfi_dscp.emplace(static_cast<uint8_t>(*qfi), static_cast<uint8_t>(*d)).second)
+        return c.err(kv.first, path + ".dscpFromQfi", fmt::format("QFI {} given twice", *qfi));
+    }
+  }
+  if (n["ttl"]) {
+    auto v = integer(c, n["ttl"], path + ".ttl", 1, 255);
+    if (!v) return v.error();
+    m.ttl = static_cast<uint8_t>(*v);
+  }
+  if (n["redirect"]) {
+    auto v = scalar(c, n["redirect"], path + ".redirect");
+    if (!v) return v.error();
+    if (v->empty() || v->size() >= IF_NAMESIZE || v->find('/') != std::string::npos)
+      return c.err(n["redirect"], path + ".redirect", fmt::format("'{}' is not an interface name", *v));
+    m.redirect = *v;
+  }
+  return m;
+}
+
+// gtpu: {teid, qfi, src, dst, ports}; every field optional.
+Result<GtpMatch> gtp_match(const Ctx& c, const YAML::Node& n, const std::string& path) {
+  GtpMatch g;
+  if (n.IsNull()) return g;  // gtpu: {} matches every T-PDU
+  KAGAMI_TRY(only_keys(c, n, path, {"teid", "qfi", "src", "dst", "ports"}));
+  if (n["teid"]) {
+    const YAML::Node t = n["teid"];
+    if (!t.IsScalar()) return c.err(t, path + ".teid", "must be an integer (decimal or 0x hex)");
+    const std::string& s = t.Scalar();
+    size_t pos = 0;
+    unsigned long long v = 0;
+    try {
+      v = std::stoull(s, &pos, 0);
+    } catch (...) {
+      pos = 0;
+    }
+    if (pos == 0 || pos != s.size() || s[0] == '-' || v > 0xffffffffull)
+      return c.err(t, path + ".teid", fmt::format("must be an integer in 0..0xffffffff (got '{}')", s));
+    g.teid = static_cast<uint32_t>(v);
+  }
+  if (n["qfi"]) {
+    auto q = integer(c, n["qfi"], path + ".qfi", 0, 63);
+    if (!q) return q.error();
+    g.qfi = static_cast<uint8_t>(*q);
+  }
+  for (const char* k : {"src", "dst"})
+    if (n[k]) {
+      auto cd = cidr_at(c, n[k], path + "." + k);
+      if (!cd) return cd.error();
+      (std::string(k) == "src" ? g.src : g.dst) = *cd;
+    }
+  if (g.src && g.dst && g.src->family != g.dst->family)
+    return c.err(n["dst"], path + ".dst",
+                 fmt::format("inner src {} and dst {} are of different families", g.src->str(), g.dst->str()));
+  if (const auto& ps = n["ports"]; ps && !ps.IsNull()) {
+    if (!ps.IsSequence()) return c.err(ps, path + ".ports", "must be a list");
+    if (ps.size() > 64) return c.err(ps, path + ".ports", "at most 64 inner ports per gtpu rule");
+    for (size_t i = 0; i < ps.size(); ++i) {
+      auto p = port(c, ps[i], fmt::format("{}.ports[{}]", path, i), true);
+      if (!p) return p.error();
+      g.ports.push_back(*p);
+    }
+    g.any_port = g.ports.empty();
+  }
+  return g;
+}
+
 Result<Rule> rule(const Ctx& c, const YAML::Node& n, const std::string& path, bool ingress, bool kagami) {
   Rule r;
   const std::string peers_key = ingress ? "from" : "to";
   if (n.IsNull()) return r;  // "- {}": every peer, every port
-  if (kagami) KAGAMI_TRY(only_keys(c, n, path, {peers_key, "ports", "action"}));
+  if (kagami) KAGAMI_TRY(only_keys(c, n, path, {peers_key, "ports", "action", "gtpu", "modify"}));
   else KAGAMI_TRY(only_keys(c, n, path, {peers_key, "ports"}));
   if (n["action"]) {
     auto a = scalar(c, n["action"], path + ".action");
@@ -276,6 +361,22 @@ Result<Rule> rule(const Ctx& c, const YAML::Node& n, const std::string& path, bo
       r.peers.push_back(std::move(*p));
     }
     r.any_peer = r.peers.empty();
+  }
+  if (n["modify"]) {
+    if (r.deny) return c.err(n["modify"], path + ".modify", "modify needs action allow (a denied packet is dropped)");
+    auto m = modify(c, n["modify"], path + ".modify", n["gtpu"].IsDefined());
+    if (!m) return m.error();
+    r.modify = std::move(*m);
+  }
+  if (n["gtpu"]) {
+    if (n[peers_key] || n["ports"])
+      return c.err(n["gtpu"], path + ".gtpu",
+                   fmt::format("a gtpu rule judges the tunnel's inner flows and takes no '{}' or 'ports' (the outer "
+                               "UDP 2152 is judged by the other rules); write those in a rule of their own", peers_key));
+    auto g = gtp_match(c, n["gtpu"], path + ".gtpu");
+    if (!g) return g.error();
+    r.gtpu = std::move(*g);
+    return r;
   }
   if (const auto& ps = n["ports"]; ps && !ps.IsNull()) {
     if (!ps.IsSequence()) return c.err(ps, path + ".ports", "must be a list");
@@ -371,7 +472,8 @@ Result<Policy> document(const Ctx& c, const YAML::Node& doc) {
     }
   }
   auto has_allow = [](const std::vector<Rule>& rs) {
-    return std::any_of(rs.begin(), rs.end(), [](const Rule& r) { return !r.deny; });
+    // gtpu rules isolate the tunnel layer only (docs/policy.md).
+    return std::any_of(rs.begin(), rs.end(), [](const Rule& r) { return !r.deny && !r.gtpu; });
   };
   if (const auto& pt = spec["policyTypes"]; pt && !pt.IsNull()) {
     if (!pt.IsSequence()) return c.err(pt, "spec.policyTypes", "must be a list");
@@ -382,9 +484,12 @@ Result<Policy> document(const Ctx& c, const YAML::Node& doc) {
       else if (*t == "Egress") p.isolates_egress = true;
       else return c.err(pt[i], fmt::format("spec.policyTypes[{}]", i), fmt::format("unknown policy type '{}' (Ingress, Egress)", *t));
     }
-    if (!p.isolates_egress && !p.egress.empty())
+    auto outer = [](const std::vector<Rule>& rs) {
+      return std::any_of(rs.begin(), rs.end(), [](const Rule& r) { return !r.gtpu; });
+    };
+    if (!p.isolates_egress && outer(p.egress))
       return c.err(spec["egress"], "spec.egress", "egress rules but policyTypes has no Egress (they would never apply)");
-    if (!p.isolates_ingress && !p.ingress.empty())
+    if (!p.isolates_ingress && outer(p.ingress))
       return c.err(spec["ingress"], "spec.ingress", "ingress rules but policyTypes has no Ingress (they would never apply)");
   } else if (!kagami) {
     // Kubernetes default: Ingress always, Egress when there are egress rules.

@@ -81,8 +81,32 @@ struct PortRange {
   uint16_t first = 0, last = 0;
 };
 
+// A GTP-U-aware rule (KagamiNetworkPolicy `gtpu:`): matches tunnelled
+// traffic (outer UDP 2152) by TEID, QFI (PDU Session Container) and the
+// inner packet's addresses, protocol and destination port. Absent fields
+// match everything.
+struct GtpMatch {
+  std::optional<uint32_t> teid;
+  std::optional<uint8_t> qfi;
+  std::optional<Cidr> src, dst;   // inner source / destination prefixes
+  bool any_port = true;           // inner ports absent: every protocol and port
+  std::vector<PortRange> ports;
+};
+
+// Modify actions of an allow rule (KagamiNetworkPolicy `modify:`), applied
+// to the packets the rule admits: DSCP (fixed, or from the QFI of a GTP-U
+// packet), IPv4 TTL / IPv6 hop limit, redirect out of another interface.
+struct Modify {
+  std::optional<uint8_t> dscp;           // 0..63
+  std::map<uint8_t, uint8_t> qfi_dscp;   // dscpFromQfi: QFI -> DSCP (gtpu rules only)
+  std::optional<uint8_t> ttl;            // 1..255
+  std::string redirect;                  // interface name; resolved at every apply
+};
+
 struct Rule {
   bool deny = false;
+  std::optional<Modify> modify;
+  std::optional<GtpMatch> gtpu;  // set: a rule on the tunnel's inner flows, not on the outer packet
   bool any_peer = true;          // from/to absent or empty
   std::vector<Peer> peers;
   bool any_port = true;          // ports absent or empty: every protocol and port

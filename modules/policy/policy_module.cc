@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <set>
 #include <cstring>
 #include <thread>
 
@@ -37,6 +39,11 @@ const char* reason_name(uint8_t r) {
     case POL_R_MALFORMED: return "malformed";
     case POL_R_NO_POLICY: return "no_policy";
     case POL_R_EDGE_DENY: return "edge_deny";
+    case POL_R_GTPU_RULE: return "gtpu_rule";
+    case POL_R_GTPU_DENY: return "gtpu_deny";
+    case POL_R_GTPU_DEFAULT_DENY: return "gtpu_default_deny";
+    case POL_R_GTPU_MALFORMED: return "gtpu_malformed";
+    case POL_R_GTPU_FRAGMENT: return "gtpu_fragment";
     default: return "unknown";
   }
 }
@@ -103,10 +110,31 @@ Result<void> clear_slot(int fd, uint32_t key_size, uint32_t value_size, uint8_t 
 
 Result<Applied> write_policy(const std::function<Result<int>(const std::string&)>& fd_of, const Compiled& c,
                              uint32_t sample_rate, uint32_t sample_burst) {
-  int fds[8];
-  const char* names[8] = {POL_MAP_CFG,   POL_MAP_IP4,  POL_MAP_IP6,   POL_MAP_LOCAL,
-                          POL_MAP_ALLOW, POL_MAP_DENY, POL_MAP_EDGE4, POL_MAP_EDGE6};
-  for (int i = 0; i < 8; ++i) {
+  int fds[10];
+  const char* names[10] = {POL_MAP_CFG,  POL_MAP_IDH,   POL_MAP_LENS,  POL_MAP_LOCAL, POL_MAP_ALLOW,
+                           POL_MAP_DENY, POL_MAP_EDGE4, POL_MAP_EDGE6, POL_MAP_GTP,   POL_MAP_MOD};
+  // Redirect targets are resolved first: an interface that is not there
+  // fails the apply, and the policy in force stays.
+  if (c.mods.size() > POL_MOD_MAX)
+    return make_error("policy: {} rules with modify; the datapath holds {}", c.mods.size(), POL_MOD_MAX);
+  std::vector<pol_mod> mods(c.mods.size());
+  for (size_t i = 0; i < c.mods.size(); ++i) {
+    const Modify& m = c.mods[i].modify;
+    pol_mod& v = mods[i];
+    std::memset(v.qfi_dscp, POL_MOD_QFI_KEEP, sizeof v.qfi_dscp);
+    if (m.dscp) v.flags |= POL_MOD_F_DSCP, v.dscp = *m.dscp;
+    if (!m.qfi_dscp.empty()) v.flags |= POL_MOD_F_DSCP_QFI;
+    for (auto [q, d] : m.qfi_dscp) v.qfi_dscp[q & 63] = d;
+    if (m.ttl) v.flags |= POL_MOD_F_TTL, v.ttl = *m.ttl;
+    if (!m.redirect.empty()) {
+      v.flags |= POL_MOD_F_REDIRECT;
+      v.ifindex = if_nametoindex(m.redirect.c_str());
+      if (!v.ifindex)
+        return make_error("policy: rule {}: modify.redirect: no interface '{}' on this node", c.mods[i].name,
+                          m.redirect);
+    }
+  }
+  for (int i = 0; i < 10; ++i) {
     auto fd = fd_of(names[i]);
     if (!fd) return fd.error();
     fds[i] = *fd;
@@ -118,10 +146,8 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
 
   // 1. Empty the slot packets do not read (what the policy before the one
   //    in force left there).
-  KAGAMI_TRY(clear_slot<pol_ip4_key>(fds[1], sizeof(pol_ip4_key), sizeof(pol_ident), slot,
-                                     [](const pol_ip4_key& k) { return k.slot; }));
-  KAGAMI_TRY(clear_slot<pol_ip6_key>(fds[2], sizeof(pol_ip6_key), sizeof(pol_ident), slot,
-                                     [](const pol_ip6_key& k) { return k.slot; }));
+  KAGAMI_TRY(clear_slot<pol_idh_key>(fds[1], sizeof(pol_idh_key), sizeof(pol_ident), slot,
+                                     [](const pol_idh_key& k) { return k.slot; }));
   KAGAMI_TRY(clear_slot<pol_local_key>(fds[3], sizeof(pol_local_key), sizeof(pol_local_val), slot,
                                        [](const pol_local_key& k) { return static_cast<uint8_t>(k.slot); }));
   KAGAMI_TRY(clear_slot<pol_rule_key>(fds[4], sizeof(pol_rule_key), sizeof(pol_rule_val), slot,
@@ -136,21 +162,25 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
 
   // 2. Fill it.
   Applied a;
+  // Prefixes: one exact entry each, keyed by its length; the lengths
+  // present per family go to pol_lens, longest first (written before the
+  // switch like everything else in the slot).
+  std::set<uint8_t, std::greater<>> lens4, lens6;
   for (const auto& [cidr, id] : c.prefixes) {
     const pol_ident v{id};
-    if (cidr.family == 4) {
-      pol_ip4_key k{};
-      k.prefixlen = 32u + cidr.len;
-      k.slot = slot;
-      std::memcpy(k.addr, cidr.addr.data(), 4);
-      KAGAMI_TRY_CTX(bpf::map_update(fds[1], &k, &v), "policy: writing " + cidr.str());
-    } else {
-      pol_ip6_key k{};
-      k.prefixlen = 32u + cidr.len;
-      k.slot = slot;
-      std::memcpy(k.addr, cidr.addr.data(), 16);
-      KAGAMI_TRY_CTX(bpf::map_update(fds[2], &k, &v), "policy: writing " + cidr.str());
-    }
+    pol_idh_key k{};
+    k.slot = slot;
+    k.family = cidr.family;
+    k.len = cidr.len;
+    std::memcpy(k.addr, cidr.addr.data(), cidr.family == 4 ? 4 : 16);  // compile() masks its prefixes
+    (cidr.family == 4 ? lens4 : lens6).insert(cidr.len);
+    KAGAMI_TRY_CTX(bpf::map_update(fds[1], &k, &v), "policy: writing " + cidr.str());
+  }
+  for (const int fam : {4, 6}) {
+    pol_lens l{};
+    for (uint8_t len : fam == 4 ? lens4 : lens6) l.len[l.n++] = len;
+    const uint32_t idx = slot * 2u + (fam == 6);
+    KAGAMI_TRY_CTX(bpf::map_update(fds[2], &idx, &l), "policy: writing pol_lens");
   }
   for (const auto& [id, flags] : c.local_flags) {
     const pol_local_key k{slot, id};
@@ -166,7 +196,7 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
     k.local = htonl(r.local);
     k.peer = htonl(r.peer);
     k.port = htons(r.port);
-    const pol_rule_val v{r.rule, 0};
+    const pol_rule_val v{r.rule, r.mod};
     KAGAMI_TRY_CTX(bpf::map_update(fds[r.deny ? 5 : 4], &k, &v), "policy: writing rule " + std::to_string(r.rule));
     (r.deny ? a.deny : a.allow)++;
   }
@@ -188,6 +218,54 @@ Result<Applied> write_policy(const std::function<Result<int>(const std::string&)
     }
   }
   a.edge = c.edge.size();
+
+  // GTP-U rules: the slot's half of the array, in order, then one empty
+  // entry that ends the list (what follows it is never read).
+  if (c.gtp.size() > POL_GTP_MAX_RULES)
+    return make_error("policy: {} GTP-U rule entries; the datapath holds {}", c.gtp.size(), POL_GTP_MAX_RULES);
+  auto masked_words = [](const std::optional<Cidr>& cd, uint32_t* want, uint32_t* mask) {
+    uint8_t a[16] = {}, m[16] = {};
+    if (cd) {
+      int bits = cd->len;
+      if (cd->family == 4) {  // IPv4-mapped, as the datapath holds inner IPv4 addresses
+        a[10] = a[11] = 0xff;
+        std::memcpy(a + 12, cd->addr.data(), 4);
+        bits += 96;
+      } else {
+        std::memcpy(a, cd->addr.data(), 16);
+      }
+      for (int b = 0; b < bits; ++b) m[b / 8] |= static_cast<uint8_t>(0x80 >> (b % 8));
+      for (int i = 0; i < 16; ++i) a[i] &= m[i];
+    }
+    std::memcpy(want, a, 16);
+    std::memcpy(mask, m, 16);
+  };
+  for (size_t i = 0; i <= c.gtp.size() && i < POL_GTP_MAX_RULES; ++i) {
+    pol_gtp_rule v{};
+    if (i < c.gtp.size()) {
+      const GtpEntry& e = c.gtp[i];
+      v.rule = e.rule;
+      v.local = e.local;
+      v.dir = e.dir;
+      v.deny = e.deny;
+      v.mod = static_cast<uint8_t>(e.mod);
+      if (e.teid) v.flags |= POL_GTP_F_TEID, v.teid = *e.teid;
+      if (e.qfi) v.flags |= POL_GTP_F_QFI, v.qfi = *e.qfi;
+      if (!e.any_proto) v.flags |= POL_GTP_F_PROTO, v.proto = e.proto;
+      v.port_lo = e.port_lo;
+      v.port_hi = e.port_hi;
+      masked_words(e.src, v.src, v.src_mask);
+      masked_words(e.dst, v.dst, v.dst_mask);
+    }
+    const uint32_t k = slot * POL_GTP_MAX_RULES + static_cast<uint32_t>(i);
+    KAGAMI_TRY_CTX(bpf::map_update(fds[8], &k, &v), "policy: writing GTP-U rule " + std::to_string(i));
+  }
+  a.gtp = c.gtp.size();
+  for (size_t i = 0; i < mods.size(); ++i) {
+    const uint32_t k = slot * POL_MOD_MAX + static_cast<uint32_t>(i);
+    KAGAMI_TRY_CTX(bpf::map_update(fds[9], &k, &mods[i]), "policy: writing modify entry " + std::to_string(i));
+  }
+  a.mods = mods.size();
 
   // 3. The switch, written last: one map update of the one-entry array
   //    (the kernel copies the value under RCU; a packet reads the old or the
@@ -255,8 +333,9 @@ Result<std::vector<core::LoadRequest>> PolicyModule::plan(const nlohmann::json& 
   }
   // Conntrack and counters may start over when the layout changes; the
   // policy tables are rewritten by configure() anyway.
-  for (const char* m : {POL_MAP_CT, POL_MAP_STATS, POL_MAP_IP4, POL_MAP_IP6, POL_MAP_LOCAL, POL_MAP_ALLOW,
-                        POL_MAP_DENY, POL_MAP_CFG, POL_MAP_EDGE4, POL_MAP_EDGE6})
+  for (const char* m : {POL_MAP_CT, POL_MAP_STATS, POL_MAP_IDH, POL_MAP_LENS, POL_MAP_LOCAL, POL_MAP_ALLOW,
+                        POL_MAP_DENY, POL_MAP_CFG, POL_MAP_EDGE4, POL_MAP_EDGE6, POL_MAP_GTP, POL_MAP_MOD,
+                        POL_MAP_MOD_STATS})
     req.migrations.push_back({m, core::MapMigration::Rule::Reset});
   for (auto& x : extra) x.migrations = req.migrations;
   ctx_ = ctx;
@@ -375,16 +454,45 @@ std::vector<core::MetricFamily> build_metrics(const std::vector<StatRow>& rows, 
   core::MetricFamily sz{"kagami_policy_entries", "Entries of the policy in force, by table.", "gauge", {}};
   for (auto [t, v] : std::initializer_list<std::pair<const char*, size_t>>{
            {"prefixes", a.prefixes}, {"identities", a.identities}, {"allow", a.allow}, {"deny", a.deny},
-           {"locals", a.locals}, {"policies", a.policies}, {"edge", a.edge}})
+           {"locals", a.locals}, {"policies", a.policies}, {"edge", a.edge}, {"gtpu", a.gtp}, {"modify", a.mods}})
     sz.samples.push_back({{{"node", node}, {"table", t}}, double(v), ""});
   return {pk, by, gen, sz};
+}
+
+const char* mod_action_name(uint32_t a) {
+  switch (a) {
+    case POL_MOD_A_DSCP: return "dscp";
+    case POL_MOD_A_TTL: return "ttl";
+    case POL_MOD_A_REDIRECT: return "redirect";
+    case POL_MOD_A_FAILED: return "failed";
+    default: return "unknown";
+  }
+}
+
+Result<std::vector<ModStatRow>> read_mod_stats(const core::ProgramManager& pm) {
+  auto fd = pm.map_fd(kProgramName, POL_MAP_MOD_STATS);
+  if (!fd) return fd.error();
+  auto v = bpf::MapView<pol_mod_stat_key, uint64_t>::open(fd->get(), POL_MAP_MOD_STATS);
+  if (!v) return v.error();
+  std::vector<ModStatRow> rows;
+  KAGAMI_TRY(v->for_each_summed([&](const pol_mod_stat_key& k, const uint64_t& n) { rows.push_back({k.rule, k.action, n}); }));
+  return rows;
 }
 
 Result<std::vector<core::MetricFamily>> PolicyModule::collect(const core::ProgramManager& pm) {
   auto rows = read_stats(pm);
   if (!rows) return rows.error().with_context("policy");
+  auto mrows = read_mod_stats(pm);
+  if (!mrows) return mrows.error().with_context("policy");
   std::lock_guard lock(mu_);
-  return build_metrics(*rows, ids_, applied_, ctx_.node.empty() ? "unknown" : ctx_.node);
+  const std::string node = ctx_.node.empty() ? "unknown" : ctx_.node;
+  auto out = build_metrics(*rows, ids_, applied_, node);
+  core::MetricFamily md{"kagami_policy_modified_total",
+                        "Packets modified by a rule's Modify actions, by rule and action (failed: dropped).", "counter", {}};
+  for (const auto& r : *mrows)
+    md.samples.push_back({{{"node", node}, {"rule", ids_.name(r.rule)}, {"action", mod_action_name(r.action)}}, double(r.packets), ""});
+  out.push_back(std::move(md));
+  return out;
 }
 
 Result<nlohmann::json> PolicyModule::snapshot(const core::ProgramManager& pm) {
@@ -399,6 +507,10 @@ Result<nlohmann::json> PolicyModule::snapshot(const core::ProgramManager& pm) {
                         {"direction", r.dir == POL_DIR_EGRESS ? "egress" : "ingress"},
                         {"packets", r.packets},
                         {"bytes", r.bytes}});
+  nlohmann::json modified = nlohmann::json::array();
+  if (auto m = read_mod_stats(pm))
+    for (const auto& r : *m)
+      modified.push_back({{"rule", ids_.name(r.rule)}, {"action", mod_action_name(r.action)}, {"packets", r.packets}});
   nlohmann::json wl = nlohmann::json::array();
   for (const auto& w : workloads_) wl.push_back({{"name", w.name}, {"namespace", w.ns}, {"labels", w.labels}});
   nlohmann::json pols = nlohmann::json::array();
@@ -407,10 +519,11 @@ Result<nlohmann::json> PolicyModule::snapshot(const core::ProgramManager& pm) {
                         {"slot", applied_.slot},
                         {"hooks", {{"tc_order", kTcOrder}, {"interfaces", cfg_.interfaces}, {"xdp_edge_interfaces", cfg_.edge_interfaces}}},
                         {"entries", {{"prefixes", applied_.prefixes}, {"identities", applied_.identities},
-                                     {"allow", applied_.allow}, {"deny", applied_.deny}, {"locals", applied_.locals}, {"edge", applied_.edge}}},
+                                     {"allow", applied_.allow}, {"deny", applied_.deny}, {"locals", applied_.locals}, {"edge", applied_.edge}, {"gtpu", applied_.gtp}, {"modify", applied_.mods}}},
                         {"workloads", wl},
                         {"policies", pols},
-                        {"verdicts", verdicts}};
+                        {"verdicts", verdicts},
+                        {"modified", modified}};
 }
 
 }  // namespace kagami::policy

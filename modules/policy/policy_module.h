@@ -23,7 +23,7 @@ inline constexpr int kTcOrder = 50;  // before the observers (obs: 100); see pol
 struct Applied {
   uint32_t generation = 0;
   uint32_t slot = 0;
-  size_t prefixes = 0, identities = 0, allow = 0, deny = 0, locals = 0, policies = 0, edge = 0;
+  size_t prefixes = 0, identities = 0, allow = 0, deny = 0, locals = 0, policies = 0, edge = 0, gtp = 0, mods = 0;
 };
 
 // The addresses of every interface in a network namespace (by name under
@@ -67,5 +67,13 @@ struct StatRow {
 std::vector<core::MetricFamily> build_metrics(const std::vector<StatRow>& rows, const RuleIds& ids,
                                               const Applied& a, const std::string& node);
 const char* reason_name(uint8_t r);
+
+struct ModStatRow {
+  uint32_t rule, action;
+  uint64_t packets;
+};
+// Summed pol_mod_stats: packets modified by (rule, action).
+Result<std::vector<ModStatRow>> read_mod_stats(const core::ProgramManager& pm);
+const char* mod_action_name(uint32_t a);
 
 }  // namespace kagami::policy

@@ -40,6 +40,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (r.proto == 0 && r.port_bits != 0) __builtin_trap();
       }
       if (c->rules.size() > 2 * lim.max_rules) __builtin_trap();
+      // GTP-U entries and Modify actions: within the datapath's arrays, and
+      // every entry names a rule and a sound inner port range.
+      if (c->gtp.size() > lim.max_gtp || c->mods.size() > lim.max_mods) __builtin_trap();
+      for (const auto& g : c->gtp) {
+        if (g.rule == 0 || g.port_lo > g.port_hi || g.mod > c->mods.size()) __builtin_trap();
+        if (g.qfi && *g.qfi > 63) __builtin_trap();
+      }
+      for (const auto& m : c->mods) {
+        if (m.modify.dscp && *m.modify.dscp > 63) __builtin_trap();
+        if (m.modify.ttl && *m.modify.ttl == 0) __builtin_trap();
+        for (auto [q, d] : m.modify.qfi_dscp)
+          if (q > 63 || d > 63) __builtin_trap();
+      }
     }
   }
   // One line as a CIDR: accepted text prints back to an equal prefix.

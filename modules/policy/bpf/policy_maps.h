@@ -12,23 +12,22 @@ struct {
 	__type(value, struct pol_cfg);
 } pol_cfg SEC(".maps");
 
-/* Address -> identity. LPM tries allocate per entry (NO_PREALLOC is
- * mandatory for them), so the size is a ceiling, not a cost. */
+/* Address prefix -> identity, exact match per prefix length (abi.h). A
+ * hash with NO_PREALLOC: the size is a ceiling, not a cost. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, POL_IP_MAX_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, POL_IDH_MAX_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct pol_ip4_key);
+	__type(key, struct pol_idh_key);
 	__type(value, struct pol_ident);
-} pol_ip4 SEC(".maps");
+} pol_idh SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, POL_IP_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct pol_ip6_key);
-	__type(value, struct pol_ident);
-} pol_ip6 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct pol_lens);
+} pol_lens SEC(".maps");
 
 /* Local identity -> isolation flags; exact keys, so a hash. */
 struct {
@@ -110,5 +109,30 @@ struct {
 	__type(key, struct pol_ip6_key);
 	__type(value, struct pol_rule_val);
 } pol_edge6 SEC(".maps");
+
+/* GTP-U rules, both slots (abi.h): an array walked in order, so an entry
+ * is read without a hash or a trie walk. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * POL_GTP_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pol_gtp_rule);
+} pol_gtp SEC(".maps");
+
+/* Modify actions, both slots (abi.h): indexed by the rule's mod - 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * POL_MOD_MAX);
+	__type(key, __u32);
+	__type(value, struct pol_mod);
+} pol_mod SEC(".maps");
+
+/* Modified packets by (rule, action); per CPU, no atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4 * POL_MOD_MAX * 2);
+	__type(key, struct pol_mod_stat_key);
+	__type(value, __u64);
+} pol_mod_stats SEC(".maps");
 
 #endif

@@ -145,7 +145,7 @@ TEST(PolicyCompile, DenyRulesFlagButDoNotIsolateAndLimitsAreErrors) {
   EXPECT_NE(dup.error().message.find("10.9.0.1/32 belongs to both"), std::string::npos);
 }
 
-TEST(PolicyCompile, ManyCidrRulesStayOneEntryEach) {
+TEST(PolicyCompile, ManyCidrsOfOneRuleAreOneIdentityAndOneEntry) {
   std::vector<Workload> wl(1);
   wl[0] = {"s", "default", {{"app", "s"}}, "a", "", {C("10.9.0.1")}};
   Policy p;
@@ -163,7 +163,9 @@ TEST(PolicyCompile, ManyCidrRulesStayOneEntryEach) {
   RuleIds ids;
   auto c = compile(wl, {p}, {}, ids);
   ASSERT_TRUE(c) << c.error().message;
-  EXPECT_EQ(c->rules.size(), 1000u);
+  // The 1,000 blocks of one rule are one identity: one rule entry, not 1,000.
+  EXPECT_EQ(c->rules.size(), 1u);
+  EXPECT_EQ(c->identities, 2u);  // the workload and the blocks
   EXPECT_EQ(c->prefixes.size(), 1001u);
 }
 

@@ -54,9 +54,10 @@ struct {
 	__type(value, struct sec_rule);
 } sec_rules SEC(".maps");
 
-/* Path prefixes of both generations. The compiler puts into each prefix's
- * mask the rules of every shorter prefix of it, so the longest match the
- * trie returns is the whole answer. 1024: 64 rules with 16 prefixes each. */
+/* Path prefixes and exact paths (NUL-terminated keys) of both
+ * generations. The compiler puts into each entry's mask the rules of every
+ * shorter prefix of it, so the longest match the trie returns is the whole
+ * answer. 2048: 64 rules with 16 paths each, twice. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SEC_PREFIX_MAX_ENTRIES);
@@ -64,14 +65,6 @@ struct {
 	__type(value, __u64);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sec_prefix SEC(".maps");
-
-/* Exact paths of both generations (zero-filled keys). Size as sec_prefix. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SEC_EXACT_MAX_ENTRIES);
-	__type(key, struct sec_path_key);
-	__type(value, __u64);
-} sec_exact SEC(".maps");
 
 /* Binary selectors (the task's comm) of both generations. */
 struct {

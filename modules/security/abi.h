@@ -33,6 +33,7 @@
 #define SEC_MAP_CGROUP "sec_cgroup"     /* HASH struct sec_cg_key -> struct sec_sel_val */
 #define SEC_MAP_STASH "sec_stash"       /* HASH tid -> struct sec_stash (enter -> exit) */
 #define SEC_MAP_SCRATCH "sec_scratch"   /* PERCPU_ARRAY[1] struct sec_scratch */
+#define SEC_MAP_PENDING "sec_pending"   /* ARRAY[1] __u64: sec_stash entries put and not taken yet */
 #define SEC_MAP_RL "sec_rl"             /* LRU_PERCPU_HASH cgroup id -> kg_ratelimit_state */
 #define SEC_MAP_COUNTERS "sec_counters" /* PERCPU_ARRAY[SEC_CTR_MAX] __u64 */
 #define SEC_MAP_HITS "sec_hits"         /* PERCPU_ARRAY[2 * SEC_MAX_RULES] __u64 matches */

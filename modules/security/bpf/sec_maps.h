@@ -94,6 +94,18 @@ struct {
 	__type(value, struct sec_stash);
 } sec_stash SEC(".maps");
 
+/* How many sec_stash entries were put and not taken: every open's and
+ * mount's sys_exit reads this one word (an inlined array load) and skips
+ * the hash lookup when it is 0, the common case. Never below the truth:
+ * it goes up before the entry is put and down after it is taken (an entry
+ * the LRU evicted keeps it above 0 for good: lookups again, still correct). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sec_pending SEC(".maps");
+
 /* Lookup keys larger than the 512-byte stack, one per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -58,6 +58,39 @@ static __always_inline void count(__u32 ctr)
 		*p += 1;
 }
 
+/* sec_pending: see sec_maps.h. */
+static __always_inline void pending_add(__s64 d)
+{
+	__u32 zero = 0;
+	__u64 *p = bpf_map_lookup_elem(&sec_pending, &zero);
+
+	if (p)
+		__sync_fetch_and_add(p, d);
+}
+
+static __always_inline int pending_none(void)
+{
+	__u32 zero = 0;
+	__u64 *p = bpf_map_lookup_elem(&sec_pending, &zero);
+
+	return p && *p == 0;
+}
+
+/* Puts a thread's stash entry (counted first). */
+static __always_inline void stash_put(__u32 tid, struct sec_stash *st)
+{
+	pending_add(1);
+	if (bpf_map_update_elem(&sec_stash, &tid, st, BPF_ANY) != 0)
+		pending_add(-1);
+}
+
+/* Takes it (uncounted after). */
+static __always_inline void stash_take(__u32 tid)
+{
+	if (bpf_map_delete_elem(&sec_stash, &tid) == 0)
+		pending_add(-1);
+}
+
 static __always_inline struct sec_scratch *scratch(void)
 {
 	__u32 zero = 0;
@@ -103,7 +136,7 @@ static __always_inline void stash_for_exit(struct sec_in *in)
 
 	__builtin_memcpy(st.args, in->args, sizeof(st.args));
 	st.pad = in->path_arg;
-	bpf_map_update_elem(&sec_stash, &tid, &st, BPF_ANY);
+	stash_put(tid, &st);
 }
 
 /* The per-rule checks of rules still in `m` (uid, open flags, address,
@@ -480,7 +513,11 @@ static __always_inline int sys_path(struct trace_event_raw_sys_enter *ctx, __u32
 static __always_inline int sys_path_exit(struct trace_event_raw_sys_exit *ctx, __u32 kind)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct sec_stash *st = bpf_map_lookup_elem(&sec_stash, &tid);
+	struct sec_stash *st;
+
+	if (pending_none())
+		return 0; /* nothing stashed anywhere: no hash lookup */
+	st = bpf_map_lookup_elem(&sec_stash, &tid);
 	struct sec_scratch *sc;
 	struct sec_in in;
 	int n;
@@ -489,12 +526,12 @@ static __always_inline int sys_path_exit(struct trace_event_raw_sys_exit *ctx, _
 		return 0;
 	sc = scratch();
 	if (!sc) {
-		bpf_map_delete_elem(&sec_stash, &tid);
+		stash_take(tid);
 		return 0;
 	}
 	in_init(&in, kind);
 	__builtin_memcpy(in.args, st->args, sizeof(in.args));
-	bpf_map_delete_elem(&sec_stash, &tid);
+	stash_take(tid);
 	in.ret = ctx->ret;
 	n = read_path(sc, (const void *)in.args[st->pad & 1], 1, &in.flags);
 	if (n < 0) {
@@ -716,14 +753,18 @@ static __always_inline int accept_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	copy_args(st.args, ctx);
-	bpf_map_update_elem(&sec_stash, &tid, &st, BPF_ANY);
+	stash_put(tid, &st);
 	return 0;
 }
 
 static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct sec_stash *st = bpf_map_lookup_elem(&sec_stash, &tid);
+	struct sec_stash *st;
+
+	if (pending_none())
+		return 0; /* nothing stashed anywhere: no hash lookup */
+	st = bpf_map_lookup_elem(&sec_stash, &tid);
 	struct sec_scratch *sc;
 	struct sec_in in;
 
@@ -731,7 +772,7 @@ static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	in_init(&in, SEC_KIND_ACCEPT);
 	__builtin_memcpy(in.args, st->args, sizeof(in.args));
-	bpf_map_delete_elem(&sec_stash, &tid);
+	stash_take(tid);
 	sc = scratch();
 	if (!sc || ctx->ret < 0)
 		return 0;

@@ -28,12 +28,12 @@
 #define SEC_MAP_GENS "sec_gens"         /* ARRAY[2] struct sec_gen */
 #define SEC_MAP_KINDS "sec_kinds"       /* ARRAY[2 * 2 * SEC_KIND_MAX] __u64 rule masks */
 #define SEC_MAP_RULES "sec_rules"       /* ARRAY[2 * SEC_MAX_RULES] struct sec_rule */
-#define SEC_MAP_PREFIX "sec_prefix"     /* LPM_TRIE struct sec_prefix_key -> __u64 mask */
-#define SEC_MAP_EXACT "sec_exact"       /* HASH struct sec_path_key -> __u64 mask */
+#define SEC_MAP_PREFIX "sec_prefix"     /* LPM_TRIE struct sec_prefix_key -> __u64 mask (prefixes and exact paths) */
 #define SEC_MAP_BIN "sec_bin"           /* HASH struct sec_bin_key -> struct sec_sel_val */
 #define SEC_MAP_CGROUP "sec_cgroup"     /* HASH struct sec_cg_key -> struct sec_sel_val */
 #define SEC_MAP_STASH "sec_stash"       /* HASH tid -> struct sec_stash (enter -> exit) */
 #define SEC_MAP_SCRATCH "sec_scratch"   /* PERCPU_ARRAY[1] struct sec_scratch */
+#define SEC_MAP_PENDING "sec_pending"   /* ARRAY[1] __u64: sec_stash entries put and not taken yet */
 #define SEC_MAP_RL "sec_rl"             /* LRU_PERCPU_HASH cgroup id -> kg_ratelimit_state */
 #define SEC_MAP_COUNTERS "sec_counters" /* PERCPU_ARRAY[SEC_CTR_MAX] __u64 */
 #define SEC_MAP_HITS "sec_hits"         /* PERCPU_ARRAY[2 * SEC_MAX_RULES] __u64 matches */
@@ -44,8 +44,7 @@
 #define SEC_PATH_LEN 256       /* bytes of a path matched and reported */
 #define SEC_ARGV_LEN 256       /* bytes of exec arguments reported */
 #define SEC_COMM_LEN 16
-#define SEC_PREFIX_MAX_ENTRIES 1024
-#define SEC_EXACT_MAX_ENTRIES 1024
+#define SEC_PREFIX_MAX_ENTRIES 2048 /* prefixes and exact paths of both generations */
 #define SEC_BIN_MAX_ENTRIES 1024
 #define SEC_CGROUP_MAX_ENTRIES 16384
 #define SEC_STASH_MAX_ENTRIES 16384
@@ -139,7 +138,15 @@ struct sec_gen {
 	__u64 alert;       /* rules whose actions include alert */
 	__u64 except_cgroup; /* rules with a container/pod/cgroup exclusion */
 	__u64 except_bin;    /* rules with a binary exclusion */
+	/* Open rules decided by the open flags alone, checked before the path
+	 * is read (an open no rule can want never reads its path): */
+	__u64 open_write;    /* rules needing one of SEC_OPEN_WRITE_FLAGS */
+	__u64 open_rdonly;   /* rules needing access mode O_RDONLY */
 };
+
+/* open(2) flags that make an open a write (O_WRONLY O_RDWR O_CREAT O_TRUNC
+ * O_APPEND), for `open: write` rules. */
+#define SEC_OPEN_WRITE_FLAGS (01 | 02 | 0100 | 01000 | 02000)
 
 /* Value of sec_bin and sec_cgroup: the rules this binary/cgroup selects,
  * and the rules that exclude it. */
@@ -166,17 +173,16 @@ struct sec_rule {
 };
 
 /* LPM keys hold at most 256 bytes of data: the generation byte and the
- * first SEC_PREFIX_LEN bytes of the path (a prefix rule is shorter). */
+ * first SEC_PREFIX_LEN bytes of the path (a prefix rule is shorter).
+ * Exact paths live in the same trie with their terminating NUL as the last
+ * byte of the prefix: a path matches "/etc/shadow\0" only when it ends
+ * there, so one lookup answers prefixes and exact paths alike (the compiler
+ * folds every prefix of an exact path into its mask). */
 #define SEC_PREFIX_LEN 255
 struct sec_prefix_key {
 	__u32 prefixlen;   /* bits, the generation byte included */
 	__u8 gen;
 	char path[SEC_PREFIX_LEN];
-};
-
-struct sec_path_key {
-	__u32 gen;
-	char path[SEC_PATH_LEN];
 };
 
 struct sec_bin_key {
@@ -235,13 +241,22 @@ struct sec_event {
 	__u32 n_ancestors;       /* entries of anc in use (0 from cgroup hooks) */
 	__u32 pad2;
 	struct sec_ancestor anc[SEC_ANCESTRY_MAX]; /* parent first */
+	/* open with a relative path: the directory it starts from (the dirfd's
+	 * file, or the cwd for AT_FDCWD) as the kernel saw it at the event;
+	 * userspace resolves the path from /proc/<tgid>/fd/<dirfd> (or cwd)
+	 * only when that is still the same inode, else marks it unresolved. */
+	__u64 dir_ino;   /* 0: not read */
+	__u32 dir_dev;   /* the kernel's dev_t (major << 20 | minor) */
+	__u32 pad3;
 };
 
-/* Per-CPU scratch: keys too large for the 512-byte BPF stack. */
+/* Per-CPU scratch: the lookup key, too large for the 512-byte BPF stack.
+ * The path is read straight into pk.path, SEC_PATH_LEN bytes: the last one
+ * lands in tail[0] (the trie sees the first SEC_PREFIX_LEN), so nothing is
+ * copied between reading and matching. */
 struct sec_scratch {
 	struct sec_prefix_key pk;
-	struct sec_path_key ek;
-	char path[SEC_PATH_LEN];
+	char tail[4];
 };
 
 #endif /* KAGAMI_MODULES_SECURITY_ABI_H */

@@ -87,13 +87,46 @@ bool is_hex(const std::string& s) {
 Result<void> parse_selector(const Ctx& c, const YAML::Node& n, const std::string& field, Selector& s) {
   if (!n || n.IsNull()) return ok();
   KAGAMI_TRY(known_keys(c, n, field,
-                        {"container", "pod_uid", "cgroup", "binary", "in_container", "namespace", "pod_labels"}));
+                        {"container", "pod_uid", "cgroup", "binary", "in_container", "namespace", "pod_labels",
+                         "pod_label_expressions"}));
   for (const auto& kv : n) {
     const std::string k = kv.first.as<std::string>(), f = field + "." + k;
-    if (k == "namespace" || k == "pod_labels")
-      return c.err(kv.first, f,
-                   "needs Kubernetes metadata (namespace and labels), which this agent does not read yet "
-                   "(docs/identity.md): select by container, pod_uid, cgroup or binary");
+    if (k == "pod_labels") {
+      if (!kv.second.IsMap()) return c.err(kv.second, f, "must be a mapping of label to value (Kubernetes matchLabels)");
+      for (const auto& lv : kv.second) {
+        const std::string lk = lv.first.as<std::string>();
+        if (lk.empty() || !lv.second.IsScalar())
+          return c.err(lv.second, f + "." + lk, "label values are strings");
+        s.pod_labels.match_labels[lk] = lv.second.Scalar();
+      }
+      continue;
+    }
+    if (k == "pod_label_expressions") {
+      // Kubernetes matchExpressions: [{key, operator, values}]
+      if (!kv.second.IsSequence()) return c.err(kv.second, f, "must be a list of {key, operator, values}");
+      for (size_t i = 0; i < kv.second.size(); ++i) {
+        const YAML::Node& x = kv.second[i];
+        const std::string fi = fmt::format("{}[{}]", f, i);
+        KAGAMI_TRY(known_keys(c, x, fi, {"key", "operator", "values"}));
+        if (!x["key"] || !x["key"].IsScalar() || x["key"].Scalar().empty()) return c.err(x, fi + ".key", "needs a key");
+        if (!x["operator"] || !x["operator"].IsScalar()) return c.err(x, fi + ".operator", "needs an operator");
+        auto op = identity::label_op(x["operator"].Scalar());
+        if (!op) return c.err(x["operator"], fi + ".operator", op.error().message);
+        identity::LabelRequirement r;
+        r.key = x["key"].Scalar();
+        r.op = *op;
+        if (x["values"]) {
+          auto v = strings(c, x["values"], fi + ".values");
+          if (!v) return v.error();
+          r.values = *v;
+        }
+        const bool set_op = r.op == identity::LabelRequirement::Op::In || r.op == identity::LabelRequirement::Op::NotIn;
+        if (set_op && r.values.empty()) return c.err(x, fi + ".values", "In and NotIn need values");
+        if (!set_op && !r.values.empty()) return c.err(x["values"], fi + ".values", "Exists and DoesNotExist take no values");
+        s.pod_labels.exprs.push_back(std::move(r));
+      }
+      continue;
+    }
     if (k == "in_container") {
       if (!kv.second.IsScalar() || (kv.second.Scalar() != "true" && kv.second.Scalar() != "false"))
         return c.err(kv.second, f, "must be true or false");
@@ -118,7 +151,11 @@ Result<void> parse_selector(const Ctx& c, const YAML::Node& n, const std::string
         if (x.size() > SEC_COMM_LEN - 1) x.resize(SEC_COMM_LEN - 1);
       }
     }
-    (k == "container" ? s.containers : k == "pod_uid" ? s.pod_uids : k == "cgroup" ? s.cgroups : s.binaries) = *v;
+    (k == "container"  ? s.containers
+     : k == "pod_uid"  ? s.pod_uids
+     : k == "cgroup"   ? s.cgroups
+     : k == "namespace" ? s.namespaces
+                        : s.binaries) = *v;
   }
   return ok();
 }
@@ -143,7 +180,7 @@ Result<void> parse_cidr(const Ctx& c, const YAML::Node& n, const std::string& f,
 Result<void> parse_match(const Ctx& c, const YAML::Node& n, const std::string& field, Rule& r) {
   if (!n || n.IsNull()) return ok();
   KAGAMI_TRY(known_keys(c, n, field,
-                        {"path", "path_prefix", "open", "flags", "cidr", "not_cidr", "port", "arg", "uid", "uid_not"}));
+                        {"path", "path_prefix", "open", "flags", "cidr", "not_cidr", "port", "arg", "args", "uid", "uid_not"}));
   for (const auto& kv : n) {
     const std::string k = kv.first.as<std::string>(), f = field + "." + k;
     const YAML::Node& v = kv.second;
@@ -152,9 +189,11 @@ Result<void> parse_match(const Ctx& c, const YAML::Node& n, const std::string& f
       if (!s) return s.error();
       for (const auto& p : *s) {
         if (p[0] != '/') return c.err(v, f, fmt::format("'{}' must be absolute", p));
-        if (p.size() >= (k == "path" ? SEC_PATH_LEN : SEC_PREFIX_LEN))
-          return c.err(v, f, fmt::format("'{}' is longer than the {} bytes the kernel compares", p,
-                                         k == "path" ? SEC_PATH_LEN - 1 : SEC_PREFIX_LEN - 1));
+        // The trie's key holds SEC_PREFIX_LEN bytes; an exact path also
+        // needs its NUL there (abi.h).
+        const size_t max = k == "path" ? SEC_PREFIX_LEN - 1 : SEC_PREFIX_LEN;
+        if (p.size() > max)
+          return c.err(v, f, fmt::format("'{}' is longer than the {} bytes the kernel compares", p, max));
       }
       (k == "path" ? r.paths : r.prefixes) = *s;
     } else if (k == "open") {
@@ -187,6 +226,32 @@ Result<void> parse_match(const Ctx& c, const YAML::Node& n, const std::string& f
       auto u = number(c, v, f, 0xffffffffULL);
       if (!u) return u.error();
       (k == "uid" ? r.uid : r.uid_not) = static_cast<uint32_t>(*u);
+    } else if (k == "args") {
+      // One pattern or a list; each {index?, equals?, prefix?, contains?}.
+      const bool list = v.IsSequence();
+      if (!list && !v.IsMap()) return c.err(v, f, "must be a pattern {index, equals, prefix, contains} or a list of them");
+      for (size_t i = 0; i < (list ? v.size() : 1); ++i) {
+        const YAML::Node x = list ? v[i] : v;
+        const std::string fi = list ? fmt::format("{}[{}]", f, i) : f;
+        KAGAMI_TRY(known_keys(c, x, fi, {"index", "equals", "prefix", "contains"}));
+        ArgPattern ap;
+        for (const auto& kv2 : x) {
+          const std::string k2 = kv2.first.as<std::string>();
+          if (k2 == "index") {
+            auto n = number(c, kv2.second, fi + ".index", 4095);
+            if (!n) return n.error();
+            ap.index = static_cast<uint32_t>(*n);
+            continue;
+          }
+          if (!kv2.second.IsScalar()) return c.err(kv2.second, fi + "." + k2, "must be a string");
+          const std::string t = kv2.second.Scalar();
+          if (t.size() > SEC_ARGV_LEN) return c.err(kv2.second, fi + "." + k2, fmt::format("longer than the {} bytes of arguments an exec record carries", SEC_ARGV_LEN));
+          if (k2 != "equals" && t.empty()) return c.err(kv2.second, fi + "." + k2, "must not be empty");
+          (k2 == "equals" ? ap.equals : k2 == "prefix" ? ap.prefix : ap.contains) = t;
+        }
+        if (!ap.equals && !ap.prefix && !ap.contains) return c.err(x, fi, "needs equals, prefix or contains");
+        r.args.push_back(std::move(ap));
+      }
     } else if (k == "arg") {
       KAGAMI_TRY(known_keys(c, v, f, {"index", "equals", "mask"}));
       if (!v["index"] || !v["equals"]) return c.err(v, f, "needs index and equals");
@@ -222,12 +287,22 @@ Result<void> check_fields(const Ctx& c, const YAML::Node& n, const std::string& 
                   {SEC_KIND_OPEN, SEC_KIND_EXEC, SEC_KIND_MOUNT, SEC_KIND_UMOUNT}));
   KAGAMI_TRY(only(!r.open.empty() || r.flags_all, "open/flags", {SEC_KIND_OPEN}));
   KAGAMI_TRY(only(r.cidr || r.not_cidr || r.port, "cidr/port", {SEC_KIND_CONNECT, SEC_KIND_BIND, SEC_KIND_ACCEPT}));
+  KAGAMI_TRY(only(!r.args.empty(), "args (exec argument patterns)", {SEC_KIND_EXEC}));
   return ok();
 }
 
 }  // namespace
 
 const char* kind_name(uint32_t kind) { return kind < SEC_KIND_MAX ? kKindNames[kind] : "unknown"; }
+
+bool ArgPattern::matches(const std::vector<std::string>& args) const {
+  auto one = [&](const std::string& a) {
+    return (!equals || a == *equals) && (!prefix || a.rfind(*prefix, 0) == 0) &&
+           (!contains || a.find(*contains) != std::string::npos);
+  };
+  if (index) return *index < args.size() && one(args[*index]);
+  return std::any_of(args.begin(), args.end(), one);
+}
 
 std::optional<uint32_t> kind_from_name(const std::string& s) {
   for (uint32_t k = 1; k < SEC_KIND_MAX; ++k)
@@ -321,6 +396,12 @@ Result<Policy> parse_policy(const std::string& text, const std::string& origin) 
         if ((r.actions & SEC_ACT_KILL) && (r.actions & SEC_ACT_DENY))
           return c.err(n["actions"], f + ".actions", "kill and deny exclude each other: deny refuses the call, kill stops the process");
       }
+      // Argument patterns are matched in userspace, after the record left
+      // the kernel: too late to stop the process.
+      if (!r.args.empty() && (r.actions & ~SEC_ACT_ALERT))
+        return c.err(n["actions"] ? n["actions"] : n, f + ".actions",
+                     "match.args is checked in userspace, after the exec: only alert is possible; to kill, select "
+                     "by binary (and container) instead");
       p.rules.push_back(std::move(r));
     }
   } catch (const YAML::Exception& e) {
@@ -365,14 +446,26 @@ Result<void> check_enforceable(const Policy& p, bool lsm_available) {
 
 namespace {
 
-bool sel_cgroup_hit(const Selector& s, const std::string& rel, const identity::Workload& w) {
-  for (const auto& c : s.containers)
-    if (!w.container_id.empty() && w.container_id.rfind(c, 0) == 0) return true;
-  for (const auto& u : s.pod_uids)
-    if (w.pod_uid == u) return true;
-  for (const auto& p : s.cgroups)
-    if (rel.rfind(p, 0) == 0) return true;
-  return s.in_container && w.is_container();
+// The cgroup part (container, pod_uid, cgroup, in_container: any of them)
+// and the Kubernetes part (namespace and labels of a workload the cgroup
+// belongs to: both) must each hold where given.
+bool sel_cgroup_hit(const Selector& s, const std::string& rel, const identity::Workload& w,
+                    const std::vector<const identity::DeclaredWorkload*>& ws) {
+  if (s.path_part()) {
+    bool hit = s.in_container && w.is_container();
+    for (const auto& c : s.containers)
+      hit = hit || (!w.container_id.empty() && w.container_id.rfind(c, 0) == 0);
+    for (const auto& u : s.pod_uids) hit = hit || w.pod_uid == u;
+    for (const auto& p : s.cgroups) hit = hit || rel.rfind(p, 0) == 0;
+    if (!hit) return false;
+  }
+  if (s.k8s_part()) {
+    return std::any_of(ws.begin(), ws.end(), [&](const identity::DeclaredWorkload* d) {
+      return (s.namespaces.empty() || std::find(s.namespaces.begin(), s.namespaces.end(), d->ns) != s.namespaces.end()) &&
+             s.pod_labels.matches(d->labels);
+    });
+  }
+  return true;
 }
 
 void fill_addr(sec_rule& out, const std::string& text) {
@@ -423,9 +516,11 @@ Result<Compiled> compile_policy(const Policy& p) {
     }
     if (r.open == "write") {
       k.need |= SEC_NEED_FLAGS;
-      k.flags_any = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
+      k.flags_any = SEC_OPEN_WRITE_FLAGS;
+      c.gen.open_write |= bit;  // decided before the path is read
     } else if (r.open == "read") {
       k.need |= SEC_NEED_RDONLY;
+      c.gen.open_rdonly |= bit;
     }
     if (r.flags_all) {
       k.need |= SEC_NEED_FLAGS;
@@ -458,27 +553,35 @@ Result<Compiled> compile_policy(const Policy& p) {
     for (const auto& b : r.except.binaries) c.bins[b].except |= bit;
     if (!r.selector.empty_cgroup_part()) c.gen.need_cgroup |= bit;
     if (!r.except.empty_cgroup_part()) c.gen.except_cgroup |= bit;
+    c.k8s = c.k8s || r.selector.k8s_part() || r.except.k8s_part();
+    if (!r.args.empty()) c.args_rules |= bit;
   }
   // The trie returns the longest prefix only: fold every shorter prefix's
   // rules into it.
   for (auto& [pre, mask] : c.prefix)
     for (const auto& [other, om] : c.prefix)
       if (other.size() < pre.size() && pre.rfind(other, 0) == 0) mask |= om;
-  if (c.exact.size() > SEC_EXACT_MAX_ENTRIES / 2 || c.prefix.size() > SEC_PREFIX_MAX_ENTRIES / 2 ||
-      c.bins.size() > SEC_BIN_MAX_ENTRIES / 2)
-    return make_error("{}: too many paths or binaries (at most {} of each per policy)", p.origin,
-                      SEC_EXACT_MAX_ENTRIES / 2);
+  // Exact paths share the trie (NUL-terminated keys): an exact path's entry
+  // is the longest match for that path, so it carries its prefixes' rules.
+  for (auto& [path, mask] : c.exact)
+    for (const auto& [pre, pm] : c.prefix)
+      if (path.rfind(pre, 0) == 0) mask |= pm;
+  static_assert(SEC_OPEN_WRITE_FLAGS == (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND),
+                "abi.h's SEC_OPEN_WRITE_FLAGS must be open(2)'s write flags");
+  if (c.exact.size() + c.prefix.size() > SEC_PREFIX_MAX_ENTRIES / 2 || c.bins.size() > SEC_BIN_MAX_ENTRIES / 2)
+    return make_error("{}: too many paths or binaries (at most {} paths and {} binaries per policy)", p.origin,
+                      SEC_PREFIX_MAX_ENTRIES / 2, SEC_BIN_MAX_ENTRIES / 2);
   c.source = p.rules;
   return c;
 }
 
-SelVal cgroup_masks(const Compiled& c, const std::string& rel) {
+SelVal cgroup_masks(const Compiled& c, const std::string& rel, const std::vector<const identity::DeclaredWorkload*>& ws) {
   SelVal v;
   const identity::Workload w = identity::parse_cgroup_path(rel);
   for (size_t i = 0; i < c.source.size(); ++i) {
     const Rule& r = c.source[i];
-    if (!r.selector.empty_cgroup_part() && sel_cgroup_hit(r.selector, rel, w)) v.match |= 1ULL << i;
-    if (!r.except.empty_cgroup_part() && sel_cgroup_hit(r.except, rel, w)) v.except |= 1ULL << i;
+    if (!r.selector.empty_cgroup_part() && sel_cgroup_hit(r.selector, rel, w, ws)) v.match |= 1ULL << i;
+    if (!r.except.empty_cgroup_part() && sel_cgroup_hit(r.except, rel, w, ws)) v.except |= 1ULL << i;
   }
   return v;
 }

@@ -20,6 +20,7 @@
 
 #include "common/result.h"
 #include "identity/identity.h"
+#include "identity/workloads.h"
 #include "modules/security/abi.h"
 
 namespace kagami::modules::security {
@@ -37,7 +38,25 @@ struct Selector {
   std::vector<std::string> cgroups;     // cgroup path prefixes ("/kubepods.slice/")
   std::vector<std::string> binaries;    // process names (comm; a path's base name, 15 bytes)
   bool in_container = false;            // only tasks in a container's cgroup
-  bool empty_cgroup_part() const { return containers.empty() && pod_uids.empty() && cgroups.empty() && !in_container; }
+  // Kubernetes part, resolved against the declared workloads (the config's
+  // `workloads:` today, the API-server feed later): a cgroup of a workload
+  // in one of `namespaces` (any when empty) whose labels `pod_labels` matches.
+  std::vector<std::string> namespaces;
+  identity::LabelSelector pod_labels;
+  bool k8s_part() const { return !namespaces.empty() || !pod_labels.empty(); }
+  bool path_part() const { return !containers.empty() || !pod_uids.empty() || !cgroups.empty() || in_container; }
+  bool empty_cgroup_part() const { return !path_part() && !k8s_part(); }
+};
+
+// An exec argument pattern (match.args), matched in userspace on the
+// arguments the exec record carries (256 bytes of argv): every given test
+// must hold for one argument (argv[index] when index is given, else any).
+struct ArgPattern {
+  std::optional<uint32_t> index;
+  std::optional<std::string> equals, prefix, contains;
+  // args_truncated: the record lost arguments past 256 bytes; a pattern that
+  // finds no argument then does not match (the missing ones are unknown).
+  bool matches(const std::vector<std::string>& args) const;
 };
 
 struct Rule {
@@ -56,6 +75,7 @@ struct Rule {
   std::optional<uint16_t> port;
   std::optional<uint32_t> arg_index;
   uint64_t arg_value = 0, arg_mask = ~0ULL;
+  std::vector<ArgPattern> args;  // exec argument patterns, all must hold (alert only)
   uint32_t actions = SEC_ACT_ALERT;
   int line = 0, column = 0;  // of the rule in the YAML (1-based)
 };
@@ -94,11 +114,15 @@ struct Compiled {
   std::map<std::string, __u64> prefix;           // prefix -> mask (shorter prefixes folded in)
   std::map<std::string, SelVal> bins;            // comm -> masks
   std::vector<Rule> source;                      // for cgroup selectors
+  __u64 args_rules = 0;                          // rules with exec argument patterns (decided in userspace)
+  bool k8s = false;                              // a rule selects by namespace or pod labels
 };
 
 Result<Compiled> compile_policy(const Policy& p);
 
-// The selector masks of one cgroup (path relative to the v2 root).
-SelVal cgroup_masks(const Compiled& c, const std::string& rel_path);
+// The selector masks of one cgroup (path relative to the v2 root); `ws`:
+// the declared workloads this cgroup belongs to (namespace/label selectors).
+SelVal cgroup_masks(const Compiled& c, const std::string& rel_path,
+                    const std::vector<const identity::DeclaredWorkload*>& ws = {});
 
 }  // namespace kagami::modules::security

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/types.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -101,7 +102,13 @@ json proc_json(const ProcInfo& p) {
 Result<SecurityConfig> parse_security_config(const json& section) {
   SecurityConfig c;
   core::ConfigSection s("security", section);
-  KAGAMI_TRY(s.allow({"policy", "rate", "burst", "ring_kb", "deny_cgroup", "ancestry_depth", "proc_cache", "hooks"}));
+  KAGAMI_TRY(s.allow({"policy", "rate", "burst", "ring_kb", "deny_cgroup", "ancestry_depth", "proc_cache", "hooks",
+                      "workloads"}));
+  if (section.is_object() && section.contains("workloads")) {
+    auto w = identity::parse_declared_workloads(section["workloads"]);
+    if (!w) return w.error().with_context("security");
+    c.workloads = std::move(*w);
+  }
   KAGAMI_TRY(s.choice("hooks", c.hooks, {"auto", "tp_btf", "tracepoint"}));
   KAGAMI_TRY(s.path("policy", c.policy));
   KAGAMI_TRY(s.integer("rate", c.rate, 0, 1000000000));
@@ -173,6 +180,15 @@ Result<json> decode_security_record(std::span<const uint8_t> rec, const DecodeCo
   const std::string kind = kind_name(e.hdr.kind);
   json j = {{"kind", kind}, {"mono_ns", e.hdr.mono_ns}};
 
+  std::vector<std::string> args;
+  if (e.hdr.kind == SEC_KIND_EXEC) {
+    const size_t n = std::min<size_t>(e.argv_len, sizeof(e.argv));
+    for (size_t i = 0; i < n;) {
+      const size_t len = strnlen(e.argv + i, n - i);
+      args.emplace_back(e.argv + i, len);
+      i += len + 1;
+    }
+  }
   // Rules, by the names of the generation that matched them.
   auto names = ctx.names ? ctx.names->get(e.gen) : nullptr;
   json rules = json::array();
@@ -180,6 +196,9 @@ Result<json> decode_security_record(std::span<const uint8_t> rec, const DecodeCo
   size_t best = SIZE_MAX;
   for (uint32_t i = 0; i < SEC_MAX_RULES; ++i) {
     if (!(e.rules & (1ULL << i))) continue;
+    if (names && i < names->args.size() && !names->args[i].empty() &&
+        !std::all_of(names->args[i].begin(), names->args[i].end(), [&](const ArgPattern& p) { return p.matches(args); }))
+      continue;  // its argument patterns say no (matched here, not in the kernel)
     std::string n = names && i < names->names.size() ? names->names[i] : fmt::format("rule-{}", i);
     if (first.empty()) first = n;
     if (names && i < names->severity.size()) {
@@ -192,6 +211,7 @@ Result<json> decode_security_record(std::span<const uint8_t> rec, const DecodeCo
     }
     rules.push_back(std::move(n));
   }
+  if (rules.empty() && e.rules != 0) return json(nullptr);  // only argument-pattern rules, all failed
   j["rule"] = first;
   j["rules"] = rules;
   j["severity"] = severity;
@@ -208,15 +228,6 @@ Result<json> decode_security_record(std::span<const uint8_t> rec, const DecodeCo
     proc["cap_effective"] = fmt::format("0x{:x}", e.cap_effective);
   }
   const std::string path = cstr(e.path, sizeof(e.path));
-  std::vector<std::string> args;
-  if (e.hdr.kind == SEC_KIND_EXEC) {
-    const size_t n = std::min<size_t>(e.argv_len, sizeof(e.argv));
-    for (size_t i = 0; i < n;) {
-      const size_t len = strnlen(e.argv + i, n - i);
-      args.emplace_back(e.argv + i, len);
-      i += len + 1;
-    }
-  }
   if (ctx.procs) {
     if (e.hdr.kind == SEC_KIND_EXEC) ctx.procs->on_exec(e.tgid, e.ppid, comm, path, args);
     else if (e.hdr.kind == SEC_KIND_FORK) ctx.procs->on_fork(e.tgid, static_cast<uint32_t>(e.args[0]));
@@ -277,11 +288,37 @@ Result<json> decode_security_record(std::span<const uint8_t> rec, const DecodeCo
     if (!path.empty() && path[0] == '/') fj["resolved"] = path;
     j[key] = std::move(fj);
   };
+  // A relative open: resolved from the directory it started from, when
+  // /proc still shows that very inode (the kernel recorded it); else left
+  // unresolved and said so. Never a guess.
+  auto resolve_relative = [&](json& fj) {
+    if (path.empty() || path[0] == '/' || (f & SEC_F_PATH_MISSING)) return;
+    const int32_t dfd = static_cast<int32_t>(e.args[0]);
+    const std::string link = dfd == -100 ? fmt::format("/proc/{}/cwd", e.tgid) : fmt::format("/proc/{}/fd/{}", e.tgid, dfd);
+    fj["resolved"] = nullptr;
+    const char* why = nullptr;
+    struct stat st {};
+    if (e.dir_ino == 0) why = "the kernel could not read the start directory";
+    else if (::stat(link.c_str(), &st) != 0) why = dfd == -100 ? "the process is gone" : "the process or its dirfd is gone";
+    else if (st.st_ino != e.dir_ino || major(st.st_dev) != (e.dir_dev >> 20) || minor(st.st_dev) != (e.dir_dev & 0xfffff))
+      why = "the dirfd now refers to another directory";
+    if (!why) {
+      std::error_code ec;
+      const std::string dir = fs::read_symlink(link, ec).string();
+      if (ec || dir.empty() || dir[0] != '/') why = "the start directory has no path";
+      else {
+        fj["resolved"] = (dir == "/" ? "" : dir) + "/" + path;
+        fj["resolved_late"] = true;  // from /proc at decode time, same inode as at the event
+      }
+    }
+    if (why) fj["unresolved"] = why;
+  };
   switch (e.hdr.kind) {
     case SEC_KIND_OPEN:
       file("file");
       j["file"]["flags"] = static_cast<uint32_t>(e.args[2]);
       j["file"]["dirfd"] = static_cast<int32_t>(e.args[0]);
+      resolve_relative(j["file"]);
       break;
     case SEC_KIND_EXEC:
       break;
@@ -364,6 +401,10 @@ Result<std::vector<core::LoadRequest>> SecurityModule::plan(const json& config, 
   cgroup_root_ = root;
   pending_ = std::move(*comp);
   origin_ = pol->origin;
+  {
+    std::lock_guard lk(install_mu_);
+    workloads_ = cc.workloads;
+  }
   if (!procs_) procs_ = std::make_unique<ProcCache>(config_.proc_cache);
   std::vector<core::LoadRequest> out;
   out.push_back(std::move(*req));
@@ -437,8 +478,8 @@ Result<void> SecurityModule::install_locked(const core::ProgramManager& pm, cons
 
   auto fd = [&](const char* m) { return pm.map_fd(kProgram, m); };
   auto kinds = fd(SEC_MAP_KINDS), rules = fd(SEC_MAP_RULES), gens = fd(SEC_MAP_GENS), pre = fd(SEC_MAP_PREFIX),
-       exact = fd(SEC_MAP_EXACT), bin = fd(SEC_MAP_BIN), cg = fd(SEC_MAP_CGROUP), cfg = fd(SEC_MAP_CONFIG);
-  for (auto* r : {&kinds, &rules, &gens, &pre, &exact, &bin, &cg, &cfg})
+       bin = fd(SEC_MAP_BIN), cg = fd(SEC_MAP_CGROUP), cfg = fd(SEC_MAP_CONFIG);
+  for (auto* r : {&kinds, &rules, &gens, &pre, &bin, &cg, &cfg})
     if (!*r) return r->error();
 
   fold_hits_locked(pm, g);
@@ -462,7 +503,6 @@ Result<void> SecurityModule::install_locked(const core::ProgramManager& pm, cons
     for (const auto& k : stale) (void)bpf::map_delete(map_fd, &k);
     return ok();
   };
-  KAGAMI_TRY(purge(exact->get(), sizeof(__u64), sec_path_key{}, [](const sec_path_key& k) { return k.gen; }));
   KAGAMI_TRY(purge(pre->get(), sizeof(__u64), sec_prefix_key{}, [](const sec_prefix_key& k) { return uint32_t(k.gen); }));
   KAGAMI_TRY(purge(bin->get(), sizeof(sec_sel_val), sec_bin_key{}, [](const sec_bin_key& k) { return k.gen; }));
   KAGAMI_TRY(purge(cg->get(), sizeof(sec_sel_val), sec_cg_key{}, [](const sec_cg_key& k) { return k.gen; }));
@@ -476,10 +516,13 @@ Result<void> SecurityModule::install_locked(const core::ProgramManager& pm, cons
   const sec_gen gv = c.gen;
   KAGAMI_TRY(bpf::map_update(gens->get(), &g, &gv));
   for (const auto& [path, mask] : c.exact) {
-    sec_path_key k{};
-    k.gen = g;
-    std::memcpy(k.path, path.data(), std::min(path.size(), sizeof(k.path) - 1));
-    KAGAMI_TRY_CTX(bpf::map_update(exact->get(), &k, &mask), "security: path " + path);
+    // In the trie with its NUL (abi.h): matches only a path ending there.
+    sec_prefix_key k{};
+    k.gen = static_cast<__u8>(g);
+    const size_t n = std::min(path.size(), sizeof(k.path) - 1);
+    std::memcpy(k.path, path.data(), n);
+    k.prefixlen = static_cast<__u32>(8 + (n + 1) * 8);
+    KAGAMI_TRY_CTX(bpf::map_update(pre->get(), &k, &mask), "security: path " + path);
   }
   for (const auto& [path, mask] : c.prefix) {
     sec_prefix_key k{};
@@ -508,6 +551,7 @@ Result<void> SecurityModule::install_locked(const core::ProgramManager& pm, cons
   rn->names = c.rule_names;
   rn->severity = c.rule_severity;
   rn->actions = c.rule_actions;
+  for (const auto& r : c.source) rn->args.push_back(r.args);
   {
     std::lock_guard nl(names_->mu);
     names_->gens[g] = rn;
@@ -543,13 +587,22 @@ Result<size_t> SecurityModule::refresh_cgroups_locked(const core::ProgramManager
   size_t n = 0;
   std::set<uint64_t> live;
   std::error_code ec;
+  // Namespace and label selectors: which declared workloads each cgroup
+  // belongs to (a netns workload's processes are found again each refresh,
+  // so one started later is covered within a second).
+  std::vector<identity::WorkloadCgroups> wcg;
+  if (active_.k8s) wcg = identity::workload_cgroups(workloads_, root);
+  std::vector<const identity::DeclaredWorkload*> ws;
   // Every cgroup directory: the walk is bounded by the tree (kubelet nodes:
   // a few thousand directories), and entries only for cgroups a rule names.
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_directory(ec)) continue;
     const std::string rel = it->path().string().substr(root.size());
-    const SelVal v = cgroup_masks(active_, rel.empty() ? "/" : rel);
+    ws.clear();
+    for (size_t i = 0; i < wcg.size(); ++i)
+      if (wcg[i].contains(rel.empty() ? "/" : rel)) ws.push_back(&workloads_[i]);
+    const SelVal v = cgroup_masks(active_, rel.empty() ? "/" : rel, ws);
     if (!v.match && !v.except) continue;
     struct stat st {};
     if (::stat(it->path().c_str(), &st) != 0) continue;

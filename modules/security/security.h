@@ -51,6 +51,9 @@ struct SecurityConfig {
   uint32_t ancestry_depth = 8;
   uint32_t proc_cache = 32768;
   std::string hooks = "auto";  // sched hooks: auto (tp_btf where the probe finds it) | tp_btf | tracepoint
+  // The config's top-level `workloads:` (passed in by the agent's config
+  // fold), against which namespace and pod_labels selectors resolve.
+  std::vector<identity::DeclaredWorkload> workloads;
 };
 
 Result<SecurityConfig> parse_security_config(const nlohmann::json& section);
@@ -59,6 +62,9 @@ Result<SecurityConfig> parse_security_config(const nlohmann::json& section);
 struct RuleNames {
   std::vector<std::string> names, severity;
   std::vector<uint32_t> actions;
+  // Exec argument patterns per rule (empty: none), decided by the decoder:
+  // a record whose every rule fails them is not published.
+  std::vector<std::vector<ArgPattern>> args;
 };
 
 // The rule names of both generations; the installer writes a generation's
@@ -79,7 +85,9 @@ struct DecodeContext {
   uint32_t ancestry_depth = 8;
 };
 
-// One ring record -> the event (docs/security.md, "Event schema").
+// One ring record -> the event (docs/security.md, "Event schema"); a JSON
+// null when the record's only rules were argument patterns that failed
+// (not an event, not a drop).
 Result<nlohmann::json> decode_security_record(std::span<const uint8_t> rec, const DecodeContext& ctx);
 
 // The load request for the object: tracepoints (alert, kill) and, when
@@ -131,6 +139,7 @@ class SecurityModule : public core::Module {
   bool installed_ = false;             // guarded by install_mu_
   std::chrono::steady_clock::time_point last_switch_{};
   std::shared_ptr<NameTable> names_ = std::make_shared<NameTable>();
+  std::vector<identity::DeclaredWorkload> workloads_;  // guarded by install_mu_
   std::map<std::pair<std::string, std::string>, uint64_t> folded_hits_;  // (rule, action) of retired gens
   std::string origin_;
 

@@ -530,6 +530,10 @@ Result<void> fold_policy(const YAML::Node* workloads_in, const YAML::Node* polic
     for (size_t i = 0; i < workloads.size(); ++i)
       if (!workloads[i].IsMap())
         return field_error(fmt::format("workloads[{}]", i), workloads[i], "must be a mapping (name, namespace, labels, netns or cgroup)");
+    // The security module selects by namespace and pod labels against the
+    // same list (docs/security-policy.md): it gets a copy.
+    if (auto sec = cfg.modules.find("security"); sec != cfg.modules.end() && !sec->second.section.contains("workloads"))
+      sec->second.section["workloads"] = *j;
     m.section["workloads"] = std::move(*j);
   }
   if (policy_in && !policy.IsNull()) {

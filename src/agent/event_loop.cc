@@ -79,6 +79,9 @@ void EventLoop::on_record(size_t ring, std::span<const uint8_t> rec) {
     return;
   }
   auto j = s.source.decode(rec);
+  // A JSON null: the module's own userspace filter said no (security's
+  // exec argument patterns): not an event, and not a drop either.
+  if (j && j->is_null()) return;
   if (!j || !j->is_object()) {
     bus_.count_drop(s.module, "decode");
     return;

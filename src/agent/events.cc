@@ -357,9 +357,19 @@ Result<uint64_t> query_uint(const std::map<std::string, std::string>& q, const c
   return v;
 }
 
-std::string frame(const json& j, bool sse, bool falco = false) {
+// This node's name, as the sinks' Falco lines carry it (EventBus reads it
+// the same way).
+const std::string& node_hostname() {
+  static const std::string name = [] {
+    char host[256] = {};
+    return ::gethostname(host, sizeof(host) - 1) == 0 ? std::string(host) : std::string();
+  }();
+  return name;
+}
+
+std::string frame(const json& j, bool sse, bool falco = false, const std::string& host = "") {
   // In-band notices (no seq) stay in the agent's shape.
-  const std::string s = (falco && j.contains("seq") ? to_falco(j, "") : j).dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string s = (falco && j.contains("seq") ? to_falco(j, host) : j).dump(-1, ' ', false, json::error_handler_t::replace);
   return sse ? "data: " + s + "\n\n" : s + "\n";
 }
 
@@ -384,7 +394,7 @@ void stream_events(EventBus& bus, const std::map<std::string, std::string>& quer
   uint64_t sent_upto = 0;
   if (backlog > 0) {
     for (const auto& e : bus.history(module, backlog)) {
-      if (!write(frame(e, sse, falco))) return;
+      if (!write(frame(e, sse, falco, node_hostname()))) return;
       sent_upto = e["seq"].get<uint64_t>();
     }
   }
@@ -401,7 +411,7 @@ void stream_events(EventBus& bus, const std::map<std::string, std::string>& quer
       continue;
     }
     if (e->contains("seq") && (*e)["seq"].get<uint64_t>() <= sent_upto) continue;
-    if (!write(frame(*e, sse, falco))) return;
+    if (!write(frame(*e, sse, falco, node_hostname()))) return;
     idle_since = std::chrono::steady_clock::now();
   }
 }

@@ -593,7 +593,9 @@ HttpServer::HttpServer(Agent& agent, HttpLimits limits) : HttpServer(limits) {
   add_stream_route("/api/v1/events", [&agent](const std::map<std::string, std::string>& q, const StreamWriter& w) {
     if (auto f = q.find("follow"); f != q.end() && f->second != "0" && f->second != "false") {
       auto plain = q;
-      plain.erase("format");  // this route's content type is JSON lines
+      // This route's content type is JSON lines: no SSE framing; the
+      // Falco shape is JSON lines too (kagami events --follow --falco).
+      if (plain.count("format") && plain["format"] != "falco") plain.erase("format");
       return stream_events(agent.event_bus(), plain, w);
     }
     auto j = events_history_json(agent.event_bus(), q);
@@ -601,7 +603,7 @@ HttpServer::HttpServer(Agent& agent, HttpLimits limits) : HttpServer(limits) {
   });
   add_stream_route("/api/v1/events/stream", [&agent](const std::map<std::string, std::string>& q, const StreamWriter& w) {
     auto plain = q;
-    plain.erase("format");
+    if (plain.count("format") && plain["format"] != "falco") plain.erase("format");  // JSON lines; Falco's are too
     stream_events(agent.event_bus(), plain, w);
   });
   add_stream_route(

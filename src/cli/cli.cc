@@ -45,6 +45,7 @@ struct Opts {
   std::vector<std::string> attach, migrate, modules;
   std::string event_module, limit = "100";  // [events]
   bool follow = false;                      // [events]
+  bool falco = false;                       // [events]
 };
 
 struct Io {
@@ -425,17 +426,18 @@ Result<void> cmd_modules(const Opts& o, Io& io) {
 }
 
 // [events] history over the control socket; --follow over the HTTP stream.
+EventFormat fmt_of(const Opts& o) { return o.falco ? EventFormat::Falco : o.json ? EventFormat::Json : EventFormat::Text; }
 Result<void> cmd_events(const Opts& o, Io& io) {
   if (o.follow) {
     auto st = call(o, "status", json::object());
     if (!st) return st.error();
-    return follow_events(st->value("http", std::string()), o.event_module, o.json, io.out);
+    return follow_events(st->value("http", std::string()), o.event_module, fmt_of(o), io.out);
   }
   json args = {{"limit", o.limit}};
   if (!o.event_module.empty()) args["module"] = o.event_module;
   auto r = call(o, "events", args);
   if (!r) return r.error();
-  print_events(*r, o.json, io.out);
+  print_events(*r, fmt_of(o), io.out, local_hostname());
   return ok();
 }
 
@@ -486,7 +488,8 @@ const std::vector<Command>& commands() {
       {"events", "Show the agent's recent events, or follow new ones",  // [events]
        {{Arg::Option, "--module", "only this module's events", &Opts::event_module},
         {Arg::Option, "--limit", "newest N kept events (0 = all kept; default 100)", &Opts::limit},
-        {Arg::Flag, "--follow,-f", "stream new events until the agent stops", &Opts::follow}},
+        {Arg::Flag, "--follow,-f", "stream new events until the agent stops", &Opts::follow},
+        {Arg::Flag, "--falco", "JSON lines in Falco's output shape (for Falcosidekick)", &Opts::falco}},
        cmd_events},
       {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
        {{Arg::Positional, "FILE", "capture file", &Opts::file, true},

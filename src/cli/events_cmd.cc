@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "agent/config.h"
+#include "agent/events.h"
 #include "common/fd.h"
 
 namespace kagami::cli {
@@ -64,16 +65,26 @@ std::string event_line(const json& e) {
                      e.value("kind", std::string("-")), summary);
 }
 
-void print_events(const json& reply, bool as_json, std::ostream& out) {
+void print_events(const json& reply, EventFormat format, std::ostream& out, const std::string& hostname) {
   for (const auto& e : reply.value("events", json::array())) {
-    if (as_json) out << e.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    if (format == EventFormat::Json) out << e.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    // In-band notices (no seq) stay in the agent's shape, as on the stream.
+    else if (format == EventFormat::Falco)
+      out << (e.contains("seq") ? agent::to_falco(e, hostname) : e).dump(-1, ' ', false, json::error_handler_t::replace)
+          << "\n";
     else out << event_line(e) << "\n";
   }
   out << std::flush;
 }
 
-Result<void> follow_events(const std::string& http_addr, const std::string& module, bool as_json,
+std::string local_hostname() {
+  char host[256] = {};
+  return ::gethostname(host, sizeof(host) - 1) == 0 ? std::string(host) : std::string();
+}
+
+Result<void> follow_events(const std::string& http_addr, const std::string& module, EventFormat format,
                            std::ostream& out) {
+  const bool as_json = format != EventFormat::Text;
   auto hp = agent::parse_host_port(http_addr);
   if (!hp) return hp.error().with_context("agent http address");
   std::string host = hp->first;
@@ -97,6 +108,7 @@ Result<void> follow_events(const std::string& http_addr, const std::string& modu
   if (!sock.valid()) return errno_error(err, "connecting to the agent's HTTP endpoint {}", http_addr);
 
   std::string path = "/api/v1/events?follow=1";
+  if (format == EventFormat::Falco) path += "&format=falco";
   if (!module.empty()) {
     path += "&module=";
     for (unsigned char c : module) {  // percent-encode all but unreserved characters

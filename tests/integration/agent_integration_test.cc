@@ -13,10 +13,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "support/agent_process.h"
 #include "support/netns.h"
 #include "support/shell.h"
 
@@ -73,31 +75,14 @@ class AgentIntegration : public ::testing::Test {
   void write_config(const std::string& text) const { std::ofstream(dir_ / "kagami.yaml", std::ios::trunc) << text; }
 
   void start_agent() {
-    const std::string log = (dir_ / "agent.log").string();
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(kKagami.c_str(), "kagami", "agent", "--config", (dir_ / "kagami.yaml").c_str(), nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {  // up to 10 s for start-up
-      auto s = kagami("status --json");
-      if (s.rc == 0) {
-        http_ = json::parse(s.out)["http"].get<std::string>();
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "agent did not come up; log:\n" << sh("cat " + log).out;
+    agent_ = std::make_unique<test::AgentProcess>(kKagami, socket_, (dir_ / "agent.log").string());
+    const std::string why = agent_->start((dir_ / "kagami.yaml").string());
+    ASSERT_TRUE(why.empty()) << why;
+    http_ = agent_->http();
   }
 
   void stop_agent(int sig) {
-    if (pid_ <= 0) return;
-    kill(pid_, sig);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    if (agent_) agent_->stop(sig);
   }
 
   Cmd kagami(const std::string& args) const { return sh(kKagami + " --socket " + socket_ + " " + args); }
@@ -124,7 +109,7 @@ class AgentIntegration : public ::testing::Test {
 
   void reload(const std::string& text) {
     write_config(text);
-    kill(pid_, SIGHUP);
+    if (agent_ && agent_->running()) kill(agent_->pid(), SIGHUP);
     // SIGHUP is asynchronous: wait until the agent counts the apply.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   }
@@ -133,7 +118,7 @@ class AgentIntegration : public ::testing::Test {
   test::TestHost h1_, h2_;
   fs::path dir_;
   std::string pin_root_, socket_, http_;
-  pid_t pid_ = -1;
+  std::unique_ptr<test::AgentProcess> agent_;
 };
 
 TEST_F(AgentIntegration, LifecycleDiffApplyAdoptionAndUnload) {

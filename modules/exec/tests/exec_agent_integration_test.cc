@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -25,6 +26,7 @@
 
 #include "bpf/kernel.h"
 #include "support/netns.h"
+#include "support/agent_process.h"
 #include "support/shell.h"
 
 namespace kagami {
@@ -79,33 +81,12 @@ class ExecAgentProcess : public ::testing::Test {
   }
 
   void start_agent() {
-    const std::string log = (dir_ / "agent.log").string();
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(kKagami.c_str(), "kagami", "agent", "--config", (dir_ / "kagami.yaml").c_str(), nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      auto s = kagami("status --json");
-      if (s.rc == 0) {
-        http_ = json::parse(s.out)["http"].get<std::string>();
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "agent did not come up; log:\n" << sh("cat " + log).out;
+    agent_ = std::make_unique<test::AgentProcess>(kKagami, socket_, (dir_ / "agent.log").string());
+    const std::string why = agent_->start((dir_ / "kagami.yaml").string());
+    ASSERT_TRUE(why.empty()) << why;
+    http_ = agent_->http();
   }
-  int stop_agent(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
+  int stop_agent(int sig) { return agent_ ? agent_->stop(sig) : -1; }
   Cmd kagami(const std::string& args) const { return sh(kKagami + " --socket " + socket_ + " " + args); }
 
   // n children join the test cgroup and exec the marker.
@@ -129,7 +110,7 @@ class ExecAgentProcess : public ::testing::Test {
 
   fs::path dir_;
   std::string cgroup_, pin_root_, socket_, marker_, http_;
-  pid_t pid_ = -1;
+  std::unique_ptr<test::AgentProcess> agent_;
 };
 
 TEST_F(ExecAgentProcess, HistoryFollowAndMetrics) {

@@ -38,6 +38,7 @@
 #include "modules/exec/exec.h"
 #include "support/cgroup.h"
 #include "support/netns.h"
+#include "support/ring_sources.h"
 
 namespace kagami {
 namespace {
@@ -124,20 +125,9 @@ class ExecKernel : public ::testing::Test {
   }
 
   std::vector<agent::LoopSource> sources(const modules::ExecModule& mod) {
-    std::vector<agent::LoopSource> out;
-    for (auto& s : mod.event_sources()) {
-      agent::LoopSource ls;
-      ls.module = "exec";
-      auto r = pm_->map_fd(s.program, s.ring_map);
-      EXPECT_TRUE(r) << r.error().message;
-      if (r) ls.ring = std::move(*r);
-      auto d = pm_->map_fd(s.program, s.drops_map);
-      EXPECT_TRUE(d) << d.error().message;
-      if (d) ls.drops = std::move(*d);
-      ls.source = std::move(s);
-      out.push_back(std::move(ls));
-    }
-    return out;
+    auto r = test::ring_sources(*pm_, "exec", mod.event_sources());
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? std::move(*r) : std::vector<agent::LoopSource>{};
   }
 
   static inline int seq_ = 0;

@@ -54,9 +54,10 @@ struct {
 	__type(value, struct sec_rule);
 } sec_rules SEC(".maps");
 
-/* Path prefixes of both generations. The compiler puts into each prefix's
- * mask the rules of every shorter prefix of it, so the longest match the
- * trie returns is the whole answer. 1024: 64 rules with 16 prefixes each. */
+/* Path prefixes and exact paths (NUL-terminated keys) of both
+ * generations. The compiler puts into each entry's mask the rules of every
+ * shorter prefix of it, so the longest match the trie returns is the whole
+ * answer. 2048: 64 rules with 16 paths each, twice. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SEC_PREFIX_MAX_ENTRIES);
@@ -64,14 +65,6 @@ struct {
 	__type(value, __u64);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sec_prefix SEC(".maps");
-
-/* Exact paths of both generations (zero-filled keys). Size as sec_prefix. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SEC_EXACT_MAX_ENTRIES);
-	__type(key, struct sec_path_key);
-	__type(value, __u64);
-} sec_exact SEC(".maps");
 
 /* Binary selectors (the task's comm) of both generations. */
 struct {
@@ -100,6 +93,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sec_stash);
 } sec_stash SEC(".maps");
+
+/* How many sec_stash entries were put and not taken: every open's and
+ * mount's sys_exit reads this one word (an inlined array load) and skips
+ * the hash lookup when it is 0, the common case. Never below the truth:
+ * it goes up before the entry is put and down after it is taken (an entry
+ * the LRU evicted keeps it above 0 for good: lookups again, still correct). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sec_pending SEC(".maps");
 
 /* Lookup keys larger than the 512-byte stack, one per CPU. */
 struct {

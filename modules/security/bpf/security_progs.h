@@ -34,18 +34,19 @@
 #define O_ACCMODE 3
 
 /* What one hook hands to the matcher. Strings are in the per-CPU scratch
- * (sc->ek.path, zero-filled after the NUL so it is a hash key as is). */
+ * (sc->pk.path, NUL-terminated; bytes after the NUL are stale and never
+ * matched: the trie compares prefixlen bits only). */
 struct sec_in {
 	__u64 args[6];
 	__s64 ret;
 	__u32 kind;
 	__u32 side;
-	__u32 path_state; /* 0: the kind has no path; 1: read; 2: missing */
+	__u32 path_state; /* 0: the kind has no path; 1: read; 2: missing; 3: not read yet (user args[path_arg]) */
 	__u32 path_len;
 	__u16 flags;
 	__u16 family;
 	__u16 port;
-	__u16 pad;
+	__u16 path_arg;   /* path_state 3: the argument holding the user path */
 	__u8 addr[16];
 };
 
@@ -57,6 +58,39 @@ static __always_inline void count(__u32 ctr)
 		*p += 1;
 }
 
+/* sec_pending: see sec_maps.h. */
+static __always_inline void pending_add(__s64 d)
+{
+	__u32 zero = 0;
+	__u64 *p = bpf_map_lookup_elem(&sec_pending, &zero);
+
+	if (p)
+		__sync_fetch_and_add(p, d);
+}
+
+static __always_inline int pending_none(void)
+{
+	__u32 zero = 0;
+	__u64 *p = bpf_map_lookup_elem(&sec_pending, &zero);
+
+	return p && *p == 0;
+}
+
+/* Puts a thread's stash entry (counted first). */
+static __always_inline void stash_put(__u32 tid, struct sec_stash *st)
+{
+	pending_add(1);
+	if (bpf_map_update_elem(&sec_stash, &tid, st, BPF_ANY) != 0)
+		pending_add(-1);
+}
+
+/* Takes it (uncounted after). */
+static __always_inline void stash_take(__u32 tid)
+{
+	if (bpf_map_delete_elem(&sec_stash, &tid) == 0)
+		pending_add(-1);
+}
+
 static __always_inline struct sec_scratch *scratch(void)
 {
 	__u32 zero = 0;
@@ -64,20 +98,22 @@ static __always_inline struct sec_scratch *scratch(void)
 	return bpf_map_lookup_elem(&sec_scratch, &zero);
 }
 
-/* Reads a user (user=1) or kernel string into sc->ek.path, zero-filled.
- * Returns the bytes read without the NUL, or -1 when it could not be read. */
+/* Reads a user (user=1) or kernel string into sc->pk.path (SEC_PATH_LEN
+ * bytes, the last one in sc->tail). Returns the bytes read without the NUL,
+ * or -1 when it could not be read. No zero-fill: the trie compares only the
+ * bytes the lookup's prefixlen covers, and the record copies path_len. */
 static __always_inline int read_path(struct sec_scratch *sc, const void *src, int user, __u16 *flags)
 {
 	long n;
 	char last = 0;
 
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
+	sc->pk.path[0] = '\0';
 	if (!src)
 		return -1;
-	n = user ? bpf_probe_read_user_str(sc->ek.path, sizeof(sc->ek.path), src)
-		 : bpf_probe_read_kernel_str(sc->ek.path, sizeof(sc->ek.path), src);
+	n = user ? bpf_probe_read_user_str(sc->pk.path, SEC_PATH_LEN, src)
+		 : bpf_probe_read_kernel_str(sc->pk.path, SEC_PATH_LEN, src);
 	if (n <= 0) {
-		__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
+		sc->pk.path[0] = '\0';
 		return -1;
 	}
 	if (n == SEC_PATH_LEN) {
@@ -89,6 +125,18 @@ static __always_inline int read_path(struct sec_scratch *sc, const void *src, in
 			*flags |= SEC_F_PATH_TRUNCATED;
 	}
 	return (int)n - 1;
+}
+
+/* An open/mount path not readable at sys_enter (its page not faulted in
+ * yet): the arguments wait in sec_stash for sys_exit, which reads it again. */
+static __always_inline void stash_for_exit(struct sec_in *in)
+{
+	struct sec_stash st = {.kind = in->kind};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	__builtin_memcpy(st.args, in->args, sizeof(st.args));
+	st.pad = in->path_arg;
+	stash_put(tid, &st);
 }
 
 /* The per-rule checks of rules still in `m` (uid, open flags, address,
@@ -176,6 +224,32 @@ static __always_inline __u64 rule_checks(struct sec_in *in, __u32 gen, __u64 m, 
 	return L.out;
 }
 
+#define AT_FDCWD -100
+
+/* The directory a relative open starts from, as an inode: the dirfd's file
+ * (the task's file table, bounds-checked against max_fds) or the cwd. Only
+ * for records (matched events), never on the hot path. */
+static __always_inline void start_dir(struct sec_event *e, struct task_struct *t, int dfd)
+{
+	struct inode *ino = NULL;
+
+	if (dfd == AT_FDCWD) {
+		ino = BPF_CORE_READ(t, fs, pwd.dentry, d_inode);
+	} else if (dfd >= 0) {
+		struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		struct file *fp = NULL;
+
+		if ((unsigned int)dfd < BPF_CORE_READ(fdt, max_fds) &&
+		    bpf_probe_read_kernel(&fp, sizeof(fp), &fds[dfd]) == 0 && fp)
+			ino = BPF_CORE_READ(fp, f_inode);
+	}
+	if (!ino)
+		return;
+	e->dir_ino = BPF_CORE_READ(ino, i_ino);
+	e->dir_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+}
+
 /* The whole decision for one event, then its actions and its record.
  * Returns 1 when a cgroup hook must refuse the operation. */
 static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
@@ -195,7 +269,9 @@ static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
 	if (!cfg || in->kind >= SEC_KIND_MAX)
 		return 0;
 	gen = cfg->gen & 1;
-	count(SEC_CTR_EVALUATED);
+	/* A path re-read at sys_exit was counted at sys_enter. */
+	if (!(in->flags & (SEC_F_PATH_REREAD | SEC_F_PATH_MISSING)))
+		count(SEC_CTR_EVALUATED);
 	idx = (gen * 2 + (in->side & 1)) * SEC_KIND_MAX + in->kind;
 	v = bpf_map_lookup_elem(&sec_kinds, &idx);
 	if (!v || !*v)
@@ -204,6 +280,18 @@ static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
 	g = bpf_map_lookup_elem(&sec_gens, &gen);
 	if (!g)
 		return 0;
+	/* The cheap conditions first (open flags, cgroup, binary): an event
+	 * no rule can still want stops here, before its path is read. */
+	if (in->kind == SEC_KIND_OPEN && (m & (g->open_write | g->open_rdonly))) {
+		__u32 f = (__u32)in->args[2];
+
+		if (!(f & SEC_OPEN_WRITE_FLAGS))
+			m &= ~g->open_write;
+		if ((f & O_ACCMODE) != 0)
+			m &= ~g->open_rdonly;
+		if (!m)
+			return 0;
+	}
 	cgid = bpf_get_current_cgroup_id();
 	uid_gid = bpf_get_current_uid_gid();
 	if (m & (g->need_cgroup | g->except_cgroup)) {
@@ -224,22 +312,37 @@ static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
 		if (bv)
 			m &= ~bv->except;
 	}
+	if (!m)
+		return 0;
+	if (in->path_state == 3) {
+		/* Some rule may want this event: now read its path. */
+		/* A branch, not args[path_arg]: constant stack offsets only. */
+		const void *src = (const void *)(in->path_arg ? in->args[1] : in->args[0]);
+		int n = read_path(sc, src, 1, &in->flags);
+
+		if (n < 0) {
+			stash_for_exit(in);
+			return 0;
+		}
+		in->path_state = 1;
+		in->path_len = n;
+	}
 	if (m & g->need_path) {
 		__u64 pm = 0, *x;
 
 		if (in->path_state == 1) {
+			/* One trie lookup for prefixes and exact paths: the NUL
+			 * is part of the key when the whole path was read, so
+			 * an exact entry matches only a path that ends there. */
 			__u32 len = in->path_len < SEC_PREFIX_LEN ? in->path_len : SEC_PREFIX_LEN;
 
-			sc->ek.gen = gen;
-			x = bpf_map_lookup_elem(&sec_exact, &sc->ek);
-			if (x && !(in->flags & SEC_F_PATH_TRUNCATED))
-				pm |= *x;
+			if (len < SEC_PREFIX_LEN && !(in->flags & SEC_F_PATH_TRUNCATED))
+				len += 1;
 			sc->pk.gen = gen;
-			__builtin_memcpy(sc->pk.path, sc->ek.path, SEC_PREFIX_LEN);
 			sc->pk.prefixlen = 8 + len * 8;
 			x = bpf_map_lookup_elem(&sec_prefix, &sc->pk);
 			if (x)
-				pm |= *x;
+				pm = *x;
 		}
 		m &= ~g->need_path | pm;
 	}
@@ -290,6 +393,9 @@ static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->n_ancestors = 0;
 	e->pad2 = 0;
+	e->dir_ino = 0;
+	e->dir_dev = 0;
+	e->pad3 = 0;
 	__builtin_memset(e->anc, 0, sizeof(e->anc));
 	if (in->side == SEC_SIDE_TP) {
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
@@ -314,6 +420,8 @@ static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
 				break;
 		}
 
+		if (in->kind == SEC_KIND_OPEN && in->path_state == 1 && sc->pk.path[0] != '/')
+			start_dir(e, t, (int)in->args[0]);
 		e->ppid = BPF_CORE_READ(t, real_parent, tgid);
 		e->euid = BPF_CORE_READ(t, cred, euid.val);
 		e->cap_effective = BPF_CORE_READ(t, cred, cap_effective.val);
@@ -339,7 +447,15 @@ static __noinline int sec_handle(struct sec_in *in, struct sec_scratch *sc)
 		e->hdr.flags |= SEC_F_NO_TASK;
 	}
 	e->path_len = in->path_state == 1 ? in->path_len : 0;
-	__builtin_memcpy(e->path, sc->ek.path, sizeof(e->path));
+	/* The path and zeros after it (the scratch holds stale bytes past
+	 * the NUL; a record never carries them). */
+	__builtin_memset(e->path, 0, sizeof(e->path));
+	if (in->path_state == 1) {
+		__u32 n = e->path_len & (SEC_PATH_LEN - 1);
+
+		if (n > 0)
+			bpf_probe_read_kernel(e->path, n, sc->pk.path);
+	}
 	count(SEC_CTR_SENT);
 	kg_event_submit(e);
 	return denied;
@@ -371,35 +487,24 @@ static __always_inline int sys_args(struct trace_event_raw_sys_enter *ctx, __u32
 		return 0;
 	in_init(&in, kind);
 	copy_args(in.args, ctx);
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
 
-/* A syscall with a user path in argument `pi` (0 or 1). */
+/* A syscall with a user path in argument `pi` (0 or 1). sec_handle reads
+ * the path only once the cheap conditions leave a rule that may want the
+ * event; when that read fails (not faulted in yet), sys_exit tries again. */
 static __always_inline int sys_path(struct trace_event_raw_sys_enter *ctx, __u32 kind, int pi)
 {
 	struct sec_scratch *sc = scratch();
 	struct sec_in in;
-	int n;
 
 	if (!sc)
 		return 0;
 	in_init(&in, kind);
 	copy_args(in.args, ctx);
-	n = read_path(sc, (const void *)in.args[pi & 1], 1, &in.flags);
-	if (n < 0) {
-		/* Not faulted in yet: try again at sys_exit. */
-		struct sec_stash st = {.kind = kind};
-		__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-		__builtin_memcpy(st.args, in.args, sizeof(st.args));
-		st.pad = pi;
-		bpf_map_update_elem(&sec_stash, &tid, &st, BPF_ANY);
-		return 0;
-	}
-	in.path_state = 1;
-	in.path_len = n;
+	in.path_state = 3;
+	in.path_arg = pi & 1;
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -408,7 +513,11 @@ static __always_inline int sys_path(struct trace_event_raw_sys_enter *ctx, __u32
 static __always_inline int sys_path_exit(struct trace_event_raw_sys_exit *ctx, __u32 kind)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct sec_stash *st = bpf_map_lookup_elem(&sec_stash, &tid);
+	struct sec_stash *st;
+
+	if (pending_none())
+		return 0; /* nothing stashed anywhere: no hash lookup */
+	st = bpf_map_lookup_elem(&sec_stash, &tid);
 	struct sec_scratch *sc;
 	struct sec_in in;
 	int n;
@@ -417,12 +526,12 @@ static __always_inline int sys_path_exit(struct trace_event_raw_sys_exit *ctx, _
 		return 0;
 	sc = scratch();
 	if (!sc) {
-		bpf_map_delete_elem(&sec_stash, &tid);
+		stash_take(tid);
 		return 0;
 	}
 	in_init(&in, kind);
 	__builtin_memcpy(in.args, st->args, sizeof(in.args));
-	bpf_map_delete_elem(&sec_stash, &tid);
+	stash_take(tid);
 	in.ret = ctx->ret;
 	n = read_path(sc, (const void *)in.args[st->pad & 1], 1, &in.flags);
 	if (n < 0) {
@@ -477,7 +586,6 @@ static __always_inline int sys_sockaddr(struct trace_event_raw_sys_enter *ctx, _
 	in_init(&in, kind);
 	copy_args(in.args, ctx);
 	read_sockaddr(&in, (const void *)in.args[1]);
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -525,7 +633,6 @@ int BPF_PROG(sec_fork_btf, struct task_struct *parent, struct task_struct *child
 	in_init(&in, SEC_KIND_FORK);
 	in.args[0] = BPF_CORE_READ(child, tgid);
 	in.args[1] = BPF_CORE_READ(parent, tgid);
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -543,7 +650,6 @@ int BPF_PROG(sec_exit_btf, struct task_struct *p)
 		return 0;
 	in_init(&in, SEC_KIND_EXIT);
 	in.ret = BPF_CORE_READ(p, exit_code);
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -585,7 +691,6 @@ int sec_fork(struct trace_event_raw_sched_process_fork *ctx)
 	in_init(&in, SEC_KIND_FORK);
 	in.args[0] = ctx->child_pid;
 	in.args[1] = ctx->parent_pid;
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -606,7 +711,6 @@ int sec_exit(struct trace_event_raw_sched_process_template *ctx)
 	in_init(&in, SEC_KIND_EXIT);
 	t = (struct task_struct *)bpf_get_current_task();
 	in.ret = BPF_CORE_READ(t, exit_code);
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -649,14 +753,18 @@ static __always_inline int accept_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	copy_args(st.args, ctx);
-	bpf_map_update_elem(&sec_stash, &tid, &st, BPF_ANY);
+	stash_put(tid, &st);
 	return 0;
 }
 
 static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct sec_stash *st = bpf_map_lookup_elem(&sec_stash, &tid);
+	struct sec_stash *st;
+
+	if (pending_none())
+		return 0; /* nothing stashed anywhere: no hash lookup */
+	st = bpf_map_lookup_elem(&sec_stash, &tid);
 	struct sec_scratch *sc;
 	struct sec_in in;
 
@@ -664,13 +772,12 @@ static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	in_init(&in, SEC_KIND_ACCEPT);
 	__builtin_memcpy(in.args, st->args, sizeof(in.args));
-	bpf_map_delete_elem(&sec_stash, &tid);
+	stash_take(tid);
 	sc = scratch();
 	if (!sc || ctx->ret < 0)
 		return 0;
 	in.ret = ctx->ret;
 	read_sockaddr(&in, (const void *)in.args[1]);
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	sec_handle(&in, sc);
 	return 0;
 }
@@ -753,7 +860,6 @@ static __always_inline int cg_addr(struct bpf_sock_addr *ctx, __u32 kind, int v6
 		in.family = AF_INET;
 		__builtin_memcpy(in.addr, &w, 4);
 	}
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	return sec_handle(&in, sc) ? 0 : 1;
 }
 
@@ -780,7 +886,6 @@ int sec_cg_sock(struct bpf_sock *ctx)
 	in.args[0] = ctx->family;
 	in.args[1] = ctx->type;
 	in.args[2] = ctx->protocol;
-	__builtin_memset(sc->ek.path, 0, sizeof(sc->ek.path));
 	return sec_handle(&in, sc) ? 0 : 1;
 }
 

@@ -1,7 +1,8 @@
 // The security module inside the real agent (`kagami agent`, root): a policy
 // file, an attack from a test pod (containerd-named cgroups), then
 //   - `kagami events --json` shows the alert with rule, process, container, pod;
-//   - the file sink is in Falco's shape (agent.events.format: falco);
+//   - the file sink is in Falco's shape (agent.events.format: falco), and so
+//     are `kagami events --falco` and `kagami events --follow --falco`;
 //   - /metrics has kagami_security_rule_matches_total for the rule, and
 //     promtool accepts the exposition;
 //   - `kagami apply` of a config whose policy is invalid fails with the
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -26,6 +28,7 @@
 #include "bpf/kernel.h"
 #include "support/cgroup.h"
 #include "support/netns.h"
+#include "support/agent_process.h"
 #include "support/shell.h"
 
 namespace kagami {
@@ -84,33 +87,12 @@ class SecurityAgentProcess : public ::testing::Test {
                         << "\n";
   }
   void start_agent() {
-    const std::string log = (dir_ / "agent.log").string();
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(kKagami.c_str(), "kagami", "agent", "--config", (dir_ / "kagami.yaml").c_str(), nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 200; ++i) {
-      auto s = kagami("status --json");
-      if (s.rc == 0) {
-        http_ = json::parse(s.out)["http"].get<std::string>();
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "agent did not come up; log:\n" << sh("cat " + log).out;
+    agent_ = std::make_unique<test::AgentProcess>(kKagami, socket_, (dir_ / "agent.log").string());
+    const std::string why = agent_->start((dir_ / "kagami.yaml").string());
+    ASSERT_TRUE(why.empty()) << why;
+    http_ = agent_->http();
   }
-  int stop_agent(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
+  int stop_agent(int sig) { return agent_ ? agent_->stop(sig) : -1; }
   Cmd kagami(const std::string& args) const { return sh(kKagami + " --socket " + socket_ + " " + args); }
 
   // A child in the pod opens /etc/hostname; returns its pid.
@@ -145,7 +127,7 @@ class SecurityAgentProcess : public ::testing::Test {
   std::vector<std::string> made_;
   fs::path dir_;
   std::string pin_root_, socket_, http_;
-  pid_t pid_ = -1;
+  std::unique_ptr<test::AgentProcess> agent_;
 };
 
 TEST_F(SecurityAgentProcess, AlertsFalcoSinkMetricsAndBadPolicyKeepsTheOld) {
@@ -173,6 +155,26 @@ TEST_F(SecurityAgentProcess, AlertsFalcoSinkMetricsAndBadPolicyKeepsTheOld) {
   EXPECT_EQ(falco["output_fields"]["proc.pid"], a);
   EXPECT_EQ(falco["output_fields"]["container.id"], kCid.substr(0, 12));
   EXPECT_EQ(falco["output_fields"]["k8s.pod.uid"], kUid);
+
+  // `kagami events --falco`: the history in the same shape.
+  json hist;
+  auto fh = kagami("events --module security --falco --limit 0");
+  ASSERT_EQ(fh.rc, 0) << fh.out;
+  std::istringstream fin2(fh.out);
+  for (std::string line; std::getline(fin2, line);) {
+    json j = json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    if (j.value("rule", "") == "watched-open") hist = j;
+  }
+  ASSERT_FALSE(hist.is_null()) << fh.out;
+  for (const char* k : {"rule", "priority", "time", "output", "output_fields", "source", "hostname"})
+    EXPECT_TRUE(hist.contains(k)) << k << ": " << hist.dump();
+  EXPECT_EQ(hist["priority"], "Error");
+  EXPECT_EQ(hist["output_fields"]["proc.pid"], a);
+  EXPECT_EQ(hist["output_fields"]["fd.name"], "/etc/hostname");
+  EXPECT_EQ(hist["output_fields"]["k8s.pod.uid"], kUid);
+  EXPECT_EQ(hist["time"], falco["time"]);
+  EXPECT_EQ(hist["hostname"], falco["hostname"]);
 
   auto m = sh("curl -sf http://" + http_ + "/metrics");
   ASSERT_EQ(m.rc, 0);
@@ -202,6 +204,30 @@ TEST_F(SecurityAgentProcess, AlertsFalcoSinkMetricsAndBadPolicyKeepsTheOld) {
   auto ev3 = events_of(c);
   ASSERT_EQ(ev3.size(), 1u);
   EXPECT_EQ(ev3[0]["rule"], "renamed-open");
+
+  // `kagami events --follow --falco`: new events streamed in Falco's shape.
+  const std::string follow = (dir_ / "follow.falco").string();
+  auto bg = sh("timeout 20 " + kKagami + " --socket " + socket_ + " events --follow --falco --module security > " +
+               follow + " 2>&1 & echo $!");
+  ASSERT_EQ(bg.rc, 0);
+  const pid_t follower = std::stoi(bg.out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the follower subscribes
+  const pid_t d = attack();
+  json streamed;
+  for (int i = 0; i < 100 && streamed.is_null(); ++i) {
+    std::ifstream fs_in(follow);
+    for (std::string line; std::getline(fs_in, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.contains("output_fields") && j["output_fields"].value("proc.pid", 0) == d) streamed = j;
+    }
+    if (streamed.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(follower, SIGTERM);
+  ASSERT_FALSE(streamed.is_null()) << sh("cat " + follow).out;
+  EXPECT_EQ(streamed["rule"], "renamed-open");
+  EXPECT_EQ(streamed["priority"], "Error");
+  EXPECT_EQ(streamed["output_fields"]["container.id"], kCid.substr(0, 12));
+  EXPECT_FALSE(streamed["hostname"].get<std::string>().empty());
   EXPECT_EQ(stop_agent(SIGTERM), 0);
 }
 

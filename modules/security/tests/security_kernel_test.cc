@@ -55,6 +55,7 @@
 #include "modules/security/security.h"
 #include "support/cgroup.h"
 #include "support/netns.h"
+#include "support/ring_sources.h"
 
 namespace kagami {
 namespace {
@@ -159,6 +160,7 @@ class SecurityKernel : public ::testing::Test {
     resolver_ = std::make_unique<identity::Resolver>();
   }
   void TearDown() override {
+    mod_.stop();  // the refresh thread, where a test started it
     if (pm_) {
       for (const auto& p : pm_->list()) (void)pm_->unload(p.name);
       pm_.reset();
@@ -194,20 +196,9 @@ class SecurityKernel : public ::testing::Test {
     auto c = mod_.configure(*pm_);
     ASSERT_TRUE(c) << c.error().message;
     loop_ = std::make_unique<agent::EventLoop>(*bus_);
-    std::vector<agent::LoopSource> srcs;
-    for (auto& s : mod_.event_sources()) {
-      agent::LoopSource ls;
-      ls.module = "security";
-      auto r = pm_->map_fd(s.program, s.ring_map);
-      ASSERT_TRUE(r) << r.error().message;
-      ls.ring = std::move(*r);
-      auto d = pm_->map_fd(s.program, s.drops_map);
-      ASSERT_TRUE(d) << d.error().message;
-      ls.drops = std::move(*d);
-      ls.source = std::move(s);
-      srcs.push_back(std::move(ls));
-    }
-    ASSERT_TRUE(loop_->set_sources(std::move(srcs)));
+    auto srcs = test::ring_sources(*pm_, "security", mod_.event_sources());
+    ASSERT_TRUE(srcs) << srcs.error().message;
+    ASSERT_TRUE(loop_->set_sources(std::move(*srcs)));
   }
 
   std::vector<json> drain() {
@@ -779,6 +770,234 @@ TEST_F(SecurityKernel, HostilePathsArgvAncestryAndFloods) {
   EXPECT_EQ(storm_events + rl + rf, uint64_t(K)) << "an exec was lost without being counted";
   for (const auto& q : quiet_runs)
     EXPECT_FALSE(of(evs, q.pid).empty()) << "the quiet pod was blinded by the noisy one";
+}
+
+// match.args: exec argument patterns, matched in userspace on the record's
+// arguments (alert only); real execs of curl and of a shell running nc.
+TEST_F(SecurityKernel, ExecArgumentPatternsMatchRealCommandLines) {
+  TestPod pod(base_, kUidA, kCidA);
+  ASSERT_FALSE(pod.path().empty());
+  ASSERT_NO_FATAL_FAILURE(load(fmt::format(R"(rules:
+  - name: curl-plain-http
+    event: exec
+    selector: {{container: {0}, binary: [curl]}}
+    match: {{args: {{prefix: "http://"}}}}
+  - name: shell-runs-nc
+    event: exec
+    selector: {{container: {0}}}
+    match:
+      args:
+        - {{index: 1, equals: "-c"}}
+        - {{contains: "nc "}}
+)",
+                                           kCidA.substr(0, 12))));
+  auto run = [&](std::vector<std::string> argv) {
+    return in_pod(pod.path(), [argv] {
+      int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      return exec_in(argv[0].c_str(), argv);
+    });
+  };
+  Child curl_http = run({"/usr/bin/curl", "-s", "-m", "1", "http://127.0.0.1:9/"});
+  Child curl_file = run({"/usr/bin/curl", "-s", "-m", "1", "file:///etc/hostname"});
+  Child sh_nc = run({"/bin/sh", "-c", "nc -z -w 1 127.0.0.1 9; exit 0"});
+  Child sh_other = run({"/bin/sh", "-c", "echo nc; exit 0"});   // "nc" but not "nc "
+  Child sh_no_c = run({"/bin/sh", "-e", "-c", "nc -h; exit 0"});  // -c is not argv[1]
+  auto evs = drain();
+  auto rules_of = [&](const Child& c) {
+    std::set<std::string> r;
+    for (const auto& e : of(evs, c.pid))
+      if (e["kind"] == "exec")
+        for (const auto& x : e["rules"]) r.insert(x.get<std::string>());
+    return r;
+  };
+  EXPECT_EQ(rules_of(curl_http), std::set<std::string>{"curl-plain-http"});
+  EXPECT_TRUE(rules_of(curl_file).empty());
+  EXPECT_EQ(rules_of(sh_nc), std::set<std::string>{"shell-runs-nc"});
+  EXPECT_TRUE(rules_of(sh_other).empty());
+  EXPECT_TRUE(rules_of(sh_no_c).empty());
+  for (const auto& e : of(evs, sh_nc.pid)) {
+    if (e["kind"] != "exec") continue;
+    EXPECT_EQ(e["process"]["args"], json({"/bin/sh", "-c", "nc -z -w 1 127.0.0.1 9; exit 0"}));
+  }
+  // Filtered records are neither events nor drops.
+  EXPECT_EQ(bus_->stats_json()["dropped"].value("security", json::object()).value("decode", 0), 0);
+}
+
+// openat(dirfd, "shadow") under /etc: resolved from /proc while the dirfd
+// is still the directory the kernel saw (same inode), else marked
+// unresolved; never a wrong path. The read-shadow rule of the default
+// policy matches the path as given, so a relative open is caught here by a
+// rule without a path.
+TEST_F(SecurityKernel, RelativeOpensResolveFromTheDirfdOrSayWhyNot) {
+  TestPod pod(base_, kUidA, kCidA);
+  ASSERT_FALSE(pod.path().empty());
+  ASSERT_NO_FATAL_FAILURE(load(fmt::format(R"(rules:
+  - name: any-open-in-pod
+    event: open
+    selector: {{container: {0}, binary: [security_kernel]}}
+)",
+                                           kCidA.substr(0, 12))));
+  // Each child opens relative to a dirfd, then waits for the drain (a: the
+  // fd stays; b: the fd is replaced by /tmp's under the same number; c: it
+  // exits at once; d: relative to its cwd).
+  struct Waiter {
+    pid_t pid = -1;
+    int go[2] = {-1, -1}, ready[2] = {-1, -1};
+  };
+  auto start = [&](int mode) {
+    Waiter w;
+    EXPECT_EQ(::pipe(w.go), 0);
+    EXPECT_EQ(::pipe(w.ready), 0);
+    w.pid = fork();
+    if (w.pid == 0) {
+      int fd = ::open((pod.path() + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(120);
+      ::close(fd);
+      int dfd = ::open("/etc", O_RDONLY | O_DIRECTORY);
+      if (dfd < 0) _exit(121);
+      if (mode == 3) {
+        if (::fchdir(dfd) != 0) _exit(122);
+        ::openat(AT_FDCWD, "shadow", O_RDONLY);
+      } else {
+        ::openat(dfd, "shadow", O_RDONLY);
+      }
+      if (mode == 1) {
+        int t = ::open("/tmp", O_RDONLY | O_DIRECTORY);
+        ::dup2(t, dfd);  // the same number, another directory
+      }
+      if (mode == 2) _exit(0);
+      char c = 1;
+      if (::write(w.ready[1], &c, 1) != 1 || ::read(w.go[0], &c, 1) != 1) _exit(123);
+      _exit(0);
+    }
+    if (mode != 2) {
+      char c;
+      EXPECT_EQ(::read(w.ready[0], &c, 1), 1);
+    } else {
+      ::waitpid(w.pid, nullptr, 0);
+    }
+    return w;
+  };
+  Waiter a = start(0), b = start(1), c = start(2), d = start(3);
+  auto evs = drain();  // decoded while a, b and d still run
+  for (Waiter* w : {&a, &b, &d}) {
+    char x = 1;
+    EXPECT_EQ(::write(w->go[1], &x, 1), 1);
+    ::waitpid(w->pid, nullptr, 0);
+  }
+  for (Waiter* w : {&a, &b, &c, &d})
+    for (int fd : {w->go[0], w->go[1], w->ready[0], w->ready[1]}) ::close(fd);
+  auto shadow_of = [&](pid_t pid) {
+    for (const auto& e : of(evs, pid))
+      if (e["kind"] == "open" && e["file"]["path"] == "shadow") return e["file"];
+    return json();
+  };
+  json fa = shadow_of(a.pid), fb = shadow_of(b.pid), fc = shadow_of(c.pid), fd = shadow_of(d.pid);
+  ASSERT_FALSE(fa.is_null());
+  EXPECT_EQ(fa["resolved"], "/etc/shadow") << fa.dump();
+  EXPECT_EQ(fa["resolved_late"], true);
+  EXPECT_GE(fa["dirfd"].get<int>(), 0);
+  ASSERT_FALSE(fb.is_null());
+  EXPECT_TRUE(fb["resolved"].is_null()) << "a reused dirfd gave a path: " << fb.dump();
+  EXPECT_EQ(fb["unresolved"], "the dirfd now refers to another directory");
+  ASSERT_FALSE(fc.is_null());
+  EXPECT_TRUE(fc["resolved"].is_null()) << fc.dump();
+  EXPECT_TRUE(fc.contains("unresolved"));
+  ASSERT_FALSE(fd.is_null());
+  EXPECT_EQ(fd["dirfd"], -100);
+  EXPECT_EQ(fd["resolved"], "/etc/shadow") << fd.dump();
+}
+
+// Selectors by Kubernetes namespace and pod labels, resolved against the
+// declared workloads (the config's `workloads:`): a cgroup workload is its
+// pod's cgroup and below; a netns workload is the cgroups of the processes
+// in that namespace, found again by the 1-second refresh, so a pod whose
+// process enters the namespace after the policy is in force is covered.
+TEST_F(SecurityKernel, NamespaceAndLabelSelectorsFollowDeclaredWorkloads) {
+  TestPod amf(base_, kUidA, kCidA), smf(base_, kUidB, kCidB);
+  ASSERT_FALSE(amf.path().empty());
+  ASSERT_FALSE(smf.path().empty());
+  test::TestNetwork net;
+  auto host = net.add_host();
+  ASSERT_TRUE(host) << host.error().message;
+  const std::string kUidC = "6f1b2c3d-0000-4000-8000-00000000000c";
+  const std::string kCidC = std::string(56, 'c') + "0000000c";
+  TestPod upf(base_, kUidC, kCidC);
+  ASSERT_FALSE(upf.path().empty());
+  auto pod_slice = [](const TestPod& p) { return fs::path(p.path()).parent_path().string(); };
+  json workloads = json::array({
+      {{"name", "amf"}, {"namespace", "core5g"}, {"labels", {{"app", "amf"}, {"tier", "cp"}}}, {"cgroup", pod_slice(amf)}},
+      {{"name", "smf"}, {"namespace", "core5g"}, {"labels", {{"app", "smf"}, {"tier", "cp"}}}, {"cgroup", pod_slice(smf)}},
+      {{"name", "upf"}, {"namespace", "edge"}, {"labels", {{"app", "upf"}}}, {"netns", host->ns}},
+  });
+  ASSERT_NO_FATAL_FAILURE(load(R"(rules:
+  - name: shell-in-amf
+    event: exec
+    selector: {pod_labels: {app: amf}, binary: [sh]}
+  - name: cp-but-smf
+    event: exec
+    selector:
+      namespace: [core5g]
+      pod_label_expressions:
+        - {key: tier, operator: In, values: [cp]}
+        - {key: app, operator: NotIn, values: [smf]}
+  - name: hostname-read-at-edge
+    event: open
+    selector: {namespace: edge}
+    match: {path: /etc/hostname}
+)",
+                               {{"workloads", workloads}}));
+  ASSERT_TRUE(mod_.start(*pm_));
+  Child sa = in_pod(amf.path(), [] { return exec_in("/bin/sh", {"sh", "-c", "exit 0"}); });
+  Child sb = in_pod(smf.path(), [] { return exec_in("/bin/sh", {"sh", "-c", "exit 0"}); });
+  Child ha = in_pod(amf.path(), [] { return ::open("/etc/hostname", O_RDONLY) >= 0 ? 0 : 1; });
+  ASSERT_EQ(sa.exit_code(), 0);
+  ASSERT_EQ(sb.exit_code(), 0);
+  ASSERT_EQ(ha.exit_code(), 0);
+
+  // The UPF's process enters its pod and its namespace only now; it opens
+  // once told to, after two refresh periods.
+  int go[2], ready[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(ready), 0);
+  const std::string nspath = "/run/netns/" + host->ns;
+  pid_t late = fork();
+  if (late == 0) {
+    int fd = ::open((upf.path() + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(120);
+    ::close(fd);
+    int ns = ::open(nspath.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) _exit(121);
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) _exit(122);
+    _exit(::open("/etc/hostname", O_RDONLY) >= 0 ? 0 : 1);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  Child lr;
+  lr.pid = late;
+  ::waitpid(late, &lr.status, 0);
+  for (int fd : {go[0], go[1], ready[0], ready[1]}) ::close(fd);
+  ASSERT_EQ(lr.exit_code(), 0);
+
+  auto evs = drain();
+  auto rules_of = [&](pid_t pid) {
+    std::set<std::string> r;
+    for (const auto& e : of(evs, pid))
+      for (const auto& x : e["rules"]) r.insert(x.get<std::string>());
+    return r;
+  };
+  EXPECT_EQ(rules_of(sa.pid), (std::set<std::string>{"shell-in-amf", "cp-but-smf"}));
+  EXPECT_TRUE(rules_of(sb.pid).empty()) << "the smf pod matched a rule selecting others";
+  EXPECT_TRUE(rules_of(ha.pid).empty()) << "an open outside the edge namespace matched";
+  EXPECT_EQ(rules_of(late), (std::set<std::string>{"hostname-read-at-edge"}))
+      << "the netns workload's process was not covered within the refresh";
+  for (const auto& e : of(evs, late)) EXPECT_EQ(e["container"]["pod_uid"], kUidC);
+  mod_.stop();
 }
 
 }  // namespace

@@ -123,5 +123,28 @@ TEST(SecurityPipeline, ConfigKeysOfTheAdditions) {
   EXPECT_FALSE(burst0);
 }
 
+// The config's top-level workloads reach the security module too (its
+// namespace and pod_labels selectors), without the policy module's keys.
+TEST(SecurityPipeline, TopLevelWorkloadsReachTheSecurityModule) {
+  ParseOptions o;
+  o.check_objects = false;
+  auto c = parse_config(R"(modules:
+  security: {enabled: true}
+workloads:
+  - {name: amf, namespace: core5g, labels: {app: amf}, netns: amf-ns}
+)",
+                        o);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->modules.count("security"));
+  const json& w = c->modules.at("security").section["workloads"];
+  ASSERT_TRUE(w.is_array()) << c->modules.at("security").section.dump();
+  EXPECT_EQ(w[0]["labels"]["app"], "amf");
+  EXPECT_EQ(c->modules.at("policy").section["workloads"], w);
+  // Without the security module listed, nothing is added for it.
+  auto d = parse_config("workloads:\n  - {name: a, netns: x}\n", o);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_FALSE(d->modules.count("security"));
+}
+
 }  // namespace
 }  // namespace kagami::agent

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "modules/security/policy.h"
 #include "modules/security/proc_cache.h"
@@ -56,7 +58,8 @@ TEST(SecurityPolicy, ErrorsCarryLineColumnAndField) {
   EXPECT_NE(err("rules: [\n").find("p.yaml:"), std::string::npos);  // YAML syntax error with a position
   EXPECT_NE(err("rules:\n  - name: a\n    event: exec\n  - name: a\n    event: exec\n").find("used twice"),
             std::string::npos);
-  EXPECT_NE(err("rules:\n  - name: a\n    event: exec\n    selector: {namespace: core}\n").find("Kubernetes metadata"),
+  EXPECT_NE(err("rules:\n  - name: a\n    event: exec\n    selector: {namespace: {a: b}}\n")
+                .find("p.yaml:4:27: rules[0].selector.namespace: must be a string or a list of strings"),
             std::string::npos);
   EXPECT_NE(err("rules:\n  - name: a\n    event: exec\n    match: {port: 80}\n").find("does not apply"),
             std::string::npos);
@@ -131,6 +134,158 @@ TEST(SecurityPolicy, CgroupSelectorsFollowContainerdNames) {
   SelVal host = cgroup_masks(*c, "/system.slice/sshd.service");
   EXPECT_EQ(host.match, 0u);
   EXPECT_EQ(host.except, 0u);
+}
+
+// namespace / pod_labels / pod_label_expressions against declared
+// workloads: Kubernetes matchLabels and matchExpressions semantics, both
+// parts ANDed with the cgroup part where given; errors with line and column.
+TEST(SecurityPolicy, NamespaceAndLabelSelectorsResolveAgainstWorkloads) {
+  auto p = parse_policy(R"(rules:
+  - {name: amf, event: exec, selector: {pod_labels: {app: amf}}}
+  - {name: ns, event: exec, selector: {namespace: [core5g, edge]}}
+  - name: expr
+    event: exec
+    selector:
+      pod_label_expressions:
+        - {key: tier, operator: Exists}
+        - {key: app, operator: NotIn, values: [smf]}
+  - {name: both, event: exec, selector: {namespace: core5g, in_container: true}}
+  - {name: not-amf, event: exec, except: {pod_labels: {app: amf}}}
+)",
+                        "p");
+  ASSERT_TRUE(p) << p.error().message;
+  auto c = compile_policy(*p);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->k8s);
+  EXPECT_EQ(c->gen.need_cgroup, 0xfu);
+  EXPECT_EQ(c->gen.except_cgroup, 0x10u);
+  identity::DeclaredWorkload amf{"amf", "core5g", {{"app", "amf"}, {"tier", "cp"}}, "", "/a"};
+  identity::DeclaredWorkload smf{"smf", "core5g", {{"app", "smf"}, {"tier", "cp"}}, "", "/b"};
+  identity::DeclaredWorkload upf{"upf", "edge", {{"app", "upf"}}, "x", ""};
+  const std::string ctr = "/kubepods.slice/cri-containerd-" + std::string(64, 'a') + ".scope";
+  EXPECT_EQ(cgroup_masks(*c, "/a", {&amf}).match, 0x7u);
+  EXPECT_EQ(cgroup_masks(*c, "/a", {&amf}).except, 0x10u);
+  EXPECT_EQ(cgroup_masks(*c, ctr, {&amf}).match, 0xfu);  // in a container too
+  EXPECT_EQ(cgroup_masks(*c, "/b", {&smf}).match, 0x2u);
+  EXPECT_EQ(cgroup_masks(*c, "/u", {&upf}).match, 0x2u);
+  EXPECT_EQ(cgroup_masks(*c, "/none", {}).match, 0u);
+
+  EXPECT_NE(err("rules:\n  - {name: x, event: exec, selector: {pod_labels: [a]}}\n").find("p.yaml:2:"),
+            std::string::npos);
+  const std::string e = err(R"(rules:
+  - name: x
+    event: exec
+    selector:
+      pod_label_expressions:
+        - {key: app, operator: Near, values: [a]}
+)");
+  EXPECT_NE(e.find("p.yaml:6:"), std::string::npos) << e;
+  EXPECT_NE(e.find("rules[0].selector.pod_label_expressions[0].operator"), std::string::npos) << e;
+  EXPECT_NE(err("rules:\n  - name: x\n    event: exec\n    selector:\n      pod_label_expressions: [{key: a, operator: In}]\n")
+                .find("In and NotIn need values"),
+            std::string::npos);
+}
+
+// The shared reader of the config's workloads, and their cgroups: a cgroup
+// workload is its directory and below (file path or relative to the root);
+// a netns workload is the cgroups of the processes in it (a fake /proc).
+TEST(SecurityWorkloads, DeclaredWorkloadsParseAndResolve) {
+  auto w = identity::parse_declared_workloads(nlohmann::json::parse(R"([
+    {"name": "amf", "namespace": "core5g", "labels": {"app": "amf"}, "cgroup": "/cg/kubepods.slice/pod-a"},
+    {"name": "upf", "labels": {"app": "upf"}, "netns": "/nonexistent-kagami-netns"},
+    {"name": "me", "netns": "/proc/self/ns/net", "ips": ["10.0.0.1"]}
+  ])"));
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_EQ(w->size(), 3u);
+  EXPECT_EQ((*w)[1].ns, "default");
+  auto bad = identity::parse_declared_workloads(nlohmann::json::parse(R"([{"name": "a", "netns": "x", "cgroup": "/y"}])"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("workloads[0]: give exactly one of netns and cgroup"), std::string::npos);
+  bad = identity::parse_declared_workloads(nlohmann::json::parse(R"([{"name": "a", "netns": "x", "labels": {"k": 1}}])"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("workloads[0].labels.k"), std::string::npos);
+
+  // A fake /proc: one process in this process's netns, one elsewhere.
+  const fs::path proc = fs::temp_directory_path() / ("kagami-test-wl-" + std::to_string(getpid()));
+  fs::create_directories(proc / "100" / "ns");
+  fs::create_directories(proc / "200" / "ns");
+  fs::create_symlink("/proc/self/ns/net", proc / "100" / "ns" / "net");
+  fs::create_symlink("/proc/self/ns/uts", proc / "200" / "ns" / "net");
+  std::ofstream(proc / "100" / "cgroup") << "0::/kubepods.slice/pod-u/cri-containerd-1.scope\n";
+  std::ofstream(proc / "200" / "cgroup") << "0::/other\n";
+  auto cg = identity::workload_cgroups(*w, "/cg", proc.string());
+  fs::remove_all(proc);
+  ASSERT_EQ(cg.size(), 3u);
+  EXPECT_TRUE(cg[0].contains("/kubepods.slice/pod-a"));
+  EXPECT_TRUE(cg[0].contains("/kubepods.slice/pod-a/cri-containerd-x.scope"));
+  EXPECT_FALSE(cg[0].contains("/kubepods.slice/pod-ab"));
+  EXPECT_TRUE(cg[1].exact.empty());  // the namespace does not exist (yet): nothing, no error
+  EXPECT_EQ(cg[2].exact, (std::set<std::string>{"/kubepods.slice/pod-u/cri-containerd-1.scope"}));
+}
+
+// Exact paths share the trie with prefixes: an exact entry carries the
+// rules of every prefix of it (the longest match is the whole answer); the
+// open-flag masks let the kernel drop an open before reading its path; an
+// exact path needs room for its NUL in the key (254 bytes at most).
+TEST(SecurityPolicy, ExactPathsCarryTheirPrefixesAndFlagMasks) {
+  auto p = parse_policy(R"(rules:
+  - {name: etc-writes, event: open, match: {path_prefix: /etc/, open: write}}
+  - {name: shadow, event: open, match: {path: /etc/shadow}}
+  - {name: reads, event: open, match: {open: read}}
+  - {name: root, event: open, match: {path_prefix: /}}
+)",
+                        "p");
+  ASSERT_TRUE(p) << p.error().message;
+  auto c = compile_policy(*p);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->exact.at("/etc/shadow"), 0xbu);  // itself, /etc/ and /
+  EXPECT_EQ(c->prefix.at("/etc/"), 0x9u);
+  EXPECT_EQ(c->gen.open_write, 0x1u);
+  EXPECT_EQ(c->gen.open_rdonly, 0x4u);
+  const std::string p254 = "/" + std::string(253, 'a'), p255 = "/" + std::string(254, 'a');
+  EXPECT_TRUE(parse_policy("rules:\n  - {name: x, event: open, match: {path: " + p254 + "}}\n", "p"));
+  EXPECT_NE(err("rules:\n  - {name: x, event: open, match: {path: " + p255 + "}}\n").find("longer than the 254 bytes"),
+            std::string::npos);
+  EXPECT_TRUE(parse_policy("rules:\n  - {name: x, event: open, match: {path_prefix: " + p255 + "}}\n", "p"));
+}
+
+// match.args: parsed with line and column, exec only, alert only; matched
+// as documented (index, equals, prefix, contains; any argument without
+// an index).
+TEST(SecurityPolicy, ExecArgumentPatterns) {
+  auto p = parse_policy(R"(rules:
+  - name: nc
+    event: exec
+    match:
+      args: [{index: 1, equals: "-c"}, {contains: "nc "}]
+  - {name: curl, event: exec, match: {args: {prefix: "http://"}}}
+)",
+                        "p");
+  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_EQ(p->rules[0].args.size(), 2u);
+  auto c = compile_policy(*p);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->args_rules, 0x3u);
+  const auto& a = p->rules[0].args;
+  auto all = [&](std::vector<std::string> v) {
+    return std::all_of(a.begin(), a.end(), [&](const ArgPattern& x) { return x.matches(v); });
+  };
+  EXPECT_TRUE(all({"sh", "-c", "nc -l 4444"}));
+  EXPECT_FALSE(all({"sh", "-e", "-c", "nc -l 4444"}));
+  EXPECT_FALSE(all({"sh", "-c", "echo nc"}));
+  EXPECT_FALSE(all({"sh"}));
+  EXPECT_TRUE(p->rules[1].args[0].matches({"curl", "-s", "http://x/"}));
+  EXPECT_FALSE(p->rules[1].args[0].matches({"curl", "https://x/"}));
+
+  std::string e = err("rules:\n  - name: x\n    event: exec\n    match: {args: {index: 1, equals: a}}\n    actions: [kill]\n");
+  EXPECT_NE(e.find("p.yaml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("only alert is possible"), std::string::npos) << e;
+  e = err("rules:\n  - {name: x, event: open, match: {args: {contains: a}}}\n");
+  EXPECT_NE(e.find("does not apply to event kind open"), std::string::npos) << e;
+  e = err("rules:\n  - {name: x, event: exec, match: {args: {index: 1}}}\n");
+  EXPECT_NE(e.find("needs equals, prefix or contains"), std::string::npos) << e;
+  e = err("rules:\n  - {name: x, event: exec, match: {args: {suffix: a}}}\n");
+  EXPECT_NE(e.find("rules[0].match.args.suffix: unknown key"), std::string::npos) << e;
 }
 
 TEST(SecurityConfig, ErrorsNameTheField) {

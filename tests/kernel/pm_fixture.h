@@ -22,6 +22,7 @@
 #include "common/fd.h"
 
 #include "core/program_manager.h"
+#include "support/pins.h"
 #include "support/netns.h"
 
 namespace kagami::test {
@@ -47,8 +48,7 @@ class PmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!is_root()) GTEST_SKIP() << "needs root (CAP_BPF, CAP_NET_ADMIN): run the test as root";
-    static std::atomic<int> seq{0};
-    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-" + std::to_string(seq++);
+    pin_root_ = test::fresh_pin_root("pm");
     core::ManagerOptions o;
     o.pin_root = pin_root_;
     auto m = core::ProgramManager::create(o);

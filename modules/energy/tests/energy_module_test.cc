@@ -23,6 +23,7 @@
 #include "modules/n2/n2_module.h"
 #include "modules/obs/obs_module.h"
 #include "modules/transport/transport.h"
+#include "support/pins.h"
 #include "support/netns.h"
 #include "support/packet_builder.h"
 
@@ -72,7 +73,7 @@ class energyModulePm : public ::testing::TestWithParam<Hooks> {
     auto root = kagami::modules::cgroup2_root("/sys/fs/cgroup");
     if (!root) GTEST_SKIP() << "no cgroup v2 hierarchy: " << root.error().message;
     root_ = *root;
-    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-energy";
+    pin_root_ = kagami::test::fresh_pin_root("energy");
     kagami::core::ManagerOptions o;
     o.pin_root = pin_root_;
     auto m = kagami::core::ProgramManager::create(o);

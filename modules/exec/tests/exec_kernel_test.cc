@@ -36,6 +36,7 @@
 #include "identity/identity.h"
 #include "modules/exec/abi.h"
 #include "modules/exec/exec.h"
+#include "support/pins.h"
 #include "support/cgroup.h"
 #include "support/netns.h"
 #include "support/ring_sources.h"
@@ -89,7 +90,7 @@ class ExecKernel : public ::testing::Test {
     if (bpf::cgroup2_root().empty()) GTEST_SKIP() << "needs a cgroup v2 hierarchy (none mounted)";
     auto tf = bpf::ensure_tracefs();
     if (!tf) GTEST_SKIP() << "needs tracefs: " << tf.error().message;
-    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-exec" + std::to_string(seq_++);
+    pin_root_ = test::fresh_pin_root("exec");
     core::ManagerOptions o;
     o.pin_root = pin_root_;
     auto m = core::ProgramManager::create(o);
@@ -130,7 +131,6 @@ class ExecKernel : public ::testing::Test {
     return r ? std::move(*r) : std::vector<agent::LoopSource>{};
   }
 
-  static inline int seq_ = 0;
   std::string pin_root_;
   std::unique_ptr<core::ProgramManager> pm_;
 };
@@ -342,7 +342,7 @@ class ExecAgent : public ::testing::Test {
     if (bpf::cgroup2_root().empty()) GTEST_SKIP() << "needs a cgroup v2 hierarchy (none mounted)";
     dir_ = fs::temp_directory_path() / ("kagami-exec-agent-" + std::to_string(getpid()));
     fs::create_directories(dir_);
-    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-execagent";
+    pin_root_ = test::fresh_pin_root("execagent");
     // A copy of /bin/true under a name no other process uses.
     marker_ = (dir_ / "kagami-exec-marker").string();
     fs::copy_file("/bin/true", marker_);

@@ -53,6 +53,7 @@
 #include "identity/identity.h"
 #include "modules/security/abi.h"
 #include "modules/security/security.h"
+#include "support/pins.h"
 #include "support/cgroup.h"
 #include "support/netns.h"
 #include "support/ring_sources.h"
@@ -147,7 +148,7 @@ class SecurityKernel : public ::testing::Test {
     auto tf = bpf::ensure_tracefs();
     if (!tf) GTEST_SKIP() << "needs tracefs: " << tf.error().message;
     ASSERT_FALSE(base_.path().empty()) << base_.error();
-    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-sec" + std::to_string(seq_++);
+    pin_root_ = test::fresh_pin_root("sec");
     core::ManagerOptions o;
     o.pin_root = pin_root_;
     auto m = core::ProgramManager::create(o);
@@ -243,7 +244,6 @@ class SecurityKernel : public ::testing::Test {
     EXPECT_TRUE(found) << "rule " << rule << " did not fire for pid " << run.pid;
   }
 
-  static inline int seq_ = 0;
   test::TestCgroup base_;
   std::string pin_root_;
   fs::path policy_file_;

@@ -17,6 +17,7 @@
 
 #include "core/program_manager.h"
 #include "modules/transport/transport.h"
+#include "support/pins.h"
 #include "support/netns.h"
 
 namespace {
@@ -155,7 +156,7 @@ class TransportModulePm : public ::testing::TestWithParam<TransportHooks> {
  protected:
   void SetUp() override {
     KAGAMI_REQUIRE_ROOT();
-    pin_root_ = "/sys/fs/bpf/kagami-test-" + std::to_string(getpid()) + "-transport";
+    pin_root_ = kagami::test::fresh_pin_root("transport");
     kagami::core::ManagerOptions o;
     o.pin_root = pin_root_;
     auto m = kagami::core::ProgramManager::create(o);

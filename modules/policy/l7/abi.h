@@ -36,6 +36,9 @@
  * connection poisoned (reason short_head). */
 #define L7_MIN_403 48
 
+/* The HTTP/2 connection preface (RFC 9113 3.4): 24 bytes. */
+#define L7_H2_PREFACE_LEN 24
+
 enum l7_path_kind {
 	L7_PATH_ANY = 0,
 	L7_PATH_EXACT = 1,
@@ -52,16 +55,22 @@ enum l7_reason {
 	L7_R_POISONED = 6,    /* drop: bytes after a deny on a poisoned connection */
 	L7_R_BODY = 7,        /* allow: body bytes of an allowed request (Content-Length) */
 	L7_R_NO_STATE = 8,    /* deny: a socket in the sockhash without state (LRU evicted) */
-	L7_R__MAX = 9,
+	L7_R_H2C = 9,         /* deny: HTTP/2 preface on a policed port: GOAWAY, connection closed */
+	L7_R__MAX = 10,
 };
 
 enum l7_verdict { L7_V_ALLOW = 0, L7_V_DENY = 1 };
 
 struct l7_cfg {
-	__u32 nrules;       /* rules used in l7_rules[0..nrules) */
+	/* nrules and base are read together in one aligned 64-bit load: an
+	 * in-place update of this one-entry array can never pair one policy's
+	 * count with the other's half. */
+	__u32 nrules;       /* rules used in l7_rules[base .. base+nrules) */
+	__u32 base;         /* 0 or L7_MAX_RULES: the half in force */
 	__u32 generation;   /* 0: no policy written yet */
 	__u32 sample_rate;  /* flow events per second per CPU (0: none) */
 	__u32 sample_burst;
+	__u32 pad;
 };
 
 /* l7_ports: local port (host order) -> 1. A policed port: every request is

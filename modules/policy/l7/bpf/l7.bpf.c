@@ -41,7 +41,8 @@ struct l7_conn {
 	__u16 local_port;
 	__u32 peer_ip4, local_ip4;
 	__u16 peer_port;
-	__u16 pad2;
+	__u8 h2c;         /* the parser framed an HTTP/2 preface: the verdict refuses it */
+	__u8 pad2;
 	__u32 src_ident;
 };
 
@@ -75,7 +76,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, L7_MAX_RULES);
+	__uint(max_entries, 2 * L7_MAX_RULES);  /* two halves: see l7_cfg.base */
 	__type(key, __u32);
 	__type(value, struct l7_rule);
 } l7_rules SEC(".maps");
@@ -206,6 +207,19 @@ static __always_inline __u32 find_head_end(struct __sk_buff *skb, int off, __u32
 	return c.end;
 }
 
+/* "PRI * HTTP/2" as two little-endian words: two compares, few verifier states. */
+static __always_inline int is_h2_preface(const char *h)
+{
+	return *(const __u64 *)h == 0x5448202a20495250ULL /* "PRI * HT" */ &&
+	       *(const __u32 *)(h + 8) == 0x322f5054U /* "TP/2" */;
+}
+
+/* GOAWAY (RFC 9113 6.8), 24 bytes to replace the preface exactly: length 15,
+ * type 7, no flags, stream 0, last stream 0, HTTP_1_1_REQUIRED (0xd), and
+ * 7 bytes of debug data. */
+static const char kGoaway[L7_H2_PREFACE_LEN] = {0, 0, 15, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0d,
+						'k', 'a', 'g', 'a', 'm', 'i', '\n'};
+
 SEC("sk_skb/stream_parser")
 int l7_parser(struct __sk_buff *skb)
 {
@@ -226,6 +240,14 @@ int l7_parser(struct __sk_buff *skb)
 	if (!s)
 		return avail;  /* cannot happen (per-CPU array of one); the verdict judges */
 	__u32 end = find_head_end(skb, off, avail, s->head);
+	/* "PRI * HTTP/2.0\r\n\r\n" ends like a head at 18 bytes; the preface
+	 * is 24: one message, which the verdict refuses with a GOAWAY. */
+	if (end == 18 && is_h2_preface(s->head)) {
+		if (avail < L7_H2_PREFACE_LEN)
+			return 0;
+		c->h2c = 1;
+		return L7_H2_PREFACE_LEN;
+	}
 	if (end)
 		return end;
 	/* No end of head in L7_MAX_HEAD bytes: a message of that size, which the
@@ -241,7 +263,7 @@ struct match_ctx {
 	__u32 poff;        /* request-target offset in head */
 	__u16 port;
 	__u32 src;
-	__u32 nrules;
+	__u32 nrules, base;
 	__u32 matched;     /* rule_id, 0 = none */
 };
 
@@ -266,9 +288,9 @@ static long cmp_step(__u64 i, struct cmp_ctx *c)
 
 static long match_rule(__u64 i, struct match_ctx *m)
 {
-	__u32 k = i;
-	if (k >= m->nrules)
+	if (i >= m->nrules)
 		return 1;
+	__u32 k = m->base + i;
 	struct l7_rule *r = bpf_map_lookup_elem(&l7_rules, &k);
 	if (!r)
 		return 1;
@@ -318,7 +340,7 @@ static __always_inline int hdr_is(char *h, __u32 i, const char *n, __u32 len)
 	/* Unrolled: header names are at most 18 bytes. */
 #pragma unroll
 	for (int j = 0; j < 18; j++) {
-		if (j >= len)
+		if ((__u32)j >= len)
 			return 1;
 		if (lower(h[(i + j) & HMASK]) != n[j])
 			return 0;
@@ -401,6 +423,11 @@ static __noinline void emit(struct l7_conn *c, __u32 rule, __u32 rv, __u64 lens,
 
 	if (!cfg || cfg->sample_rate == 0)
 		return;
+	/* Never true (local type ids are never 0); the reference pulls
+	 * struct l7_event into the object's BTF, where the ABI layout test
+	 * reads it (ring records have no map type of their own). */
+	if (bpf_core_type_id_local(struct l7_event) == 0)
+		return;
 	if (!kg_ratelimit_allow(&l7_rl, &zero, cfg->sample_rate, cfg->sample_burst, &l7_drops))
 		return;
 	struct l7_event *e = kg_event_reserve(&l7_events, &l7_drops, sizeof(*e), L7_EVENT_FLOW);
@@ -431,6 +458,10 @@ static __noinline void emit(struct l7_conn *c, __u32 rule, __u32 rv, __u64 lens,
 		 * Bytes past mlen/path_len are noise the decoder never reads. */
 		bpf_probe_read_kernel(e->method, L7_MAX_METHOD, s->head);
 		bpf_probe_read_kernel(e->path, L7_EVENT_PATH, s->head + (poff & HMASK));
+		/* The method is NUL-padded (the decoder reads up to the first NUL). */
+		for (int i = 0; i < L7_MAX_METHOD; i++)
+			if ((__u32)i >= mlen)
+				e->method[i] = 0;
 	} else {
 		__builtin_memset(e->method, 0, sizeof(e->method));
 		e->path_len = 0;
@@ -498,6 +529,21 @@ static __always_inline int answer_403(struct __sk_buff *skb, struct l7_scratch *
 	return bpf_sk_redirect_hash(skb, &l7_socks, &cookie, 0) == SK_PASS;
 }
 
+/* h2c is not judged in the kernel (docs/policy-l7.md): refused, fail
+ * closed, with a frame the client understands, written over the preface.
+ * Not inlined: keeps the verdict's verifier states down. */
+static __noinline int refuse_h2c(struct __sk_buff *skb, struct l7_conn *c, int off, __u64 cookie)
+{
+	if (!c)
+		return SK_DROP;
+	c->poisoned = 1;
+	count(0, L7_R_H2C, L7_V_DENY, c->local_port, L7_H2_PREFACE_LEN);
+	emit(c, 0, RV(L7_R_H2C, L7_V_DENY), 0, 0);
+	if (off < 0 || bpf_skb_store_bytes(skb, off, kGoaway, sizeof(kGoaway), 0))
+		return SK_DROP;
+	return bpf_sk_redirect_hash(skb, &l7_socks, &cookie, 0);
+}
+
 SEC("sk_skb/stream_verdict")
 int l7_verdict(struct __sk_buff *skb)
 {
@@ -520,6 +566,8 @@ int l7_verdict(struct __sk_buff *skb)
 		count(0, L7_R_POISONED, L7_V_DENY, c->local_port, len);
 		return SK_DROP;
 	}
+	if (c->h2c)
+		return refuse_h2c(skb, c, off, cookie);
 	if (c->body_left) {
 		c->body_left = c->body_left > len ? c->body_left - len : 0;
 		if (c->drop_body) {
@@ -554,8 +602,10 @@ int l7_verdict(struct __sk_buff *skb)
 		reason = L7_R_CHUNKED;
 		goto deny;
 	}
+	/* One 64-bit load: nrules and base of the same policy (abi.h). */
+	__u64 nb = cfg ? *(volatile __u64 *)cfg : 0;
 	struct match_ctx m = {s->head, l.sp1, l.sp2 - l.sp1 - 1, l.sp1 + 1, c->local_port, c->src_ident,
-			      cfg ? cfg->nrules : 0, 0};
+			      (__u32)nb, (__u32)(nb >> 32), 0};
 	/* Bounded: one step per rule in force (<= L7_MAX_RULES). */
 	bpf_loop(L7_MAX_RULES, match_rule, &m, 0);
 	if (m.matched) {

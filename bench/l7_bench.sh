@@ -54,23 +54,25 @@ run() {  # prints "req/s mean-latency-us"
 }
 
 le32() { printf '%d %d %d %d' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
-rule() {  # rule_id port method path -> bytes of struct l7_rule (abi.h)
-  python3 -c '
-import struct,sys
-rid,port,m,p=int(sys.argv[1]),int(sys.argv[2]),sys.argv[3].encode(),sys.argv[4].encode()
-print(" ".join(str(b) for b in struct.pack("<IIHBBHH16s128s",rid,0,port,len(m),2,len(p),0,m,p)))' "$@"
-}
-load() {  # nrules: the allowing rule is the last one
+load() {  # nrules: the allowing rule is the last one (struct l7_rule, abi.h)
   local n=$1
   rm -rf "$PIN"; mkdir -p "$PIN/maps"
   bpftool prog loadall "$OBJ" "$PIN/progs" pinmaps "$PIN/maps"
   bpftool prog attach pinned "$PIN/progs/l7_parser" stream_parser pinned "$PIN/maps/l7_socks"
   bpftool prog attach pinned "$PIN/progs/l7_verdict" stream_verdict pinned "$PIN/maps/l7_socks"
+  python3 - "$n" "$PIN/maps/l7_rules" > "$TMP/batch" <<'PY'
+import struct, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+def rule(rid, port, m, p):
+    return " ".join(str(b) for b in struct.pack("<IIHBBHH16s128s", rid, 0, port, len(m), 2, len(p), 0, m, p))
+for i in range(n):
+    last = i == n - 1
+    v = rule(1, 18080, b"GET", b"/public/") if last else rule(i + 2, 18080, b"POST", b"/other/%d" % i)
+    k = " ".join(str(b) for b in struct.pack("<I", i))
+    print(f"map update pinned {path} key {k} value {v}")
+PY
+  bpftool batch file "$TMP/batch" >/dev/null
   bpftool map update pinned "$PIN/maps/l7_ports" key 0xa0 0x46 value 1
-  for i in $(seq 0 $((n - 2))); do
-    bpftool map update pinned "$PIN/maps/l7_rules" key $(le32 "$i") value $(rule $((i + 2)) 18080 POST "/other/$i")
-  done
-  bpftool map update pinned "$PIN/maps/l7_rules" key $(le32 $((n - 1))) value $(rule 1 18080 GET /public/)
   # l7_cfg: nrules, base 0, generation 1, sample_rate 0 (no events), burst 1
   bpftool map update pinned "$PIN/maps/l7_cfg" key 0 0 0 0 value $(le32 "$n") 0 0 0 0 1 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0
   bpftool cgroup attach "$CG" sock_ops pinned "$PIN/progs/l7_sockops"
@@ -86,4 +88,9 @@ for r in $(seq "$ROUNDS"); do
   load 1; o1=$(run); unload
   load 1000; o1k=$(run); unload
   echo "$r $b | $o1 | $o1k"
+  echo "$b $o1 $o1k" >> "$TMP/rows"
 done
+# Ratios of the sums over the rounds (each against its own round's baseline).
+awk '{b+=$1; bl+=$2; a+=$4; al+=$5; k+=$7; kl+=$8}
+     END {printf "ratio rps: 1 rule %.3f, 1000 rules %.3f; ratio mean latency: 1 rule %.3f, 1000 rules %.3f\n",
+          a/b, k/b, al/bl, kl/bl}' "$TMP/rows"

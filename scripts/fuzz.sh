@@ -23,7 +23,7 @@ JOBS=${JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_CXX_COMPILER="$CLANGXX" \
   -DKAGAMI_FUZZ=ON -DKAGAMI_SANITIZE=ON >/dev/null
-FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz security_policy_fuzz n2_decode_fuzz sbi_fuzz policy_fuzz)
+FUZZERS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz security_policy_fuzz n2_decode_fuzz sbi_fuzz policy_fuzz l7_policy_fuzz)
 cmake --build "$BUILD_DIR" -j"$JOBS" --target "${FUZZERS[@]}"
 
 for f in "${FUZZERS[@]}"; do mkdir -p "$BUILD_DIR/corpus/$f"; done
@@ -69,6 +69,7 @@ if [ -d "$PCAPS" ] && command -v tshark >/dev/null; then
 fi
 
 cp -n tests/fuzz/corpus/policy/* "$BUILD_DIR/corpus/policy_fuzz/"
+cp -n tests/fuzz/corpus/l7_policy/* "$BUILD_DIR/corpus/l7_policy_fuzz/"
 if [ -d "$PCAPS" ]; then
   find "$PCAPS" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) -size -65537c \
     -exec cp -n {} "$BUILD_DIR/corpus/pcap_reader_fuzz/" \;

@@ -29,7 +29,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j1 --timeout 600 || status=$?
 # tree. SKIP_FUZZ=1 leaves them out.
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
-  FUZZ_TARGETS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz n2_decode_fuzz security_policy_fuzz sbi_fuzz policy_fuzz)
+  FUZZ_TARGETS=(config_fuzz identity_fuzz pcap_reader_fuzz pcap_render_fuzz n2_decode_fuzz security_policy_fuzz sbi_fuzz policy_fuzz l7_policy_fuzz)
   if cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
        -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
        -DKAGAMI_FUZZ=ON -DKAGAMI_SANITIZE=ON -DKAGAMI_WERROR=OFF >/dev/null &&

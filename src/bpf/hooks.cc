@@ -108,6 +108,15 @@ Result<Fd> attach_sk_msg(int prog_fd, int map_fd) {
   return Fd(fd);
 }
 
+Result<Fd> attach_sk_skb(int prog_fd, int map_fd, bool parser) {
+  int fd = bpf_link_create(prog_fd, map_fd, parser ? BPF_SK_SKB_STREAM_PARSER : BPF_SK_SKB_STREAM_VERDICT, nullptr);
+  if (fd < 0) {
+    if (parser) return errno_error(errno, "attaching sk_skb stream parser to sockmap");
+    return errno_error(errno, "attaching sk_skb stream verdict to sockmap");
+  }
+  return Fd(fd);
+}
+
 namespace {
 
 // The perf_event fds this process has open (anon_inode:[perf_event]).

@@ -34,6 +34,8 @@ Result<Fd> attach_raw_tp(int prog_fd, const std::string& name);
 Result<Fd> attach_cgroup(int prog_fd, const std::string& cgroup_path, uint32_t attach_type);
 // sk_msg verdict on a sockmap/sockhash (sockmap links, kernel 6.10+).
 Result<Fd> attach_sk_msg(int prog_fd, int map_fd);
+// sk_skb stream parser (parser=true) or stream verdict on a sockmap/sockhash.
+Result<Fd> attach_sk_skb(int prog_fd, int map_fd, bool parser);
 // uprobe/uretprobe on binary:symbol (libbpf resolves the symbol's offset).
 Result<Fd> attach_uprobe(bpf_program* prog, const std::string& binary, const std::string& symbol,
                          bool retprobe);

@@ -8,7 +8,7 @@
 namespace kagami::core {
 namespace {
 
-constexpr std::string_view kKinds = "xdp, tc, tracepoint, raw_tp, tp_btf, cgroup, sk_msg, uprobe, uretprobe";
+constexpr std::string_view kKinds = "xdp, tc, tracepoint, raw_tp, tp_btf, cgroup, sk_msg, sk_skb, uprobe, uretprobe";
 
 const char* kind_name(AttachPoint::Kind k) {
   switch (k) {
@@ -19,6 +19,7 @@ const char* kind_name(AttachPoint::Kind k) {
     case AttachPoint::Kind::TpBtf: return "tp_btf";
     case AttachPoint::Kind::Cgroup: return "cgroup";
     case AttachPoint::Kind::SkMsg: return "sk_msg";
+    case AttachPoint::Kind::SkSkb: return "sk_skb";
     case AttachPoint::Kind::Uprobe: return "uprobe";
     case AttachPoint::Kind::Uretprobe: return "uretprobe";
   }
@@ -122,6 +123,11 @@ Result<AttachPoint> AttachPoint::parse(std::string_view spec) {
     p.kind = Kind::SkMsg;
     p.target = rest;
     if (!is_ident(rest)) return make_error("attach '{}': sk_msg needs the name of a sockmap/sockhash", spec);
+  } else if (kind == "sk_skb") {
+    p.kind = Kind::SkSkb;
+    split_last(&p.target, &p.option);
+    if (!is_ident(p.target) || (p.option != "parser" && p.option != "verdict"))
+      return make_error("attach '{}': sk_skb needs <sockmap name>:parser or <sockmap name>:verdict", spec);
   } else if (kind == "uprobe" || kind == "uretprobe") {
     p.kind = kind == "uprobe" ? Kind::Uprobe : Kind::Uretprobe;
     split_last(&p.target, &p.option);

@@ -10,6 +10,7 @@
 //   cgroup:/sys/fs/cgroup/x:connect4   (connect4|connect6|sendmsg4|sendmsg6|bind4|bind6|
 //                                      sock_create|ingress|egress|sockops)
 //   sk_msg:<sockmap name>    sk_msg verdict on a sockmap/sockhash of the object
+//   sk_skb:<sockmap name>:parser|verdict   sk_skb stream parser / stream verdict on it
 //   uprobe:/usr/bin/bash:readline      uprobe (uretprobe: for return)
 //
 // A trailing "@prog_name" picks a program in a multi-program object
@@ -26,10 +27,10 @@
 namespace kagami::core {
 
 struct AttachPoint {
-  enum class Kind { Xdp, Tc, Tracepoint, RawTp, TpBtf, Cgroup, SkMsg, Uprobe, Uretprobe };
+  enum class Kind { Xdp, Tc, Tracepoint, RawTp, TpBtf, Cgroup, SkMsg, SkSkb, Uprobe, Uretprobe };
   Kind kind = Kind::Xdp;
   std::string target;   // ifname | "category/name" | tp name | cgroup path | map name | binary
-  std::string option;   // xdp mode | tc direction | cgroup attach type | uprobe symbol
+  std::string option;   // xdp mode | tc direction | cgroup attach type | uprobe symbol | parser/verdict
   std::string program;  // program name inside the object; "" = the one whose type fits
   int order = 100;      // position among programs on one XDP/TC hook
 

@@ -57,6 +57,7 @@ bool cgroup_accepts(uint32_t t) {
          t == BPF_PROG_TYPE_CGROUP_SKB || t == BPF_PROG_TYPE_SOCK_OPS;
 }
 bool sk_msg_accepts(uint32_t t) { return t == BPF_PROG_TYPE_SK_MSG; }
+bool sk_skb_accepts(uint32_t t) { return t == BPF_PROG_TYPE_SK_SKB; }
 bool uprobe_accepts(uint32_t t) { return t == BPF_PROG_TYPE_KPROBE; }
 
 // --- targets ---
@@ -167,6 +168,15 @@ Result<Attached> attach_sk_msg(const bpf::Object& obj, const AttachPoint& p, con
   if (!l) return l.error().with_context("attach " + p.to_string());
   return link_attached(std::move(*l), "bpf_link(sockmap)");
 }
+Result<Attached> attach_sk_skb(const bpf::Object& obj, const AttachPoint& p, const std::string& prog) {
+  auto fd = prog_fd_of(obj, prog);
+  if (!fd) return fd.error();
+  auto mfd = obj.map_fd(p.target);
+  if (!mfd) return mfd.error().with_context("attach " + p.to_string());
+  auto l = bpf::attach_sk_skb(*fd, *mfd, p.option == "parser");
+  if (!l) return l.error().with_context("attach " + p.to_string());
+  return link_attached(std::move(*l), "bpf_link(sockmap)");
+}
 Result<Attached> attach_uprobe(const bpf::Object& obj, const AttachPoint& p, const std::string& prog) {
   auto* bp = obj.program(prog);
   if (!bp) return make_error("attach {}: {} has no program {}", p.to_string(), obj.label(), prog);
@@ -186,6 +196,7 @@ const HookRow kHooks[] = {
     {K::Cgroup, "cgroup", cgroup_accepts, check_cgroup, prepare_cgroup, attach_cgroup, Swap::LinkUpdate,
      Mech::Link},
     {K::SkMsg, "sk_msg", sk_msg_accepts, check_sockmap, nullptr, attach_sk_msg, Swap::LinkUpdate, Mech::Link},
+    {K::SkSkb, "sk_skb", sk_skb_accepts, check_sockmap, nullptr, attach_sk_skb, Swap::LinkUpdate, Mech::Link},
     {K::Uprobe, "uprobe", uprobe_accepts, check_binary, nullptr, attach_uprobe, Swap::NewLink, Mech::Link},
     {K::Uretprobe, "uretprobe", uprobe_accepts, check_binary, nullptr, attach_uprobe, Swap::NewLink,
      Mech::Link},
@@ -219,6 +230,14 @@ Result<bpf::ProgDesc> pick_program(const bpf::Object& obj, const AttachPoint& p)
   std::vector<bpf::ProgDesc> fits;
   for (const auto& d : progs)
     if (row.accepts(d.prog_type)) fits.push_back(d);
+  if (p.kind == K::SkSkb) {
+    // A parser and a verdict in one object: the section names the role.
+    const std::string want = "sk_skb/stream_" + p.option;
+    std::vector<bpf::ProgDesc> exact;
+    for (const auto& d : fits)
+      if (d.section == want) exact.push_back(d);
+    if (exact.size() == 1) return exact[0];
+  }
   if (p.kind == K::Cgroup) {
     // Several cgroup programs: prefer the one whose section names the hook.
     const std::string want = p.option == "sockops" ? "sockops" : "cgroup/" + p.option;

@@ -114,7 +114,9 @@ Result<ProgramInfo> Manager::replace_locked(const std::string& name, const LoadR
     else {
       swaps[i] = hook_row(a.point.kind).swap;
       // A sockmap link can be updated only while the map stays the same.
-      if (a.point.kind == AttachPoint::Kind::SkMsg && !reused.count(a.point.target)) swaps[i] = Swap::NewLink;
+      if ((a.point.kind == AttachPoint::Kind::SkMsg || a.point.kind == AttachPoint::Kind::SkSkb) &&
+          !reused.count(a.point.target))
+        swaps[i] = Swap::NewLink;
     }
   }
 

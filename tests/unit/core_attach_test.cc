@@ -44,6 +44,13 @@ TEST(AttachPoint, ParsesEveryKind) {
   EXPECT_EQ(cg.target, "/sys/fs/cgroup/x/y");
   EXPECT_EQ(cg.option, "connect4");
   EXPECT_EQ(parse_ok("sk_msg:socks").target, "socks");
+  auto sk = parse_ok("sk_skb:socks:parser");
+  EXPECT_EQ(sk.kind, AttachPoint::Kind::SkSkb);
+  EXPECT_EQ(sk.target, "socks");
+  EXPECT_EQ(sk.option, "parser");
+  EXPECT_EQ(parse_ok("sk_skb:socks:verdict").option, "verdict");
+  EXPECT_NE(parse_err("sk_skb:socks").find("parser or"), std::string::npos);
+  EXPECT_NE(parse_err("sk_skb:socks:msg").find("parser or"), std::string::npos);
   auto up = parse_ok("uprobe:/usr/bin/bash:readline");
   EXPECT_EQ(up.kind, AttachPoint::Kind::Uprobe);
   EXPECT_EQ(up.target, "/usr/bin/bash");
@@ -53,7 +60,7 @@ TEST(AttachPoint, ParsesEveryKind) {
 
 TEST(AttachPoint, RoundTrips) {
   for (std::string s : {"xdp:eth0", "xdp:eth0:native", "tc:eth0:ingress@p#7", "tracepoint:a/b",
-                        "raw_tp:x", "tp_btf:y", "cgroup:/sys/fs/cgroup:sockops", "sk_msg:m",
+                        "raw_tp:x", "tp_btf:y", "cgroup:/sys/fs/cgroup:sockops", "sk_msg:m", "sk_skb:m:verdict",
                         "uprobe:/bin/true:main", "uretprobe:/bin/true:main@q"}) {
     EXPECT_EQ(parse_ok(s).to_string(), s);
     EXPECT_EQ(parse_ok(parse_ok(s).to_string()), parse_ok(s));
@@ -92,7 +99,7 @@ TEST(HookTable, EveryKindHasOneRowNamedAsInTheSpec) {
       {K::Xdp, "xdp:eth0"},        {K::Tc, "tc:eth0:ingress"},
       {K::Tracepoint, "tracepoint:sched/sched_switch"},
       {K::RawTp, "raw_tp:sys_enter"}, {K::TpBtf, "tp_btf:sys_enter"},
-      {K::Cgroup, "cgroup:/sys/fs/cgroup:connect4"}, {K::SkMsg, "sk_msg:socks"},
+      {K::Cgroup, "cgroup:/sys/fs/cgroup:connect4"}, {K::SkMsg, "sk_msg:socks"}, {K::SkSkb, "sk_skb:socks:parser"},
       {K::Uprobe, "uprobe:/bin/true:main"}, {K::Uretprobe, "uretprobe:/bin/true:main"}};
   for (const auto& [k, spec] : kinds) {
     const auto& row = kagami::core::pm::hook_row(k);

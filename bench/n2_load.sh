@@ -15,8 +15,9 @@
 # and published as an event, as in production. First the agent is measured
 # idle for SECONDS (the baseline of the same run); then per rate: messages
 # sent, counted by the kernel, decoded in userspace, lost to a full ring,
-# and the agent's CPU (utime + stime from /proc/<pid>/stat) over the run,
-# in % of one CPU and as a ratio to the idle figure.
+# and the agent's CPU over the run (the sum of its threads' run time from
+# /proc/<pid>/task/*/schedstat, in ns: /proc/<pid>/stat's ticks are too
+# coarse for the idle figure), in % of one CPU and as a ratio to idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
@@ -109,8 +110,8 @@ m=d["modules"] if "modules" in d else d
 s=m["n2"] if isinstance(m,dict) else [x for x in m if x.get("name")=="n2"][0]
 s=s.get("snapshot",s)["n2"]
 print(s["counters"]["ngap_pdus"], s["messages_decoded"], s["ring_full"])'; }
-cpu() { awk '{print $14+$15}' "/proc/$APID/stat"; }
-HZ=$(getconf CLK_TCK)
+cpu() { cat /proc/"$APID"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
+HZ=1000000000
 sleep 1
 c0=$(cpu); t0=$(date +%s.%N); sleep "$DUR"; t1=$(date +%s.%N); c1=$(cpu)
 IDLE=$(python3 -c "print(f'{100*($c1-$c0)/$HZ/($t1-$t0):.2f}')")

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * replay.h: the walk of a replay batch (include/kagami/abi/replay.h), shared
- * by every module's replay program (obs_replay, n2_replay, sbi_replay).
+ * by the modules' replay programs (n2_replay, sbi_replay). obs_replay keeps
+ * its own copy of these checks: with this helper inlined (into a struct
+ * copy or straight into its arguments) the verifier refused obs_replay
+ * (EACCES), whose frame already sits at the 512-byte stack limit;
+ * folding it needs obs_replay's stack shrunk first.
  *
  * A replay program is an XDP program that BPF_PROG_TEST_RUN hands a batch:
  *   struct kg_replay_batch, then count x { struct kg_replay_rec, cap_len
@@ -68,29 +72,41 @@ static __always_inline int kg_replay_batch(struct xdp_md *ctx, __u32 *count)
 	return 0;
 }
 
-/* The record at *off: fills f and moves *off past the record's padded
+/* The record at *off: its frame's offset, length, length on the wire
+ * (cap when the record says 0) and capture time, written where the caller
+ * keeps them (obs_replay: straight into its per-frame arguments, since its
+ * stack has no room for a copy), and *off moved past the record's padded
  * frame. -1 when the record or its frame runs past the buffer, or its
  * frame is empty: the batch is bad from here. */
-static __always_inline int kg_replay_next(struct xdp_md *ctx, __u32 *off, struct kg_replay_frame *f)
+static __always_inline int kg_replay_next_to(struct xdp_md *ctx, __u32 *off, __u32 *base, __u32 *cap,
+					     __u32 *wire_len, __u64 *ts_ns)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct kg_replay_rec *r;
-	__u32 o = *off;
+	__u32 o = *off, c, b;
 
 	if (o > KG_REPLAY_MAX_OFF)
 		return -1;
 	r = data + (o & KG_REPLAY_MAX_OFF);
 	if ((void *)(r + 1) > data_end)
 		return -1;
-	f->cap = r->cap_len;
-	f->base = o + sizeof(*r);
-	if (!f->cap || f->base + f->cap > (__u32)(data_end - data))
+	c = r->cap_len;
+	b = o + sizeof(*r);
+	if (!c || b + c > (__u32)(data_end - data))
 		return -1;
-	f->ts_ns = r->ts_ns;
-	f->wire_len = r->wire_len ? r->wire_len : f->cap;
-	*off = f->base + ((f->cap + 7) & ~7u);
+	*base = b;
+	*cap = c;
+	*wire_len = r->wire_len ? r->wire_len : c;
+	*ts_ns = r->ts_ns;
+	*off = b + ((c + 7) & ~7u);
 	return 0;
+}
+
+/* The same into a struct kg_replay_frame. */
+static __always_inline int kg_replay_next(struct xdp_md *ctx, __u32 *off, struct kg_replay_frame *f)
+{
+	return kg_replay_next_to(ctx, off, &f->base, &f->cap, &f->wire_len, &f->ts_ns);
 }
 
 #endif /* KAGAMI_BPF_LIB_REPLAY_H */

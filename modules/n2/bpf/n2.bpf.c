@@ -32,6 +32,7 @@
 #include "lib/events.h"
 #include "lib/ngap.h"
 #include "lib/parse.h"
+#include "lib/replay.h"
 #include "lib/sctp.h"
 #include "n2_maps.h"
 
@@ -450,43 +451,32 @@ int n2_tc_egress(struct __sk_buff *skb)
 }
 
 /*
- * Replay: a batch of frames per BPF_PROG_TEST_RUN (struct kg_replay_batch),
- * as obs_replay. Never attached; a buffer without the magic passes.
+ * Replay: a batch of frames per BPF_PROG_TEST_RUN (struct kg_replay_batch,
+ * walked by lib/replay.h as obs_replay and sbi_replay). Never attached; a
+ * buffer without the magic passes.
  */
 SEC("xdp")
 int n2_replay(struct xdp_md *ctx)
 {
-	struct kg_replay_batch *b = (void *)(long)ctx->data;
-	__u32 off = sizeof(*b), count, i;
+	__u32 off = KG_REPLAY_FIRST, count, i;
 
-	if ((void *)(b + 1) > (void *)(long)ctx->data_end || b->magic != KG_REPLAY_MAGIC)
+	if (kg_replay_batch(ctx, &count))
 		return XDP_PASS;
-	count = b->count;
 	/* KG_REPLAY_MAX_FRAMES: the batch format's own bound. */
 	for (i = 0; i < KG_REPLAY_MAX_FRAMES; i++) {
-		void *data = (void *)(long)ctx->data;
-		void *data_end = (void *)(long)ctx->data_end;
+		struct kg_replay_frame f;
 		struct n2_chunk_args a = {};
-		struct kg_replay_rec *r;
-		__u32 cap;
 
 		if (i >= count)
 			return XDP_PASS;
-		if (off > KG_REPLAY_MAX_OFF)
+		if (kg_replay_next(ctx, &off, &f))
 			break;
-		r = data + (off & KG_REPLAY_MAX_OFF);
-		if ((void *)(r + 1) > data_end)
-			break;
-		cap = r->cap_len;
-		a.base = off + sizeof(*r);
-		if (!cap || a.base + cap > (__u32)(data_end - data))
-			break;
-		a.ts = r->ts_ns;
+		a.base = f.base;
+		a.ts = f.ts_ns;
 		a.dir = N2_DIR_INGRESS;
 		a.ifindex = ctx->ingress_ifindex;
 		a.replay = 1;
-		n2_frame_xdp(ctx, &a, cap);
-		off = a.base + ((cap + 7) & ~7u);
+		n2_frame_xdp(ctx, &a, f.cap);
 	}
 	if (i >= count)
 		return XDP_PASS;

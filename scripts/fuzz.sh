@@ -57,6 +57,12 @@ for f in frames:
         b = bytes.fromhex(h)
         open(out + "/cap-" + hashlib.sha1(b).hexdigest()[:16], "wb").write(b)
 ' "$BUILD_DIR/corpus/n2_decode_fuzz" || true
+    # ... and every PFCP message (the 5G context join's PFCP reader).
+    tshark -n -r "$c" -Y pfcp -T fields -e udp.payload 2>/dev/null | while read -r h; do
+      [ -n "$h" ] && printf '%s' "$h" | xxd -r -p >"$BUILD_DIR/corpus/n2_decode_fuzz/pfcp-$(printf '%s' "$h" | sha1sum | cut -c1-16)"
+    done || true
+  done
+fi
 
 cp -n tests/fuzz/corpus/sbi/* "$BUILD_DIR/corpus/sbi_fuzz/"
 # sbi_fuzz: the TCP payloads of the shared SBI captures, per connection

@@ -35,7 +35,8 @@ enum n2_counter {
 	N2_CTR_REPLAY_BAD_BATCH = 12,
 	N2_CTR_L3_MALFORMED = 13,    /* L2/L3 headers the shared parser refused */
 	N2_CTR_NGAP_FRAMES = 14,     /* frames with at least one NGAP PDU counted */
-	N2_CTR__MAX = 15,
+	N2_CTR_PFCP_COPIED = 15,     /* PFCP session messages copied up for the 5G context join */
+	N2_CTR__MAX = 16,
 };
 
 /* n2_proc key: NGAP PDUs by interface, procedure code and PDU type. */
@@ -61,6 +62,16 @@ struct n2_proc_key {
 #define N2_RING_BYTES (8u << 20)
 
 #define N2_EVENT_NGAP 1 /* kg_event_hdr.kind */
+/* A PFCP session message (N4, UDP port 8805, message types
+ * N2_PFCP_FIRST..N2_PFCP_LAST: session establishment, modification and
+ * deletion requests and responses) in the same record layout: msg[] holds
+ * the UDP payload, the NGAP fields are zero. The userspace join matches
+ * its F-SEIDs and F-TEIDs to the PDU sessions NGAP announced (docs/n2.md,
+ * "The 5G context join"). */
+#define N2_EVENT_PFCP 2
+#define N2_PFCP_PORT 8805
+#define N2_PFCP_FIRST 50
+#define N2_PFCP_LAST 55
 
 /* n2_msg_event.flags */
 #define N2_F_RAN 0x01       /* ran_ue_id is set */

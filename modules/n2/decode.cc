@@ -60,12 +60,31 @@ class Aper {
   size_t bit_;
 };
 
+// GTPTunnel ::= SEQUENCE { transportLayerAddress BIT STRING
+// (SIZE(1..160, ...)), gTP-TEID OCTET STRING (SIZE(4)), iE-Extensions
+// OPTIONAL, ... }, read from `v` positioned at the GTPTunnel: its extension
+// and presence bits, the BIT STRING's extension bit and 8-bit length (a
+// constrained length below 256: a bit-field, not aligned), then the
+// address and the TEID, octet-aligned. False when it is not there.
+bool gtp_tunnel(Aper& v, int psi, Tunnel& out) {
+  v.bits(2);             // SEQUENCE extension, iE-Extensions present
+  if (v.bits(1)) return false;  // BIT STRING size extension: longer than 160 bits
+  uint32_t nbits = v.bits(8) + 1;  // SIZE(1..160)
+  if (v.bad || nbits % 8) return false;
+  v.align();
+  out.pdu_session_id = psi;
+  out.address.clear();
+  // At most 20 octets (SIZE(..160)).
+  for (uint32_t k = 0; k < nbits / 8; k++) out.address.push_back(static_cast<uint8_t>(v.bits(8)));
+  v.align();
+  out.teid = v.bits(32);
+  return !v.bad;
+}
+
 // PDUSessionResourceSetupRequestTransfer ::= SEQUENCE { protocolIEs, ... }:
 // the UL-NGU-UP-TNLInformation IE (139) is UPTransportLayerInformation
 // CHOICE { gTPTunnel GTPTunnel, choice-Extensions } (not extensible: a
-// 1-bit index) with GTPTunnel ::= SEQUENCE {
-// transportLayerAddress BIT STRING (SIZE(1..160, ...)), gTP-TEID OCTET
-// STRING (SIZE(4)), iE-Extensions OPTIONAL, ... }.
+// 1-bit index).
 void transfer_tunnel(std::span<const uint8_t> t, int psi, NgapMessage& m) {
   if (t.size() < 3) return;
   size_t count = (static_cast<size_t>(t[1]) << 8) | t[2], off = 3;
@@ -79,22 +98,56 @@ void transfer_tunnel(std::span<const uint8_t> t, int psi, NgapMessage& m) {
     if (id == 139) {
       Aper v(t.subspan(vo, static_cast<size_t>(len)));
       if (v.bits(1) != 0) return;   // CHOICE index: not gTPTunnel
-      v.bits(2);                    // SEQUENCE extension, iE-Extensions present
-      bool ext = v.bits(1);         // BIT STRING size extension
-      if (ext) return;
-      uint32_t nbits = v.bits(8) + 1;  // SIZE(1..160)
-      if (nbits % 8) return;
-      v.align();
       UlTunnel u;
-      u.pdu_session_id = psi;
-      for (uint32_t k = 0; k < nbits / 8; k++) u.address.push_back(static_cast<uint8_t>(v.bits(8)));
-      v.align();
-      u.teid = v.bits(32);
-      if (!v.bad) m.ul_tunnels.push_back(std::move(u));
+      if (gtp_tunnel(v, psi, u)) m.ul_tunnels.push_back(std::move(u));
       return;
     }
     off = vo + static_cast<size_t>(len);
   }
+}
+
+// PDUSessionResourceSetupResponseTransfer ::= SEQUENCE {
+//   dLQosFlowPerTNLInformation QosFlowPerTNLInformation,
+//   additionalDLQosFlowPerTNLInformation OPTIONAL, securityResult OPTIONAL,
+//   qosFlowFailedToSetupList OPTIONAL, iE-Extensions OPTIONAL, ... }
+// (a plain SEQUENCE, not an IE container: extension bit, 4 presence bits),
+// QosFlowPerTNLInformation ::= SEQUENCE { uPTransportLayerInformation,
+// associatedQosFlowList, iE-Extensions OPTIONAL, ... } (2 bits), then the
+// UPTransportLayerInformation CHOICE index (1 bit): 8 bits before the
+// GTPTunnel.
+void response_transfer_tunnel(std::span<const uint8_t> t, int psi, NgapMessage& m) {
+  Aper v(t);
+  if (v.bits(1)) return;  // an extension addition of the transfer: not walked
+  v.bits(4);
+  v.bits(2);
+  if (v.bits(1) != 0) return;  // CHOICE index: not gTPTunnel
+  Tunnel d;
+  if (gtp_tunnel(v, psi, d)) m.dl_tunnels.push_back(std::move(d));
+}
+
+// The items of PDUSessionResourceSetupListSURes (75) / ...ListCxtRes (72):
+// SEQUENCE (SIZE(1..256)) OF SEQUENCE { pDUSessionID, the response
+// transfer (OCTET STRING), iE-Extensions OPTIONAL, ... }.
+int walk_setup_response_list(std::span<const uint8_t> v, NgapMessage& m) {
+  Aper r(v);
+  uint32_t count = r.bits(8) + 1;  // SIZE(1..maxnoofPDUSessions=256): one octet
+  // Bounded by the list's own size constraint (256 items).
+  for (uint32_t i = 0; i < count && !r.bad; i++) {
+    r.align();
+    bool ext = r.bits(1), has_ie_ext = r.bits(1);
+    (void)ext;
+    r.align();
+    int psi = static_cast<int>(r.bits(8));
+    if (r.bad) break;
+    m.pdu_session_ids.push_back(psi);
+    long t = r.length();
+    if (r.bad || t < 0) break;
+    if (r.octet() + static_cast<size_t>(t) > v.size()) return NGAP_E_LEN_PAST_END;
+    response_transfer_tunnel(v.subspan(r.octet(), static_cast<size_t>(t)), psi, m);
+    r.skip_octets(static_cast<size_t>(t));
+    if (has_ie_ext) return NGAP_OK;  // item extensions: not walked; what we have stands
+  }
+  return r.bad ? NGAP_E_LEN_PAST_END : NGAP_OK;
 }
 
 // The items of a PDU session resource list IE: every NAS-PDU they carry
@@ -252,6 +305,14 @@ NgapMessage decode_ngap(std::span<const uint8_t> msg) {
           m.cause_group = g;
           m.cause_value = val;
         }
+      }
+    } else if (id == 75 || id == 72) {
+      // PDUSessionResourceSetupListSURes (75), ...SetupListCxtRes (72):
+      // the gNB's DL tunnel end of each session.
+      int e = walk_setup_response_list(v, m);
+      if (e != NGAP_OK) {
+        m.error = e;
+        return m;
       }
     } else if (id == 74 || id == 71 || id == 64) {
       // PDUSessionResourceSetupListSUReq (74), ...SetupListCxtReq (71),

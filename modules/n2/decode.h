@@ -32,12 +32,15 @@ struct NasPdu {
   int pdu_session_id = -1;  // set for a NAS-PDU inside a PDU session item
 };
 
-// A PDU session's N3 tunnel end as NGAP announces it.
-struct UlTunnel {
+// A PDU session's N3 tunnel end as NGAP announces it: UL (the UPF's end,
+// from the setup request transfer) or DL (the gNB's, from the setup
+// response transfer).
+struct Tunnel {
   int pdu_session_id = -1;
-  uint32_t teid = 0;             // UL GTP-U TEID (the UPF's)
-  std::vector<uint8_t> address;  // the UPF's transport address: 4 or 16 octets
+  uint32_t teid = 0;             // GTP-U TEID at `address`
+  std::vector<uint8_t> address;  // transport layer address: 4, 16 or 20 (IPv4 then IPv6) octets
 };
+using UlTunnel = Tunnel;
 
 struct NgapMessage {
   int pdu_type = -1;
@@ -47,6 +50,11 @@ struct NgapMessage {
   std::vector<NasPdu> nas;          // in message order: tshark's order
   std::vector<int> pdu_session_ids; // of the PDU session resource lists
   std::vector<UlTunnel> ul_tunnels; // UL-NGU-UP-TNLInformation of the setup request transfers
+  // dLQosFlowPerTNLInformation of the PDUSessionResourceSetupResponseTransfers
+  // (PDUSessionResourceSetupResponse: list 75; InitialContextSetupResponse:
+  // list 72). additionalDLQosFlowPerTNLInformation (dual connectivity) is
+  // not read.
+  std::vector<Tunnel> dl_tunnels;
   std::optional<int> cause_group;   // Cause CHOICE index (radioNetwork 0, transport 1, nas 2, protocol 3, misc 4)
   std::optional<int> cause_value;
   int error = NGAP_OK;              // enum ngap_error: where the walk stopped

@@ -15,6 +15,7 @@
 #include "bpf/ringbuf.h"
 #include "common/fd.h"
 #include "core/config_section.h"
+#include "core/session_directory.h"
 #include "n2.skel.h"
 
 namespace kagami::n2 {
@@ -40,6 +41,7 @@ const char* counter_name(int c) {
     case N2_CTR_REPLAY_BAD_BATCH: return "replay_bad_batch";
     case N2_CTR_L3_MALFORMED: return "l3_malformed";
     case N2_CTR_NGAP_FRAMES: return "ngap_frames";
+    case N2_CTR_PFCP_COPIED: return "pfcp_copied";
     default: return "unknown";
   }
 }
@@ -113,6 +115,15 @@ Result<json> read_kernel_sections(const std::function<Result<int>(const char*)>&
   json n2 = {{"counters", json::object()}, {"ngap_errors", json::object()}};
   for (int i = 0; i < N2_CTR__MAX; i++) n2["counters"][counter_name(i)] = (*cv)[i];
   for (int i = 1; i < NGAP_E__MAX; i++) n2["ngap_errors"][ngap_error_name(i)] = (*ev)[i];
+  // Records lost to a full ring (the event loop exports them too, as
+  // kagami_events_dropped_total{module="n2"}).
+  auto dfd = map_fd(N2_MAP_DROPS);
+  if (!dfd) return dfd.error();
+  auto drops = bpf::ArrayView<__u64>::open(*dfd, N2_MAP_DROPS);
+  if (!drops) return drops.error();
+  auto dv = drops->read_summed(KG_DROP__MAX);
+  if (!dv) return dv.error();
+  n2["ring_full"] = (*dv)[KG_DROP_RING_FULL];
   json out = json::object();
   out["n2"] = n2;
   if (pdus)
@@ -159,7 +170,12 @@ Result<std::vector<core::LoadRequest>> N2Module::plan(const json& config, const 
                     {N2_MAP_SCRATCH, core::MapMigration::Rule::Reset}};
   {
     std::lock_guard lk(*mu_);
-    if (!ctx_.log || cfg->max_ues != cfg_.max_ues) tracker_ = std::make_shared<Tracker>(topt);
+    if (!ctx_.log || cfg->max_ues != cfg_.max_ues) {
+      auto* dir = core::session_directory();
+      if (dir) dir->clear("n2");  // the new tracker publishes afresh
+      tracker_ = std::make_shared<Tracker>(topt);
+      tracker_->set_directory(dir);
+    }
   }
   cfg_ = *cfg;
   ctx_ = ctx;
@@ -173,9 +189,13 @@ std::vector<core::EventSource> N2Module::event_sources() const {
              json line;
              std::lock_guard lk(*mu);
              KAGAMI_TRY(tr->add(rec, &line));
-             line["kind"] = "ngap";
+             if (!line.contains("kind")) line["kind"] = "ngap";
              return line;
            }}};
+}
+
+void N2Module::stop() {
+  if (auto* dir = core::session_directory()) dir->clear("n2");
 }
 
 Result<std::vector<core::MetricFamily>> N2Module::collect(const core::ProgramManager& pm) {
@@ -238,6 +258,8 @@ Result<json> N2Module::snapshot(const core::ProgramManager& pm) {
   j["n2"]["kpis"] = tracker_->kpis().to_json();
   j["n2"]["ues"] = tracker_->ue_records();
   j["n2"]["teid_sessions"] = tracker_->teid_sessions();
+  j["n2"]["join"] = tracker_->join();
+  j["n2"]["messages_decoded"] = tracker_->messages();
   j["n2"]["ue_evictions"] = tracker_->evictions();
   j["n2"]["ciphered_nea_unknown"] = tracker_->ciphered_nea_unknown();
   j["n2"]["userspace_bad"] = tracker_->bad();
@@ -249,8 +271,28 @@ namespace {
 class N2ReplayRun final : public core::ReplayRun {
  public:
   explicit N2ReplayRun(n2_bpf* skel) : skel_(skel) {}
-  ~N2ReplayRun() override { n2_bpf__destroy(skel_); }
+  ~N2ReplayRun() override {
+    rb_.reset();  // before the maps it reads go
+    n2_bpf__destroy(skel_);
+  }
   int prog_fd() const override { return bpf_program__fd(skel_->progs.n2_replay); }
+  // Drains what the batch copied up: the tracker (and the session
+  // directory obs reads in its finish()) is complete after the last batch.
+  Result<void> after_batch() override {
+    if (!rb_) {
+      tr_.set_directory(core::session_directory());
+      auto rb = bpf::RingBuffer::open({bpf_map__fd(skel_->maps.n2_events)}, [this](size_t, std::span<const uint8_t> rec) {
+        auto r = tr_.add(rec);
+        if (!r && first_error_.empty()) first_error_ = r.error().message;
+      });
+      if (!rb) return rb.error();
+      rb_.emplace(std::move(*rb));
+    }
+    auto n = rb_->consume();
+    if (!n) return n.error();
+    if (!first_error_.empty()) return make_error("n2 replay: {}", first_error_);
+    return ok();
+  }
   Result<json> finish(uint64_t replayed_frames) override {
     auto fd_of = [this](const char* name) -> Result<int> {
       bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name);
@@ -264,18 +306,9 @@ class N2ReplayRun final : public core::ReplayRun {
       return make_error("n2_replay counted {} of {} frames ({} bad batches)", c["frames"].get<uint64_t>(),
                         replayed_frames, c["replay_bad_batch"].get<uint64_t>());
     // The messages the program copied up, in capture order (one CPU runs
-    // the whole replay).
-    Tracker tr;
-    std::string first_error;
-    int ring = bpf_map__fd(skel_->maps.n2_events);
-    auto rb = bpf::RingBuffer::open({ring}, [&](size_t, std::span<const uint8_t> rec) {
-      auto r = tr.add(rec);
-      if (!r && first_error.empty()) first_error = r.error().message;
-    });
-    if (!rb) return rb.error();
-    auto n = rb->consume();
-    if (!n) return n.error();
-    if (!first_error.empty()) return make_error("n2 replay: {}", first_error);
+    // the whole replay), drained after every batch (and once more here).
+    KAGAMI_TRY(after_batch());
+    const Tracker& tr = tr_;
     json out = *k;
     out.update(tr.nas_sections());
     out["n2"]["messages_decoded"] = tr.messages();
@@ -285,24 +318,21 @@ class N2ReplayRun final : public core::ReplayRun {
     out["n2"]["ue_records"] = tr.ue_records(true);
     // The 5G context join, N2 side: UL TEID -> UE, PDU session, UE address.
     out["n2"]["teid_sessions"] = tr.teid_sessions();
+    // The 5G context join: UL and DL tunnel ends, PFCP sessions, labels.
+    out["n2"]["join"] = tr.join();
     out["n2"]["ciphered_nea_unknown"] = tr.ciphered_nea_unknown();
     out["n2"]["userspace_bad"] = tr.bad();
-    uint64_t ring_full = 0;
-    {
-      auto dfd = fd_of(N2_MAP_DROPS);
-      if (!dfd) return dfd.error();
-      auto d = bpf::ArrayView<__u64>::open(*dfd, N2_MAP_DROPS);
-      if (!d) return d.error();
-      auto v = d->read_summed(KG_DROP__MAX);
-      if (!v) return v.error();
-      ring_full = (*v)[KG_DROP_RING_FULL];
-    }
-    out["n2"]["ring_full"] = ring_full;
+
     return out;
   }
 
  private:
   n2_bpf* skel_;
+  // A replay keeps far more of each UE's timeline than the agent (whose
+  // bound is per UE in memory for days): `kagami replay --ue-timeline`.
+  Tracker tr_{TrackerOptions{.max_ues = 65536, .timeline_per_ue = 4096}};
+  std::optional<bpf::RingBuffer> rb_;
+  std::string first_error_;
 };
 
 }  // namespace

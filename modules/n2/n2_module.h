@@ -38,6 +38,8 @@ class N2Module : public core::Module {
   std::vector<core::FeatureNeed> needs() const override;
   Result<std::vector<core::LoadRequest>> plan(const nlohmann::json& config, const core::ModuleContext& ctx) override;
   std::vector<core::EventSource> event_sources() const override;
+  // Withdraws n2's entries from the session directory.
+  void stop() override;
   Result<std::vector<core::MetricFamily>> collect(const core::ProgramManager& pm) override;
   Result<nlohmann::json> snapshot(const core::ProgramManager& pm) override;
   bool has_replay() const override { return true; }

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/session_directory.h"
+
 namespace kagami::n2 {
 namespace {
 
@@ -57,6 +59,25 @@ std::string addr_str(const uint8_t a[16]) {
   for (int i = 0; i < 16; i += 2) s += fmt::format("{}{:x}", i ? ":" : "", (a[i] << 8) | a[i + 1]);
   return s;
 }
+
+// The address a tunnel end is keyed by: IPv4 when there is one (NGAP's
+// 20-octet form is IPv4 then IPv6, TS 38.414 5.1), else IPv6.
+std::vector<uint8_t> end_addr(const std::vector<uint8_t>& a) {
+  if (a.size() == 20) return {a.begin(), a.begin() + 4};
+  return a;
+}
+
+std::string pkt_addr(const uint8_t a[16]) {
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(a, mapped, 12) == 0) return {reinterpret_cast<const char*>(a) + 12, 4};
+  return {reinterpret_cast<const char*>(a), 16};
+}
+
+// Key octets of an address.
+std::string ka(const std::vector<uint8_t>& a) { return {a.begin(), a.end()}; }
+std::vector<uint8_t> kb(const std::string& a) { return {a.begin(), a.end()}; }
+
+std::string seid_str(uint64_t s) { return fmt::format("0x{:016x}", s); }
 
 }  // namespace
 
@@ -164,8 +185,20 @@ Tracker::Ue& Tracker::ue_for(const std::string& key, uint64_t ts) {
   // least recently seen record, counted.
   while (ues_.size() >= opt_.max_ues && !lru_.empty()) {
     auto victim = ues_.find(lru_.back());
-    if (victim != ues_.end())
+    if (victim != ues_.end()) {
       for (const auto& [psi, tun] : victim->second.tunnels) teid_.erase(tun.teid);
+      // Its tunnel ends leave the join (and the directory) with it.
+      auto drop = [&](const Tunnel& t) {
+        EndKey e{t.teid, ka(end_addr(t.address))};
+        auto it = n2_end_.find(e);
+        if (it != n2_end_.end() && it->second.first == lru_.back()) {
+          n2_end_.erase(it);
+          dirty_.insert(e);
+        }
+      };
+      for (const auto& [psi, tun] : victim->second.tunnels) drop(tun);
+      for (const auto& [psi, tun] : victim->second.dl_tunnels) drop(tun);
+    }
     ues_.erase(lru_.back());
     lru_.pop_back();
     evictions_++;
@@ -281,8 +314,9 @@ Result<void> Tracker::add(std::span<const uint8_t> rec, json* timeline) {
     bad_["bad_record_length"]++;
     return make_error("n2 record: len {} copied {} in a record of {} bytes", ev.hdr.len, ev.copied, rec.size());
   }
-  messages_++;
   auto msg = rec.subspan(N2_EVENT_FIXED, ev.copied);
+  if (ev.hdr.kind == N2_EVENT_PFCP) return add_pfcp(ev, msg, timeline);
+  messages_++;
   NgapMessage g = decode_ngap(msg);
   if (ev.copied < ev.msg_len) bad_["truncated_copy"]++;
   if (g.error != NGAP_OK && !(g.error == NGAP_E_LEN_PAST_END && ev.copied < ev.msg_len))
@@ -362,16 +396,219 @@ Result<void> Tracker::add(std::span<const uint8_t> rec, json* timeline) {
   if (ue) {
     if (!ue->subscriber.empty()) line["subscriber"] = ue->subscriber;
     for (int s : g.pdu_session_ids) ue->sessions.insert(s);
+    for (const auto& t : g.dl_tunnels) {
+      auto old = ue->dl_tunnels.find(t.pdu_session_id);
+      n2_end(ue_key, t.pdu_session_id, t, old == ue->dl_tunnels.end() ? nullptr : &old->second);
+      ue->dl_tunnels[t.pdu_session_id] = t;
+      dl_announced_++;
+      line["dl_tunnels"].push_back({{"pdu_session_id", t.pdu_session_id},
+                                    {"teid", fmt::format("0x{:08x}", t.teid)},
+                                    {"gnb_address", ip_str(end_addr(t.address))}});
+    }
     for (const auto& t : g.ul_tunnels) {
+      auto old = ue->tunnels.find(t.pdu_session_id);
+      n2_end(ue_key, t.pdu_session_id, t, old == ue->tunnels.end() ? nullptr : &old->second);
       ue->tunnels[t.pdu_session_id] = t;
+      ul_announced_++;
       teid_[t.teid] = {ue_key, t.pdu_session_id};
       line["ul_tunnels"].push_back({{"pdu_session_id", t.pdu_session_id},
                                     {"teid", fmt::format("0x{:08x}", t.teid)},
                                     {"upf_address", ip_str(t.address)}});
     }
+    // The subscriber may have become known with this message: its ends'
+    // labels are recomputed.
+    for (const auto& [psi, t] : ue->tunnels) dirty_.insert({t.teid, ka(end_addr(t.address))});
+    for (const auto& [psi, t] : ue->dl_tunnels) dirty_.insert({t.teid, ka(end_addr(t.address))});
     ue->timeline.push_back(line);
-    while (ue->timeline.size() > opt_.timeline_per_ue) ue->timeline.pop_front();
+    while (ue->timeline.size() > opt_.timeline_per_ue) {
+      ue->timeline.pop_front();
+      ue->timeline_dropped++;
+    }
   }
+  publish();
+  if (timeline) *timeline = std::move(line);
+  return ok();
+}
+
+void Tracker::n2_end(const std::string& ue_key, int psi, const Tunnel& t, const Tunnel* old) {
+  EndKey e{t.teid, ka(end_addr(t.address))};
+  if (old) {
+    // The session's previous end in this direction (a new gNB TEID after a
+    // service request, say) is replaced.
+    EndKey o{old->teid, ka(end_addr(old->address))};
+    auto it = n2_end_.find(o);
+    if (o != e && it != n2_end_.end() && it->second == std::make_pair(ue_key, psi)) {
+      n2_end_.erase(it);
+      dirty_.insert(o);
+    }
+  }
+  n2_end_[e] = {ue_key, psi};
+  dirty_.insert(e);
+}
+
+json Tracker::end_labels(const EndKey& e) const {
+  json l = json::object();
+  if (auto it = n2_end_.find(e); it != n2_end_.end()) {
+    if (auto u = ues_.find(it->second.first); u != ues_.end()) {
+      l["pdu_session_id"] = std::to_string(it->second.second);
+      if (!u->second.subscriber.empty()) l["supi_hash"] = u->second.subscriber;
+    }
+  }
+  if (auto it = pfcp_end_.find(e); it != pfcp_end_.end()) l["seid"] = seid_str(it->second.first);
+  return l;
+}
+
+void Tracker::publish() {
+  if (dir_)
+    for (const auto& e : dirty_) {
+      json l = end_labels(e);
+      if (l.empty()) {
+        dir_->remove("n2", e.first, kb(e.second));
+        continue;
+      }
+      core::SessionDirectory::Labels labels;
+      for (const auto& [k, v] : l.items()) labels[k] = v.get<std::string>();
+      if (!dir_->put("n2", e.first, kb(e.second), std::move(labels))) bad_["session_directory_full"]++;
+    }
+  dirty_.clear();
+}
+
+void Tracker::pfcp_end(const PfcpKey& k, PfcpSession& s, const PfcpTunnelEnd& t, bool replace_peer) {
+  EndKey e{t.teid, ka(!t.ipv4.empty() ? t.ipv4 : t.ipv6)};
+  if (e.second.empty()) return;
+  if (replace_peer) {
+    // An Update FAR's Outer Header Creation toward a peer replaces the
+    // session's earlier end at that peer (the gNB's new DL TEID).
+    for (auto it = s.outer.begin(); it != s.outer.end();) {
+      if (it->second == e.second && *it != e) {
+        if (auto p = pfcp_end_.find(*it); p != pfcp_end_.end() && p->second == k) pfcp_end_.erase(p);
+        dirty_.insert(*it);
+        s.ends.erase(*it);
+        it = s.outer.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // An end now announced for this session leaves any older session.
+  if (auto p = pfcp_end_.find(e); p != pfcp_end_.end() && p->second != k) {
+    if (auto o = pfcp_.find(p->second); o != pfcp_.end()) {
+      o->second.ends.erase(e);
+      o->second.outer.erase(e);
+    }
+  }
+  pfcp_end_[e] = k;
+  s.ends.insert(e);
+  dirty_.insert(e);
+}
+
+void Tracker::pfcp_erase(const PfcpKey& k) {
+  auto it = pfcp_.find(k);
+  if (it == pfcp_.end()) return;
+  for (const auto& e : it->second.ends) {
+    if (auto p = pfcp_end_.find(e); p != pfcp_end_.end() && p->second == k) pfcp_end_.erase(p);
+    dirty_.insert(e);
+  }
+  if (it->second.up_seid) pfcp_up_.erase({*it->second.up_seid, it->second.up_addr});
+  pfcp_.erase(it);
+}
+
+Result<void> Tracker::add_pfcp(const n2_msg_event& ev, std::span<const uint8_t> msg, json* timeline) {
+  pfcp_messages_++;
+  const PfcpMessage m = decode_pfcp(msg);
+  if (!m.error.empty()) bad_["pfcp_" + m.error]++;
+  const auto src = pkt_addr(ev.saddr), dst = pkt_addr(ev.daddr);
+  json line = {{"ts_ns", ev.ts_ns}, {"kind", "pfcp"}, {"pfcp", {{"message_type", m.type}}}};
+  if (m.header_seid) line["pfcp"]["seid"] = seid_str(*m.header_seid);
+  if (m.fseid) line["pfcp"]["f_seid"] = seid_str(*m.fseid);
+  if (m.cause) line["pfcp"]["cause"] = *m.cause;
+  const bool accepted = !m.cause || *m.cause == 1;
+  auto by_cp = [&](uint64_t seid) -> PfcpSession* {
+    auto it = pfcp_.find({seid, dst});
+    if (it == pfcp_.end()) {
+      pfcp_unmatched_++;
+      return nullptr;
+    }
+    it->second.last_ns = ev.ts_ns;
+    return &it->second;
+  };
+  switch (m.type) {
+    case 50: {  // Session Establishment Request: the SMF's F-SEID names the session
+      if (!m.fseid) {
+        bad_["pfcp_no_f_seid"]++;
+        break;
+      }
+      PfcpKey k{*m.fseid, src};
+      pfcp_erase(k);  // the SMF reuses a SEID only for a new session
+      // Bounded: the oldest session leaves when the table is full.
+      if (pfcp_.size() >= 2 * opt_.max_ues) {
+        auto oldest = pfcp_.begin();
+        for (auto it = pfcp_.begin(); it != pfcp_.end(); ++it)
+          if (it->second.last_ns < oldest->second.last_ns) oldest = it;
+        pfcp_erase(PfcpKey(oldest->first));
+        pfcp_evictions_++;
+      }
+      PfcpSession& s = pfcp_[k];
+      s.cp_seid = *m.fseid;
+      s.cp_addr = src;
+      s.ue_ipv4 = m.ue_ipv4;
+      s.last_ns = ev.ts_ns;
+      for (const auto& e : m.fteids) pfcp_end(k, s, e, false);
+      for (const auto& e : m.outer) {
+        pfcp_end(k, s, e, false);
+        s.outer.insert({e.teid, ka(!e.ipv4.empty() ? e.ipv4 : e.ipv6)});
+      }
+      break;
+    }
+    case 51:    // Session Establishment Response: the UPF's F-SEID and chosen F-TEIDs
+    case 53: {  // Session Modification Response: F-TEIDs the UPF chose (Created PDR)
+      if (!m.header_seid) break;
+      PfcpSession* s = by_cp(*m.header_seid);
+      if (!s) break;
+      PfcpKey k{s->cp_seid, s->cp_addr};
+      if (m.type == 51 && !accepted) {
+        line["pfcp"]["outcome"] = "rejected";
+        pfcp_erase(k);
+        break;
+      }
+      if (m.type == 51 && m.fseid) {
+        s->up_seid = *m.fseid;
+        s->up_addr = src;
+        pfcp_up_[{*m.fseid, src}] = k;
+      }
+      if (accepted)
+        for (const auto& e : m.fteids) pfcp_end(k, *s, e, false);
+      break;
+    }
+    case 52: {  // Session Modification Request: Update FAR toward the gNB (DL TEID)
+      if (!m.header_seid) break;
+      auto up = pfcp_up_.find({*m.header_seid, dst});
+      if (up == pfcp_up_.end()) {
+        pfcp_unmatched_++;
+        break;
+      }
+      PfcpKey k = up->second;
+      PfcpSession& s = pfcp_.at(k);
+      s.last_ns = ev.ts_ns;
+      for (const auto& e : m.fteids) pfcp_end(k, s, e, false);
+      for (const auto& e : m.outer) {
+        pfcp_end(k, s, e, true);
+        s.outer.insert({e.teid, ka(!e.ipv4.empty() ? e.ipv4 : e.ipv6)});
+      }
+      break;
+    }
+    case 55: {  // Session Deletion Response: accepted, the session and its ends are gone
+      if (!m.header_seid) break;
+      PfcpSession* s = by_cp(*m.header_seid);
+      if (s && accepted) {
+        line["pfcp"]["outcome"] = "session_deleted";
+        pfcp_erase(PfcpKey(s->cp_seid, s->cp_addr));
+      }
+      break;
+    }
+    default: break;  // 54: the response says whether it happened
+  }
+  publish();
   if (timeline) *timeline = std::move(line);
   return ok();
 }
@@ -393,6 +630,9 @@ json Tracker::session_for_teid(uint32_t teid) const {
   if (u->second.amf_id) j["amf_ue_ngap_id"] = *u->second.amf_id;
   if (auto a = u->second.ue_addr.find(psi); a != u->second.ue_addr.end()) j["ue_address"] = ip_str(a->second);
   if (!u->second.subscriber.empty()) j["subscriber"] = u->second.subscriber;
+  if (auto t = u->second.tunnels.find(psi); t != u->second.tunnels.end())
+    if (auto p = pfcp_end_.find({t->second.teid, ka(end_addr(t->second.address))}); p != pfcp_end_.end())
+      j["seid"] = seid_str(p->second.first);
   return j;
 }
 
@@ -403,6 +643,61 @@ json Tracker::teid_sessions() const {
     if (!l.is_null()) j[fmt::format("0x{:08x}", teid)] = std::move(l);
   }
   return j;
+}
+
+json Tracker::join() const {
+  json sessions = json::array();
+  std::set<PfcpKey> joined;
+  for (const auto& key : lru_) {
+    const Ue& u = ues_.at(key);
+    std::set<int> psis;
+    for (const auto& [psi, t] : u.tunnels) psis.insert(psi);
+    for (const auto& [psi, t] : u.dl_tunnels) psis.insert(psi);
+    for (int psi : psis) {
+      json e = {{"ran_ue_ngap_id", u.ran_id}, {"pdu_session_id", psi}};
+      if (u.amf_id) e["amf_ue_ngap_id"] = *u.amf_id;
+      if (!u.subscriber.empty()) e["supi_hash"] = u.subscriber;
+      const PfcpSession* ps = nullptr;
+      auto pf = [&](const Tunnel& t) {
+        auto it = pfcp_end_.find({t.teid, ka(end_addr(t.address))});
+        if (it != pfcp_end_.end() && !ps) {
+          ps = &pfcp_.at(it->second);
+          joined.insert(it->second);
+        }
+      };
+      if (auto t = u.tunnels.find(psi); t != u.tunnels.end()) {
+        e["ul_teid"] = fmt::format("0x{:08x}", t->second.teid);
+        e["upf_address"] = ip_str(end_addr(t->second.address));
+        pf(t->second);
+      }
+      if (auto t = u.dl_tunnels.find(psi); t != u.dl_tunnels.end()) {
+        e["dl_teid"] = fmt::format("0x{:08x}", t->second.teid);
+        e["gnb_address"] = ip_str(end_addr(t->second.address));
+        pf(t->second);
+      }
+      if (auto a = u.ue_addr.find(psi); a != u.ue_addr.end()) e["ue_address"] = ip_str(a->second);
+      if (ps) {
+        e["seid"] = seid_str(ps->cp_seid);
+        if (ps->up_seid) e["up_seid"] = seid_str(*ps->up_seid);
+        if (!ps->ue_ipv4.empty()) e["pfcp_ue_address"] = ip_str(ps->ue_ipv4);
+      }
+      sessions.push_back(std::move(e));
+    }
+  }
+  json ends = json::object();
+  std::set<EndKey> all;
+  for (const auto& [e, v] : n2_end_) all.insert(e);
+  for (const auto& [e, v] : pfcp_end_) all.insert(e);
+  for (const auto& e : all) ends[fmt::format("0x{:08x}@{}", e.first, ip_str(kb(e.second)))] = end_labels(e);
+  return {{"sessions", sessions},
+          {"tunnel_ends", ends},
+          {"ul_tunnels_announced", ul_announced_},
+          {"dl_tunnels_announced", dl_announced_},
+          {"pfcp_messages", pfcp_messages_},
+          {"pfcp_sessions", pfcp_.size()},
+          {"pfcp_sessions_joined", joined.size()},
+          {"pfcp_unmatched", pfcp_unmatched_},
+          {"pfcp_evictions", pfcp_evictions_}};
 }
 
 json Tracker::ue_records(bool with_timeline) const {
@@ -422,11 +717,21 @@ json Tracker::ue_records(bool with_timeline) const {
         e["ul_teid"] = fmt::format("0x{:08x}", t->second.teid);
         e["upf_address"] = ip_str(t->second.address);
       }
+      if (auto t = u.dl_tunnels.find(psi); t != u.dl_tunnels.end()) {
+        e["dl_teid"] = fmt::format("0x{:08x}", t->second.teid);
+        e["gnb_address"] = ip_str(end_addr(t->second.address));
+      }
       if (auto a = u.ue_addr.find(psi); a != u.ue_addr.end()) e["ue_address"] = ip_str(a->second);
       sess.push_back(std::move(e));
     }
     r["sessions"] = std::move(sess);
-    if (with_timeline) r["timeline"] = json(u.timeline);
+    if (with_timeline) {
+      r["timeline"] = json(u.timeline);
+      r["timeline_dropped"] = u.timeline_dropped;
+    }
+    // The association the RAN UE NGAP ID belongs to (its two addresses).
+    if (auto bar = key.find('|'); bar != std::string::npos)
+      r["association"] = key.substr(0, bar) + "-" + key.substr(bar + 1, key.find('|', bar + 1) - bar - 1);
     arr.push_back(std::move(r));
   }
   return arr;

@@ -32,6 +32,11 @@
 #include "common/result.h"
 #include "modules/n2/abi.h"
 #include "modules/n2/decode.h"
+#include "modules/n2/pfcp.h"
+
+namespace kagami::core {
+class SessionDirectory;
+}
 
 namespace kagami::n2 {
 
@@ -71,7 +76,21 @@ class Tracker {
   // One record from the ring; an Error names what is wrong with it (too
   // short, len disagreeing with the record). `timeline` gets the JSON line
   // of this message when non-null.
+  // A PFCP record (kind N2_EVENT_PFCP) goes to the 5G context join.
   Result<void> add(std::span<const uint8_t> record, nlohmann::json* timeline = nullptr);
+
+  // The 5G context join, kept current: every GTP-U tunnel end NGAP
+  // (UL from the setup request, DL from the setup response) or PFCP
+  // (F-TEIDs, Outer Header Creation) announced, with the session labels
+  // obs's per-TEID series carry: `pdu_session_id` and `supi_hash` (n2's
+  // `subscriber`) from NGAP/NAS, `seid` (the SMF's F-SEID of the PFCP
+  // session, 0x%016x) from PFCP. Published to `dir` (owner "n2") whenever
+  // they change; withdrawn when the PFCP session is deleted, the tunnel end
+  // is replaced or the UE record is evicted.
+  void set_directory(core::SessionDirectory* dir) { dir_ = dir; }
+  // Every joined PDU session: {"sessions": [...], "pfcp_sessions": n, ...}.
+  nlohmann::json join() const;
+  uint64_t pfcp_messages() const { return pfcp_messages_; }
 
   const NasCounts& nas() const { return nas_; }
   const NasCounts& nas_null() const { return nas_null_; }
@@ -108,10 +127,12 @@ class Tracker {
     bool pending_service = false;
     std::set<int> sessions;
     std::map<int, UlTunnel> tunnels;                // PSI -> UL tunnel (NGAP setup request)
+    std::map<int, Tunnel> dl_tunnels;               // PSI -> DL tunnel (NGAP setup response)
     std::map<int, std::vector<uint8_t>> ue_addr;    // PSI -> UE IPv4 address (NAS accept)
     std::string subscriber;                  // hashed SUCI, "" if none / identities off
     std::vector<uint8_t> tmsi;               // AMF set/pointer + 5G-TMSI, once known
     std::deque<nlohmann::json> timeline;
+    uint64_t timeline_dropped = 0;           // oldest entries dropped past timeline_per_ue
     std::list<std::string>::iterator lru;
   };
   Ue& ue_for(const std::string& key, uint64_t ts);
@@ -131,6 +152,36 @@ class Tracker {
   std::map<std::vector<uint8_t>, int> nea_by_tmsi_;
   std::unordered_map<uint32_t, std::pair<std::string, int>> teid_;  // UL TEID -> (UE key, PSI); bounded with the UEs
   uint64_t tmsi_resets_ = 0;
+
+  // --- the 5G context join ---
+  // A tunnel end: TEID and its IPv4 (4 octets) or, without one, IPv6 address.
+  // Addresses as byte strings in keys (GCC 12's C++20 vector<=> warns).
+  using EndKey = std::pair<uint32_t, std::string>;
+  using PfcpKey = std::pair<uint64_t, std::string>;  // (SEID, the node that chose it)
+  struct PfcpSession {
+    uint64_t cp_seid = 0;
+    std::string cp_addr;
+    std::optional<uint64_t> up_seid;
+    std::string up_addr;
+    std::vector<uint8_t> ue_ipv4;
+    std::set<EndKey> ends;   // every tunnel end of the session
+    std::set<EndKey> outer;  // ... of them from Outer Header Creation (the peers' ends)
+    uint64_t last_ns = 0;
+  };
+  Result<void> add_pfcp(const n2_msg_event& ev, std::span<const uint8_t> msg, nlohmann::json* timeline);
+  void pfcp_end(const PfcpKey& k, PfcpSession& s, const PfcpTunnelEnd& e, bool replace_peer);
+  void pfcp_erase(const PfcpKey& k);
+  void n2_end(const std::string& ue_key, int psi, const Tunnel& t, const Tunnel* old);
+  void publish();
+  nlohmann::json end_labels(const EndKey& e) const;
+  core::SessionDirectory* dir_ = nullptr;
+  std::map<PfcpKey, PfcpSession> pfcp_;       // by (CP F-SEID, SMF address); bounded by 2 x max_ues
+  std::map<PfcpKey, PfcpKey> pfcp_up_;        // (UP F-SEID, UPF address) -> the session's key
+  std::map<EndKey, PfcpKey> pfcp_end_;        // tunnel end -> PFCP session
+  std::map<EndKey, std::pair<std::string, int>> n2_end_;  // tunnel end -> (UE key, PSI)
+  std::set<EndKey> dirty_;                    // ends whose labels may have changed since publish()
+  uint64_t pfcp_messages_ = 0, pfcp_unmatched_ = 0, pfcp_evictions_ = 0;
+  uint64_t ul_announced_ = 0, dl_announced_ = 0;  // tunnel ends NGAP announced
   uint64_t ciphered_nea_unknown_ = 0;
 };
 

@@ -1,4 +1,6 @@
 #include "modules/obs/obs_module.h"
+
+#include "core/session_directory.h"
 #include "modules/obs/obs_object.h"
 
 #include <net/if.h>
@@ -83,7 +85,7 @@ IfaceStats system_iface_stats() {
 }
 
 std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& cfg,
-                                        const IfaceStats& ifs) {
+                                         const IfaceStats& ifs, const core::SessionDirectory* sessions) {
   std::vector<MetricFamily> out;
   const std::string& node = cfg.node;
 
@@ -152,6 +154,10 @@ std::vector<MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& c
       for (const auto& [sl, v] : per_slot(*t)) {
         if (!v.packets) continue;
         std::map<std::string, std::string> l = {{"node", node}, {"interface", slot_name(cfg, sl)}, {"teid", id}};
+        // The 5G context join (n2): the session behind this TEID, when known.
+        if (sessions)
+          if (auto lab = sessions->lookup_teid(teid))
+            for (const auto& [k, v] : *lab) l.emplace(k, v);
         tp.samples.push_back({l, double(v.packets), ""});
         tb.samples.push_back({l, double(v.bytes), ""});
       }
@@ -404,7 +410,7 @@ Result<std::vector<core::MetricFamily>> ObsModule::collect(const core::ProgramMa
   if (!s) return s.error().with_context("obs");
   IfaceStats ifs = system_iface_stats();
   for (const auto& o : owners_) ifs.pod_uid.push_back(o.pod_uid);
-  return build_metrics(*s, cfg_, ifs);
+  return build_metrics(*s, cfg_, ifs, core::session_directory());
 }
 
 Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
@@ -436,6 +442,24 @@ Result<nlohmann::json> ObsModule::snapshot(const core::ProgramManager& pm) {
 }  // namespace kagami::obs
 
 namespace kagami::obs {
+
+nlohmann::json teid_session_labels(const ObsSnapshot& s, const core::SessionDirectory& sessions) {
+  nlohmann::json by = nlohmann::json::object();
+  uint64_t unlabelled = 0;
+  for (const auto& [teid, t] : s.teids) {
+    if (!t.packets) continue;
+    auto lab = sessions.lookup_teid(teid);
+    if (!lab) {
+      unlabelled++;
+      continue;
+    }
+    nlohmann::json e = {{"packets", t.packets}};
+    for (const auto& [k, v] : *lab) e[k] = v;
+    by[fmt::format("0x{:08x}", teid)] = std::move(e);
+  }
+  return {{"by_teid", by}, {"teids_unlabelled", unlabelled}};
+}
+
 namespace {
 
 class ObsReplayRun final : public core::ReplayRun {
@@ -450,7 +474,9 @@ class ObsReplayRun final : public core::ReplayRun {
     const uint64_t seen = snap->total(OBS_CTR_PACKETS), bad = snap->total(OBS_CTR_REPLAY_BAD_BATCH);
     if (seen != replayed_frames || bad != 0)
       return make_error("obs_replay counted {} of {} frames ({} bad batches)", seen, replayed_frames, bad);
-    return to_json(*snap);
+    auto j = to_json(*snap);
+    if (auto* d = core::session_directory(); d && !snap->teids.empty()) j["gtpu_sessions"] = teid_session_labels(*snap, *d);
+    return j;
   }
 
  private:

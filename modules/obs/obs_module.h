@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/module.h"
+#include "core/session_directory.h"
 #include "modules/obs/snapshot.h"
 
 namespace kagami::obs {
@@ -62,8 +63,18 @@ IfaceStats system_iface_stats();
 
 // Snapshot -> metric families, with every label set bounded: top-N TEIDs by
 // packets plus one "other" series, and a gauge of how many were folded.
+// With `sessions`, each per-TEID series also carries the labels the
+// directory holds for its TEID (n2's session: supi_hash, pdu_session_id,
+// seid; only those known, only when unambiguous): the label set per TEID
+// stays one, so the series count stays bounded by top_n_teids.
 std::vector<core::MetricFamily> build_metrics(const ObsSnapshot& s, const ObsConfig& cfg,
-                                              const IfaceStats& ifs);
+                                              const IfaceStats& ifs,
+                                              const core::SessionDirectory* sessions = nullptr);
+
+// The session labels of every TEID obs counted (replay's `gtpu_sessions`
+// section): {"0x%08x": {"packets": n, label: value...}} for the TEIDs the
+// directory labels, plus how many it could not (unknown or ambiguous).
+nlohmann::json teid_session_labels(const ObsSnapshot& s, const core::SessionDirectory& sessions);
 
 class ObsModule : public core::Module {
  public:

@@ -26,6 +26,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/names.h"
+#include "core/session_directory.h"
 #include "core/crash_point.h"
 #include "core/probe.h"
 
@@ -188,7 +189,17 @@ Result<std::unique_ptr<Agent>> Agent::create(const AgentOptions& opts) {
 
 Agent::~Agent() { stop(); }
 
+namespace {
+// The 5G context join's directory (core/session_directory.h: n2 writes,
+// obs reads), installed for the process once the first module is planned.
+void install_session_directory() {
+  static core::SessionDirectory directory;
+  static core::ScopedSessionDirectory installed(&directory);
+}
+}  // namespace
+
 core::ModuleContext Agent::module_context(const std::string& name, const core::Resolution& features) {
+  install_session_directory();
   core::ModuleContext ctx;
   ctx.name = name;
   ctx.node = settings_.node;

@@ -23,6 +23,7 @@
 #include "core/probe.h"
 #include "replay/replay.h"
 #include "replay/table.h"
+#include "replay/ue_timeline.h"
 
 namespace kagami::cli {
 namespace {
@@ -46,6 +47,7 @@ struct Opts {
   std::string event_module, limit = "100";  // [events]
   bool follow = false;                      // [events]
   bool falco = false;                       // [events]
+  bool ue_timeline = false;                 // replay --ue-timeline
 };
 
 struct Io {
@@ -320,8 +322,20 @@ Result<void> cmd_replay(const Opts& o, Io& io) {
   replay::ReplayOptions ro;
   ro.file = o.file;
   ro.modules = o.modules;
+  if (o.ue_timeline) {
+    // The timeline is n2's: run it alone unless modules were named.
+    if (ro.modules.empty()) ro.modules = {"n2"};
+    else if (std::find(ro.modules.begin(), ro.modules.end(), "n2") == ro.modules.end())
+      return make_error("replay --ue-timeline: needs the n2 module (--module n2)");
+  }
   auto r = replay::run(ro);
   if (!r) return r.error();
+  if (o.ue_timeline) {
+    auto lines = replay::ue_timeline(*r);
+    if (!lines) return lines.error();
+    for (const auto& l : *lines) io.out << l.dump() << "\n";
+    return ok();
+  }
   if (o.json) print_json(io, *r);
   else io.out << replay::render_text(*r);
   return ok();
@@ -493,7 +507,9 @@ const std::vector<Command>& commands() {
        cmd_events},
       {"replay", "Run the packet modules over a pcap/pcapng capture (BPF_PROG_TEST_RUN)",
        {{Arg::Positional, "FILE", "capture file", &Opts::file, true},
-        {Arg::Option, "--module", "module to run, repeatable (default: all packet modules)", &Opts::modules}},
+        {Arg::Option, "--module", "module to run, repeatable (default: all packet modules)", &Opts::modules},
+        {Arg::Flag, "--ue-timeline", "print the per-UE timeline (n2) as JSON lines, one per UE event",
+         &Opts::ue_timeline}},
        cmd_replay},
   };
   return table;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/module.h"
+#include "core/session_directory.h"
 #include "replay/driver.h"
 
 namespace kagami::replay {
@@ -49,6 +50,10 @@ Result<json> run(const ReplayOptions& opts) {
 
   // Each module loads its own replay program (Module::open_replay); the
   // capture is read once and every batch runs through each of them.
+  // The pass's cross-module lookup (n2 writes, obs reads), as the agent's;
+  // declared first so that it outlives the runs.
+  core::SessionDirectory sessions;
+  core::ScopedSessionDirectory installed(&sessions);
   std::vector<std::unique_ptr<core::ReplayRun>> runs;
   std::vector<int> fds;
   for (const auto& name : wanted) {

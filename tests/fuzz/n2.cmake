@@ -1,8 +1,9 @@
 # libFuzzer target for the n2 module's userspace decoders (NGAP walk, NAS-5GS,
-# Tracker). Run: build-fuzz/tests/fuzz/n2_decode_fuzz -max_total_time=60
+# PFCP reader, Tracker with the 5G context join). Run: build-fuzz/tests/fuzz/n2_decode_fuzz -max_total_time=60
 # scripts/fuzz.sh seeds it with the NGAP messages of the shared captures.
 add_executable(n2_decode_fuzz ${CMAKE_CURRENT_LIST_DIR}/n2_decode_fuzz.cc
-               ${PROJECT_SOURCE_DIR}/modules/n2/decode.cc ${PROJECT_SOURCE_DIR}/modules/n2/tracker.cc)
+               ${PROJECT_SOURCE_DIR}/modules/n2/decode.cc ${PROJECT_SOURCE_DIR}/modules/n2/tracker.cc
+               ${PROJECT_SOURCE_DIR}/modules/n2/pfcp.cc ${PROJECT_SOURCE_DIR}/src/core/session_directory.cc)
 target_include_directories(n2_decode_fuzz PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/include
                            ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(n2_decode_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -1,7 +1,8 @@
 // libFuzzer target for the n2 module's userspace decoders (modules/n2):
-// the NGAP APER walk, NAS-5GS in both views, and the Tracker (per-UE
-// table, NEA0 state, KPIs) fed the input as the NGAP message of a ring
-// record. Built with ASan/UBSan (KAGAMI_FUZZ=ON, clang). Seeds: the NGAP
+// the NGAP APER walk, NAS-5GS in both views, the PFCP reader, and the
+// Tracker (per-UE table, NEA0 state, KPIs, the 5G context join publishing
+// to a SessionDirectory) fed the input as the NGAP message of a ring
+// record and as the PFCP message of one. Built with ASan/UBSan (KAGAMI_FUZZ=ON, clang). Seeds: the NGAP
 // messages of the shared captures (scripts/fuzz.sh extracts them with
 // tshark) plus the hand-built messages in tests/fuzz/corpus/n2.
 //
@@ -17,7 +18,9 @@
 #include <linux/types.h>
 
 #include "modules/n2/abi.h"
+#include "core/session_directory.h"
 #include "modules/n2/decode.h"
+#include "modules/n2/pfcp.h"
 #include "modules/n2/tracker.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -31,13 +34,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     decode_nas(pdu, true);
   }
   decode_nas(in, true);
+  PfcpMessage pf = decode_pfcp(in);
+  for (const auto& e : pf.fteids)
+    if ((!e.ipv4.empty() && e.ipv4.size() != 4) || (!e.ipv6.empty() && e.ipv6.size() != 16)) std::abort();
 
   // The same bytes as the message of a record, twice under one UE (so the
   // NEA0 state and the KPI pairing run), into a tiny table.
+  static kagami::core::SessionDirectory* dir = new kagami::core::SessionDirectory(64);
   static Tracker* t = [] {
     TrackerOptions o;
     o.max_ues = 4;
-    return new Tracker(o);
+    auto* tr = new Tracker(o);
+    tr->set_directory(dir);
+    return tr;
   }();
   const size_t n = size > NGAP_COPY_MAX ? NGAP_COPY_MAX : size;
   std::vector<uint8_t> rec(N2_EVENT_FIXED + n);
@@ -57,5 +66,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   t->nas_sections().dump();
   t->ue_records().dump();
   t->kpis().to_json().dump();
+  // The same bytes as a PFCP record, from either side (so responses find
+  // the sessions requests opened).
+  rec.pop_back();
+  ev.hdr.kind = N2_EVENT_PFCP;
+  ev.saddr[15] = size & 1;
+  ev.daddr[15] = !(size & 1);
+  std::memcpy(rec.data(), &ev, N2_EVENT_FIXED);
+  if (!t->add(rec, &line)) std::abort();
+  line.dump();
+  t->join().dump();
+  if (dir->size() > 64) std::abort();
   return 0;
 }

@@ -32,6 +32,7 @@
 #include "lib/events.h"
 #include "lib/ngap.h"
 #include "lib/parse.h"
+#include "lib/replay.h"
 #include "lib/sctp.h"
 #include "n2_maps.h"
 
@@ -191,7 +192,73 @@ static __always_inline int n2_message(void *ctx, int xdp, const struct n2_chunk_
 	return ret;
 }
 
+/*
+ * One PFCP session message (UDP payload at a->data_off, a->data_len bytes):
+ * copied up whole (<= NGAP_COPY_MAX; PFCP session messages of one PDU
+ * session are a few hundred bytes) for the userspace join. Nothing is
+ * parsed here: the kernel side of PFCP is obs's; n2 only needs the IEs
+ * once per session, in userspace.
+ */
+static __always_inline void n2_pfcp(void *ctx, int xdp, const struct n2_chunk_args *a)
+{
+	struct n2_msg_event *ev;
+	__u32 k = 0, n = a->data_len, sz;
+	int ret;
+
+	ev = bpf_map_lookup_elem(&n2_scratch, &k);
+	if (!ev)
+		return;
+	if (n > NGAP_COPY_MAX)
+		n = NGAP_COPY_MAX;
+	if (n < 2)
+		return;
+	ret = xdp ? bpf_xdp_load_bytes(ctx, a->base + a->data_off, ev->msg, n)
+		  : bpf_skb_load_bytes(ctx, a->data_off, ev->msg, n);
+	if (ret)
+		return;
+	if (ev->msg[1] < N2_PFCP_FIRST || ev->msg[1] > N2_PFCP_LAST)
+		return;
+	__builtin_memset(ev, 0, N2_EVENT_FIXED);
+	ev->ts_ns = a->ts;
+	ev->ifindex = a->ifindex;
+	ev->msg_len = a->data_len;
+	ev->copied = n;
+	ev->dir = a->dir;
+	ev->flags = (a->data_len > n ? N2_F_TRUNCATED : 0) | (a->replay ? N2_F_REPLAY : 0);
+	ev->family = a->family;
+	ev->sport = a->sport;
+	ev->dport = a->dport;
+	__builtin_memcpy(ev->saddr, a->saddr, 16);
+	__builtin_memcpy(ev->daddr, a->daddr, 16);
+	sz = N2_EVENT_FIXED + n;
+	if (sz > sizeof(*ev))
+		sz = sizeof(*ev);
+	ev->hdr.kind = N2_EVENT_PFCP;
+	ev->hdr.len = sz;
+	ev->hdr.mono_ns = a->replay ? a->ts : bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&n2_events, ev, sz, 0))
+		kg_drop(&n2_drops, KG_DROP_RING_FULL);
+	else
+		ctr_add(N2_CTR_PFCP_COPIED);
+}
+
 /* Global helpers (one verification each, whatever path reaches them). */
+__noinline int n2_pfcp_tc(struct __sk_buff *skb, const struct n2_chunk_args *a)
+{
+	if (!a)
+		return 0;
+	n2_pfcp(skb, 0, a);
+	return 0;
+}
+
+__noinline int n2_pfcp_xdp(struct xdp_md *ctx, const struct n2_chunk_args *a)
+{
+	if (!a)
+		return 0;
+	n2_pfcp(ctx, 1, a);
+	return 0;
+}
+
 __noinline int n2_message_tc(struct __sk_buff *skb, const struct n2_chunk_args *a)
 {
 	if (!a)
@@ -292,7 +359,34 @@ static __always_inline int n2_frame(void *ctx, int xdp, void *data, void *data_e
 		ctr_add(N2_CTR_L3_MALFORMED);
 		return 0;
 	}
-	if (!m.family || m.l4 != IPPROTO_SCTP || m.frag_later)
+	if (!m.family || m.frag_later)
+		return 0;
+	if (m.l4 == IPPROTO_UDP) {
+		/* PFCP (N4) for the 5G context join: the UDP header is in the
+		 * pulled head; the payload is copied with load_bytes. */
+		if (parse_udp(&c, &m) || (m.sport != N2_PFCP_PORT && m.dport != N2_PFCP_PORT))
+			return 0;
+		if (m.l4_end < m.payload_off + 2 || m.udp_len < 10)
+			return 0;
+		a->family = m.family;
+		__builtin_memcpy(a->saddr, m.saddr, 16);
+		__builtin_memcpy(a->daddr, m.daddr, 16);
+		a->sport = m.sport;
+		a->dport = m.dport;
+		a->data_off = m.payload_off;
+		a->data_len = m.udp_len - 8;
+		if (a->data_len > m.l4_end - m.payload_off)
+			a->data_len = m.l4_end - m.payload_off;
+		/* A replayed frame cut short: copy what was captured. */
+		if (full > m.payload_off && a->data_len > full - m.payload_off)
+			a->data_len = full - m.payload_off;
+		if (xdp)
+			n2_pfcp_xdp(ctx, a);
+		else
+			n2_pfcp_tc(ctx, a);
+		return 0;
+	}
+	if (m.l4 != IPPROTO_SCTP)
 		return 0;
 	if (size < full)
 		return 1;
@@ -357,43 +451,32 @@ int n2_tc_egress(struct __sk_buff *skb)
 }
 
 /*
- * Replay: a batch of frames per BPF_PROG_TEST_RUN (struct kg_replay_batch),
- * as obs_replay. Never attached; a buffer without the magic passes.
+ * Replay: a batch of frames per BPF_PROG_TEST_RUN (struct kg_replay_batch,
+ * walked by lib/replay.h as obs_replay and sbi_replay). Never attached; a
+ * buffer without the magic passes.
  */
 SEC("xdp")
 int n2_replay(struct xdp_md *ctx)
 {
-	struct kg_replay_batch *b = (void *)(long)ctx->data;
-	__u32 off = sizeof(*b), count, i;
+	__u32 off = KG_REPLAY_FIRST, count, i;
 
-	if ((void *)(b + 1) > (void *)(long)ctx->data_end || b->magic != KG_REPLAY_MAGIC)
+	if (kg_replay_batch(ctx, &count))
 		return XDP_PASS;
-	count = b->count;
 	/* KG_REPLAY_MAX_FRAMES: the batch format's own bound. */
 	for (i = 0; i < KG_REPLAY_MAX_FRAMES; i++) {
-		void *data = (void *)(long)ctx->data;
-		void *data_end = (void *)(long)ctx->data_end;
+		struct kg_replay_frame f;
 		struct n2_chunk_args a = {};
-		struct kg_replay_rec *r;
-		__u32 cap;
 
 		if (i >= count)
 			return XDP_PASS;
-		if (off > KG_REPLAY_MAX_OFF)
+		if (kg_replay_next(ctx, &off, &f))
 			break;
-		r = data + (off & KG_REPLAY_MAX_OFF);
-		if ((void *)(r + 1) > data_end)
-			break;
-		cap = r->cap_len;
-		a.base = off + sizeof(*r);
-		if (!cap || a.base + cap > (__u32)(data_end - data))
-			break;
-		a.ts = r->ts_ns;
+		a.base = f.base;
+		a.ts = f.ts_ns;
 		a.dir = N2_DIR_INGRESS;
 		a.ifindex = ctx->ingress_ifindex;
 		a.replay = 1;
-		n2_frame_xdp(ctx, &a, cap);
-		off = a.base + ((cap + 7) & ~7u);
+		n2_frame_xdp(ctx, &a, f.cap);
 	}
 	if (i >= count)
 		return XDP_PASS;

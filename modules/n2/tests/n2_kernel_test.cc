@@ -8,13 +8,20 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "replay/replay.h"
+#include "replay/ue_timeline.h"
 #include "support/pcaps.h"
+#include "support/shell.h"
 
 namespace {
 
@@ -198,6 +205,199 @@ TEST(N2Join, UlTeidAndUeAddressPerSession) {
     EXPECT_EQ(ues[0].dump().find("imsi"), std::string::npos);
   }
   if (!ran) GTEST_SKIP() << "no N2 captures in " << pcaps_dir();
+}
+
+// tshark's DL tunnel ends (gNB TEID and address) of every
+// PDUSessionResourceSetupResponse / InitialContextSetupResponse, one per
+// PDU session item: "0x%08x@a.b.c.d".
+std::multiset<std::string> tshark_dl_ends(const std::string& cap) {
+  auto r = kagami::test::sh("tshark -r '" + cap +
+                            "' -Y 'ngap.successfulOutcome_element && (ngap.procedureCode==29 || "
+                            "ngap.procedureCode==14)' -T fields -E occurrence=a -E aggregator=';' "
+                            "-e ngap.gTP_TEID -e ngap.transportLayerAddress 2>/dev/null");
+  std::multiset<std::string> out;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto tab = line.find('\t');
+    if (tab == std::string::npos || tab == 0) continue;
+    std::vector<std::string> teids, addrs;
+    std::string t;
+    std::istringstream ts(line.substr(0, tab)), as(line.substr(tab + 1));
+    while (std::getline(ts, t, ';')) teids.push_back(t);
+    while (std::getline(as, t, ';')) addrs.push_back(t);
+    for (size_t i = 0; i < teids.size() && i < addrs.size(); i++) {
+      const std::string& a = addrs[i];  // hex octets; IPv4 first when both
+      if (a.size() < 8) continue;
+      auto oct = [&](int k) { return std::stoi(a.substr(2 * k, 2), nullptr, 16); };
+      out.insert(fmt::format("0x{}@{}.{}.{}.{}", teids[i], oct(0), oct(1), oct(2), oct(3)));
+    }
+  }
+  return out;
+}
+
+// The 5G context join on real captures: n2 reads the DL (gNB) TEID of every
+// setup response as tshark does, joins NGAP's sessions to PFCP's by tunnel
+// end, and obs's per-TEID counts (the series) carry the session labels.
+TEST(N2Join, DlTeidsEqualTsharkAndObsTeidsCarryTheSession) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (BPF_PROG_TEST_RUN)";
+  if (kagami::test::sh("tshark -v >/dev/null 2>&1").rc != 0) GTEST_SKIP() << "needs tshark";
+  int ran = 0;
+  for (const char* cap : {"5greplay_oai.pcap", "open5gs_testregistration.pcapng", "telekom_free5gc.pcap",
+                          "open5gs_5g-roaming-lbo.pcapng", "open5gs_5g-roaming-hr.pcapng",
+                          "asnmodels_free5gc-compose_ngap_excerpt.pcap", "5greplay_ue_authentication.pcapng"}) {
+    SCOPED_TRACE(cap);
+    auto path = fs::path(pcaps_dir()) / cap;
+    if (!fs::exists(path)) continue;
+    ran++;
+    auto r = kagami::replay::run({path.string(), {"n2", "obs"}});
+    ASSERT_TRUE(r) << r.error().message;
+    const json& join = (*r)["n2"]["join"];
+    // Every DL tunnel end tshark shows, n2 announced (same TEIDs, same
+    // addresses, as many times).
+    std::multiset<std::string> got;
+    for (const auto& u : (*r)["n2"]["ue_records"])
+      for (const auto& line : u["timeline"])
+        if (line.contains("dl_tunnels"))
+          for (const auto& d : line["dl_tunnels"]) {
+            std::string a = d["gnb_address"];
+            if (a.find(':') != std::string::npos) continue;
+            got.insert(d["teid"].get<std::string>() + "@" + a);
+          }
+    const auto want = tshark_dl_ends(path.string());
+    EXPECT_FALSE(want.empty());
+    // As many as tshark shows; each one that the (bounded, 64 per UE)
+    // timelines still hold is one of tshark's; each end the join holds now
+    // is one of tshark's.
+    EXPECT_EQ(join["dl_tunnels_announced"].get<size_t>(), want.size());
+    EXPECT_TRUE(std::includes(want.begin(), want.end(), got.begin(), got.end())) << join.dump();
+    if (std::string(cap) == "5greplay_oai.pcap" || std::string(cap) == "telekom_free5gc.pcap") {
+      EXPECT_EQ(got, want);
+    }
+    for (const auto& u : (*r)["n2"]["ue_records"])
+      for (const auto& sess : u["sessions"])
+        if (sess.contains("dl_teid") && sess["gnb_address"].get<std::string>().find(':') == std::string::npos) {
+          EXPECT_TRUE(want.count(sess["dl_teid"].get<std::string>() + "@" + sess["gnb_address"].get<std::string>()))
+              << sess.dump();
+        }
+    // obs's TEIDs: each label is what the join says of every end with
+    // that TEID (n2.join.tunnel_ends), and only there.
+    if (!r->contains("gtpu_sessions")) continue;
+    for (const auto& [teid, lab] : (*r)["gtpu_sessions"]["by_teid"].items()) {
+      int ends = 0;
+      for (const auto& [end, l] : join["tunnel_ends"].items())
+        if (end.rfind(teid + "@", 0) == 0) {
+          ends++;
+          for (const auto& [k, v] : l.items()) EXPECT_EQ(lab[k], v) << teid << " " << end;
+        }
+      EXPECT_GT(ends, 0) << teid;
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no N2 captures in " << pcaps_dir();
+}
+
+// 5greplay_oai has one PDU session seen on all three interfaces: NGAP (UL
+// TEID 8 at the UPF 192.168.70.134, DL TEID 0xca6fe0dd at the gNB
+// 192.168.70.129, PSI 10), PFCP (the SMF's F-SEID 0xf, the UPF's 8;
+// Created PDR F-TEID 8, Update FAR outer header 0xca6fe0dd) and GTP-U on
+// both TEIDs (tshark -Y 'pfcp || ngap.procedureCode==29'; written down
+// here). Both obs TEID series carry the session.
+TEST(N2Join, OaiCaptureOneSessionOnN2N4N3) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (BPF_PROG_TEST_RUN)";
+  auto path = fs::path(pcaps_dir()) / "5greplay_oai.pcap";
+  if (!fs::exists(path)) GTEST_SKIP() << "no " << path;
+  auto r = kagami::replay::run({path.string(), {"n2", "obs"}});
+  ASSERT_TRUE(r) << r.error().message;
+  const json& join = (*r)["n2"]["join"];
+  ASSERT_EQ(join["sessions"].size(), 1u) << join.dump();
+  const json& s = join["sessions"][0];
+  EXPECT_EQ(s["pdu_session_id"], 10);
+  EXPECT_EQ(s["ul_teid"], "0x00000008");
+  EXPECT_EQ(s["upf_address"], "192.168.70.134");
+  EXPECT_EQ(s["dl_teid"], "0xca6fe0dd");
+  EXPECT_EQ(s["gnb_address"], "192.168.70.129");
+  EXPECT_EQ(s["seid"], "0x000000000000000f");
+  EXPECT_EQ(s["up_seid"], "0x0000000000000008");
+  EXPECT_EQ(s["ue_address"], "12.1.1.136");
+  EXPECT_EQ(s["pfcp_ue_address"], "12.1.1.136");
+  EXPECT_EQ(join["pfcp_messages"], 4);
+  EXPECT_EQ(join["pfcp_sessions_joined"], 1);
+  EXPECT_EQ((*r)["n2"]["counters"]["pfcp_copied"], 4);
+  const json& by = (*r)["gtpu_sessions"]["by_teid"];
+  for (const char* teid : {"0x00000008", "0xca6fe0dd"}) {
+    SCOPED_TRACE(teid);
+    ASSERT_TRUE(by.contains(teid)) << by.dump();
+    EXPECT_EQ(by[teid]["seid"], "0x000000000000000f");
+    EXPECT_EQ(by[teid]["pdu_session_id"], "10");
+    EXPECT_EQ(by[teid]["supi_hash"], s["supi_hash"]);
+  }
+  EXPECT_EQ(by["0x00000008"]["packets"], 103);
+  EXPECT_EQ(by["0xca6fe0dd"]["packets"], 95);
+  EXPECT_EQ((*r)["gtpu_sessions"]["teids_unlabelled"], 0);
+}
+
+// `kagami replay --ue-timeline` on 5greplay_oai: one line per NGAP message
+// that names a UE (tshark: 14 NGAP PDUs, the NG setup pair names none: 12),
+// in capture order, from the capture's records: the registration (request in
+// InitialUEMessage at the first line, accept ciphered, read under NEA0 with
+// the outcome and the 202.754 ms tshark's frame times give), the PDU session
+// with its tunnels; the CLI prints the same lines.
+TEST(N2Timeline, ReplayUeTimelineFromCaptureRecords) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (BPF_PROG_TEST_RUN)";
+  auto path = fs::path(pcaps_dir()) / "5greplay_oai.pcap";
+  if (!fs::exists(path)) GTEST_SKIP() << "no " << path;
+  auto r = kagami::replay::run({path.string(), {"n2"}});
+  ASSERT_TRUE(r) << r.error().message;
+  auto lines = kagami::replay::ue_timeline(*r);
+  ASSERT_TRUE(lines) << lines.error().message;
+  auto tshark = kagami::test::sh("tshark -r '" + path.string() +
+                                 "' -Y ngap -T fields -E occurrence=a -e ngap.RAN_UE_NGAP_ID 2>/dev/null | grep -c .");
+  ASSERT_EQ(lines->size(), 12u);
+  if (tshark.rc == 0) {
+    EXPECT_EQ(std::stoul(tshark.out), lines->size());
+  }
+  uint64_t prev = 0;
+  std::set<std::string> outcomes, procedures;
+  for (const auto& l : *lines) {
+    EXPECT_GE(l["ts_ns"].get<uint64_t>(), prev);
+    prev = l["ts_ns"];
+    EXPECT_EQ(l["ue"]["ran_ue_ngap_id"], 2651220269u) << l.dump();
+    EXPECT_EQ(l["time"].get<std::string>().substr(0, 11), "2021-12-08T") << l.dump();
+    EXPECT_TRUE(l["ue"].contains("association"));
+    procedures.insert(l["procedure"].get<std::string>());
+    if (l.contains("outcome")) outcomes.insert(l["outcome"].get<std::string>());
+  }
+  const json& first = lines->front();
+  EXPECT_EQ(first["procedure"], "id-InitialUEMessage");
+  EXPECT_EQ(first["message"], "Registration request");
+  EXPECT_FALSE(first["ids"].contains("amf_ue_ngap_id"));  // not yet assigned
+  EXPECT_EQ(first["ue"]["amf_ue_ngap_id"], 8);            // the UE's, learnt later
+  EXPECT_EQ(first["ue"]["subscriber"].get<std::string>().size(), 16u);
+  EXPECT_TRUE(outcomes.count("registration_success"));
+  EXPECT_TRUE(outcomes.count("pdu_session_established"));
+  EXPECT_TRUE(procedures.count("id-PDUSessionResourceSetup"));
+  for (const auto& l : *lines)
+    if (l.value("outcome", "") == "registration_success") {
+      EXPECT_NEAR(l["duration_ms"].get<double>(), 202.754, 0.001);
+    }
+  // The CLI prints the same lines.
+  const std::string kagami = std::string(KAGAMI_BINARY_DIR) + "/src/exe/kagami";
+  if (fs::exists(kagami)) {
+    auto c = kagami::test::sh(kagami + " replay '" + path.string() + "' --ue-timeline");
+    ASSERT_EQ(c.rc, 0) << c.out;
+    std::istringstream in(c.out);
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) {
+      ASSERT_LT(n, lines->size());
+      EXPECT_EQ(json::parse(line), (*lines)[n]) << line;
+      n++;
+    }
+    EXPECT_EQ(n, lines->size());
+    auto bad = kagami::test::sh(kagami + " replay '" + path.string() + "' --ue-timeline --module obs");
+    EXPECT_NE(bad.rc, 0);
+    EXPECT_NE(bad.out.find("needs the n2 module"), std::string::npos) << bad.out;
+  }
 }
 
 }  // namespace

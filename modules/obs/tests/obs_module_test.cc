@@ -213,6 +213,52 @@ TEST(ObsMetrics, TeidsBeyondTopNAreFoldedIntoOtherAndCounted) {
   EXPECT_EQ(dr->samples[1].value, 9);
 }
 
+// The 5G context join (core::SessionDirectory, written by n2): a per-TEID
+// series carries the session's labels when every known end with that TEID
+// agrees, none otherwise; the series count does not change.
+TEST(ObsMetrics, TeidSeriesCarryTheSessionFromTheDirectory) {
+  ObsSnapshot s;
+  for (uint32_t teid : {0x11u, 0x22u, 0x33u}) {
+    s.teids[teid].packets = teid;
+    s.teids[teid].frame_bytes = teid * 100;
+  }
+  ObsConfig cfg;
+  cfg.interfaces = {"eth0"};
+  cfg.node = "n1";
+  kagami::core::SessionDirectory dir;
+  const kagami::core::SessionDirectory::Labels sess = {
+      {"seid", "0x000000000000001f"}, {"pdu_session_id", "5"}, {"supi_hash", "0123456789abcdef"}};
+  dir.put("n2", 0x11, {10, 2, 0, 7}, sess);
+  dir.put("n2", 0x22, {10, 2, 0, 2}, sess);
+  dir.put("n2", 0x33, {10, 2, 0, 2}, {{"seid", "0x0000000000000001"}});
+  dir.put("n2", 0x33, {10, 2, 0, 7}, {{"seid", "0x0000000000000002"}});  // two sessions: no label
+  const auto without = build_metrics(s, cfg, IfaceStats{});
+  const auto fams = build_metrics(s, cfg, IfaceStats{}, &dir);
+  for (const char* name : {"kagami_obs_gtpu_teid_packets_total", "kagami_obs_gtpu_teid_bytes_total"}) {
+    SCOPED_TRACE(name);
+    const auto* f = find(fams, name);
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(f->samples.size(), find(without, name)->samples.size());
+    ASSERT_EQ(f->samples.size(), 3u);
+    for (const auto& smp : f->samples) {
+      const std::string teid = smp.labels.at("teid");
+      if (teid == "0x00000033") {
+        EXPECT_EQ(smp.labels.count("seid"), 0u);
+        EXPECT_EQ(smp.labels.count("supi_hash"), 0u);
+      } else {
+        EXPECT_EQ(smp.labels.at("seid"), "0x000000000000001f") << teid;
+        EXPECT_EQ(smp.labels.at("pdu_session_id"), "5");
+        EXPECT_EQ(smp.labels.at("supi_hash"), "0123456789abcdef");
+      }
+    }
+  }
+  auto j = teid_session_labels(s, dir);
+  EXPECT_EQ(j["by_teid"]["0x00000011"]["seid"], "0x000000000000001f");
+  EXPECT_EQ(j["by_teid"]["0x00000011"]["packets"], 0x11);
+  EXPECT_FALSE(j["by_teid"].contains("0x00000033"));
+  EXPECT_EQ(j["teids_unlabelled"], 1);
+}
+
 TEST(ObsMetrics, LatencyHistogramIsCumulativeWithInf) {
   ObsSnapshot s;
   LatencyHist h;

@@ -35,6 +35,7 @@
 #include "kagami/abi/replay.h"
 #include "lib/events.h"
 #include "lib/parse.h"
+#include "lib/replay.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -443,33 +444,20 @@ __noinline int sbi_frame_replay(struct xdp_md *ctx, __u32 base, __u32 size, __u6
 SEC("xdp")
 int sbi_replay(struct xdp_md *ctx)
 {
-	struct kg_replay_batch *b = (void *)(long)ctx->data;
-	__u32 off = sizeof(*b), count_ = 0, i;
+	__u32 off = KG_REPLAY_FIRST, count_ = 0, i;
 
-	if ((void *)(b + 1) > (void *)(long)ctx->data_end || b->magic != KG_REPLAY_MAGIC)
+	if (kg_replay_batch(ctx, &count_))
 		return XDP_PASS;
-	count_ = b->count;
 	/* KG_REPLAY_MAX_FRAMES is the most records the driver puts in a batch. */
 	for (i = 0; i < KG_REPLAY_MAX_FRAMES; i++) {
-		void *data = (void *)(long)ctx->data;
-		void *data_end = (void *)(long)ctx->data_end;
-		struct kg_replay_rec *r;
-		__u32 cap, base;
+		struct kg_replay_frame f;
 
 		if (i >= count_)
 			return XDP_PASS;
-		if (off > KG_REPLAY_MAX_OFF)
-			break;
-		r = data + (off & KG_REPLAY_MAX_OFF);
-		if ((void *)(r + 1) > data_end)
-			break;
-		cap = r->cap_len;
-		base = off + sizeof(*r);
-		if (!cap || base + cap > (__u32)(data_end - data))
+		if (kg_replay_next(ctx, &off, &f))
 			break;
 		count(SBI_CTR_REPLAY_FRAMES, 1);
-		sbi_frame_replay(ctx, base, cap, r->ts_ns);
-		off = base + ((cap + 7) & ~7u);
+		sbi_frame_replay(ctx, f.base, f.cap, f.ts_ns);
 	}
 	if (i >= count_)
 		return XDP_PASS;

@@ -79,7 +79,7 @@ Result<EnergyConfig> parse_energy_config(const nlohmann::json& section) {
                       "top_n_processes", "top_n_cgroups", "network_attribution", "upf_cgroups", "amf_cgroups", "smf_cgroups", "model",
                       "activity", "activity_counter"}));
   KAGAMI_TRY(s.choice("activity", c.activity, {"auto", "cpu_time", "instructions"}));
-  KAGAMI_TRY(s.choice("activity_counter", c.activity_counter, {"hw_instructions", "sw_cpu_clock", "sw_task_clock"}));
+  KAGAMI_TRY(s.choice("activity_counter", c.activity_counter, {"hw_instructions", "hw_cycles", "sw_cpu_clock", "sw_task_clock"}));
   KAGAMI_TRY(s.strings("upf_cgroups", c.upf_cgroups, core::Need::Optional, 100));
   KAGAMI_TRY(s.strings("amf_cgroups", c.amf_cgroups, core::Need::Optional, 100));
   KAGAMI_TRY(s.strings("smf_cgroups", c.smf_cgroups, core::Need::Optional, 100));
@@ -130,9 +130,10 @@ Result<HookChoice> choose_hooks(const std::string& wanted, const FeatureCheck& h
 
 Result<PerfEventKind> parse_counter_kind(const std::string& name) {
   if (name == "hw_instructions") return PerfEventKind::HwInstructions;
+  if (name == "hw_cycles") return PerfEventKind::HwCycles;
   if (name == "sw_cpu_clock") return PerfEventKind::SwCpuClock;
   if (name == "sw_task_clock") return PerfEventKind::SwTaskClock;
-  return make_error("energy.activity_counter: must be one of hw_instructions, sw_cpu_clock, sw_task_clock (got {})",
+  return make_error("energy.activity_counter: must be one of hw_instructions, hw_cycles, sw_cpu_clock, sw_task_clock (got {})",
                     name);
 }
 
@@ -224,7 +225,9 @@ Result<ActivityChoice> choose_activity(const EnergyConfig& c, const ActivityCoun
 }
 
 std::string counter_metric_name(const std::string& counter) {
-  return counter == "hw_instructions" ? "kagami_energy_instructions_total" : "kagami_energy_activity_counter_total";
+  if (counter == "hw_instructions") return "kagami_energy_instructions_total";
+  if (counter == "hw_cycles") return "kagami_energy_cycles_total";
+  return "kagami_energy_activity_counter_total";
 }
 
 std::vector<uint8_t> energy_object_bytes(Hooks h, bool pmu) {
@@ -596,6 +599,9 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
                          o.counter == "hw_instructions"
                              ? "Instructions retired by level (node = task slices), from the per-CPU hardware counter "
                                "read at every sched_switch; softirq counts excluded."
+                         : o.counter == "hw_cycles"
+                             ? "CPU cycles by level (node = task slices), from the per-CPU hardware counter read at "
+                               "every sched_switch; softirq counts excluded."
                              : "Activity counter (" + o.counter + ", a software test counter: nanoseconds) by level.",
                          "counter", {}};
   auto add_ctr = [&](const std::map<std::string, std::string>& l, uint64_t v) {
@@ -710,7 +716,9 @@ std::vector<core::MetricFamily> energy_metrics(const EnergyAccountant& a, const 
   act.samples.push_back({{{"node", o.node}, {"activity", "cpu_time"}},
                          static_cast<double>(a.intervals() - a.counter_intervals()), ""});
   if (has_ctr)
-    act.samples.push_back({{{"node", o.node}, {"activity", o.counter == "hw_instructions" ? "instructions" : o.counter}},
+    act.samples.push_back({{{"node", o.node}, {"activity", o.counter == "hw_instructions" ? "instructions"
+                                                             : o.counter == "hw_cycles"     ? "cycles"
+                                                                                            : o.counter}},
                            static_cast<double>(a.counter_intervals()), ""});
   core::MetricFamily fb{"kagami_energy_activity_fallbacks_total",
                         "Intervals split by CPU time although a counter was loaded (a CPU without a reading; "

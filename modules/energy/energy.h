@@ -50,7 +50,7 @@ struct EnergyConfig {
   // The counter behind "instructions": hw_instructions in production;
   // sw_cpu_clock / sw_task_clock are for tests on machines without a PMU
   // (they exercise the same perf-array path, but count time, not work).
-  std::string activity_counter = "hw_instructions";  // hw_instructions | sw_cpu_clock | sw_task_clock
+  std::string activity_counter = "hw_instructions";  // hw_instructions | hw_cycles | sw_cpu_clock | sw_task_clock
   size_t top_n_processes = 20;
   size_t top_n_cgroups = 100;
   bool network_attribution = true;          // use transport's per-pod and obs's per-interface packets when they run

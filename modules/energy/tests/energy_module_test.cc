@@ -15,6 +15,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -382,6 +384,22 @@ TEST_P(energyModulePm, SoftwareCounterThroughThePerfArray) {
   EXPECT_EQ(reqs->front().source.label, btf ? "builtin:energy_pmu.bpf.o" : "builtin:energy_tp_pmu.bpf.o");
   ASSERT_TRUE(pm_->load(reqs->front()));
   ASSERT_TRUE(mod.configure(*pm_));
+  // A slice that began before configure() filled the array has no start
+  // reading, and the interval it ends in falls back to CPU time (counted:
+  // that is the module's rule). An idle CPU can stay in such a slice past
+  // the priming scrape, so make every CPU switch once before it.
+  {
+    std::vector<std::thread> wake;
+    for (int cpu = 0; cpu < static_cast<int>(std::thread::hardware_concurrency()); cpu++)
+      wake.emplace_back([cpu] {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        ::sched_setaffinity(0, sizeof(set), &set);
+        for (int i = 0; i < 3; i++) ::usleep(1000);
+      });
+    for (auto& t : wake) t.join();
+  }
   ::usleep(100000);
   ASSERT_TRUE(mod.collect(*pm_));  // primes
   pid_t pid = ::fork();

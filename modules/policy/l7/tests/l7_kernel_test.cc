@@ -93,7 +93,7 @@ spec:
 class L7Live : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (CAP_BPF, CAP_NET_ADMIN: sockops, sk_skb, netns): run the test as root";
     ASSERT_FALSE(cg_.path().empty()) << cg_.error();
     dir_ = fs::temp_directory_path() / ("kagami-test-l7-" + std::to_string(getpid()));
     fs::create_directories(dir_);
